@@ -1,0 +1,36 @@
+"""hypermorph-nb: HyperMorph image registration, explored with λ widgets in Jupyter.
+
+Importing this package routes ``tf.keras`` to legacy Keras (tf-keras), which
+voxelmorph/neurite 0.2 need; see :mod:`hypermorph_nb._compat`.
+
+Examples
+--------
+>>> import hypermorph_nb as hnb
+>>> from hypermorph_nb.data import synthetic
+>>> data = synthetic(8, (64, 64), seed=0)
+>>> model = hnb.build_hypermorph(data.shape, seed=0)
+>>> moved, flow = hnb.register(model, data.images[0], data.images[1], lam=0.5)
+"""
+import os as _os
+
+if "tensorflow" not in __import__("sys").modules:
+    # Hide TensorFlow's C++ start-up chatter in notebooks; set it yourself to override.
+    _os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+from ._compat import ensure_legacy_keras as _ensure_legacy_keras  # noqa: E402
+
+_ensure_legacy_keras()
+
+from . import data, metrics  # noqa: E402
+from .evaluation import lambda_sweep  # noqa: E402
+from .models import build_hypermorph, build_vxm  # noqa: E402
+from .persistence import load_model, save_model  # noqa: E402
+from .registration import register  # noqa: E402
+from .training import train  # noqa: E402
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "build_vxm", "build_hypermorph", "register", "train", "lambda_sweep",
+    "save_model", "load_model", "data", "metrics",
+]

@@ -1,0 +1,93 @@
+"""The README's main job: train HyperMorph on the embedded synthetic data, choose λ, save.
+
+Runs offline in about a minute on two CPU cores and writes, under ``out``:
+``metrics.json`` (training and λ-sweep numbers), ``lambda_row.png`` (the moved
+image for several λ), ``dice_vs_lambda.png`` and the trained model folder.
+"""
+
+import json
+import os
+import time
+
+import numpy as np
+
+from .data import synthetic
+from .evaluation import lambda_sweep
+from .models import build_hypermorph, count_parameters
+from .persistence import save_model
+from .plotting import lambda_row_figure, plot_sweep
+from .training import train
+
+DEMO_LAMBDAS = (0.0, 0.25, 0.5, 0.75, 0.9, 0.95, 1.0)
+
+
+def run_demo(out, *, n_images=40, shape=(64, 64), epochs=8, steps_per_epoch=50,
+             learning_rate=1e-3, image_sigma=0.1, seed=0, verbose=True):
+    """Train a small HyperMorph model on synthetic data and report Dice vs λ.
+
+    Parameters
+    ----------
+    out : str or os.PathLike
+        Output folder (created).
+    n_images : int
+        Synthetic subjects; a quarter are held out for validation.
+    shape : tuple of int
+        Image shape (sides multiples of 16).
+    epochs, steps_per_epoch, learning_rate, image_sigma, seed
+        Training settings (see :func:`hypermorph_nb.train`).
+    verbose : bool
+
+    Returns
+    -------
+    dict
+        The metrics written to ``metrics.json``.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    os.makedirs(out, exist_ok=True)
+    data = synthetic(n_images, shape, seed=seed)
+    n_val = max(2, n_images // 4)
+    train_data, val_data = data[: n_images - n_val], data[n_images - n_val:]
+    model = build_hypermorph(shape, seed=seed)
+    start = time.perf_counter()
+    history = train(model, train_data, epochs=epochs, steps_per_epoch=steps_per_epoch,
+                    learning_rate=learning_rate, image_sigma=image_sigma,
+                    lam_sampling="oversample", seed=seed, verbose=verbose)
+    train_seconds = time.perf_counter() - start
+    sweep = lambda_sweep(model, val_data, DEMO_LAMBDAS, n_pairs=24, seed=seed, progress=verbose)
+    save_model(model, os.path.join(out, "model"))
+
+    moving, fixed = sweep.pairs[0]
+    fig = lambda_row_figure(model, val_data.images[moving], val_data.images[fixed], DEMO_LAMBDAS)
+    fig.savefig(os.path.join(out, "lambda_row.png"), dpi=100)
+    plt.close(fig)
+    ax = plot_sweep(sweep)
+    ax.set_title("HyperMorph on synthetic validation pairs")
+    ax.figure.tight_layout()
+    ax.figure.savefig(os.path.join(out, "dice_vs_lambda.png"), dpi=100)
+    plt.close(ax.figure)
+
+    summary = sweep.summary()
+    metrics = {
+        "data": data.source,
+        "n_train": len(train_data),
+        "n_validation": len(val_data),
+        "model_parameters": count_parameters(model),
+        "training": {
+            "epochs": epochs, "steps_per_epoch": steps_per_epoch, "seconds": train_seconds,
+            "steps_per_second": history.steps_per_second(), "loss": history.loss,
+        },
+        "sweep": summary,
+        "identity_dice": summary["identity_dice"],
+        "best_dice": float(np.nanmax(summary["mean_dice"])),
+        "optimal_lam": summary["optimal_lam"],
+    }
+    with open(os.path.join(out, "metrics.json"), "w") as handle:
+        json.dump(metrics, handle, indent=2)
+    if verbose:
+        print(f"unregistered Dice {metrics['identity_dice']:.3f} -> best Dice {metrics['best_dice']:.3f} "
+              f"at λ = {metrics['optimal_lam']:.2f}; results in {out}")
+    return metrics

@@ -1,0 +1,286 @@
+"""Build the two registration models: a VoxelMorph baseline and HyperMorph.
+
+Both are voxelmorph 0.2 ``VxmDense`` networks (a U-Net that predicts a dense
+displacement field, followed by a spatial transformer). HyperMorph adds a small
+dense *hypernetwork* that maps λ to the U-Net's convolution weights, so one
+model covers every λ in [0, 1].
+
+Every model built here carries a :class:`ModelSpec` (``model.hypermorph_spec``)
+from which :func:`hypermorph_nb.load_model` rebuilds it.
+"""
+
+import dataclasses
+import math
+
+import numpy as np
+import tensorflow as tf
+
+from ._compat import import_registration_libraries
+
+ne, vxm = import_registration_libraries()
+
+#: The seed tutorial's hypernetwork: four Dense layers with ReLU.
+TUTORIAL_HYPER_UNITS = (32, 64, 128, 128)
+
+KINDS = ("vxm", "hypermorph")
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelSpec:
+    """Everything needed to rebuild a model (saved as JSON beside its weights).
+
+    Attributes
+    ----------
+    kind : {'vxm', 'hypermorph'}
+        Baseline VoxelMorph (fixed λ at training time) or HyperMorph (λ input).
+    inshape : tuple of int
+        Spatial shape of the images, e.g. ``(160, 192)``.
+    options : dict
+        Keyword options given to the builder (JSON-serialisable).
+    """
+
+    kind: str
+    inshape: tuple
+    options: dict
+
+    @property
+    def is_hypermorph(self):
+        """True when the model takes λ as a third input."""
+        return self.kind == "hypermorph"
+
+    def to_json(self):
+        """Return a JSON-serialisable dict."""
+        return {"kind": self.kind, "inshape": list(self.inshape), "options": dict(self.options)}
+
+    @classmethod
+    def from_json(cls, config):
+        """Inverse of :meth:`to_json`; raises ``ValueError`` on a malformed dict."""
+        try:
+            kind, inshape, options = config["kind"], config["inshape"], config.get("options", {})
+        except (KeyError, TypeError) as err:
+            raise ValueError(f"model config needs 'kind' and 'inshape', got {config!r}") from err
+        if kind not in KINDS:
+            raise ValueError(f"model config kind must be one of {KINDS}, got {kind!r}")
+        return cls(kind=kind, inshape=tuple(int(d) for d in inshape), options=dict(options))
+
+
+def build_vxm(inshape, *, nb_features=None, diffeomorphic=False, int_steps=7, seed=None):
+    """Build the VoxelMorph baseline (the seed tutorial's first model).
+
+    Parameters
+    ----------
+    inshape : tuple of int
+        Spatial image shape (2D or 3D); each side must be divisible by 16
+        (the U-Net pools four times).
+    nb_features : list of two lists of int, optional
+        U-Net encoder and decoder features; voxelmorph's default
+        ``[[16, 32, 32, 32], [32, 32, 32, 32, 32, 16, 16]]`` when None.
+    diffeomorphic : bool
+        If False (the tutorial's ``int_steps=0``), the network predicts a
+        displacement field. If True, it predicts a stationary velocity field
+        integrated by scaling and squaring into a diffeomorphic warp.
+    int_steps : int
+        Scaling-and-squaring steps, used only when ``diffeomorphic``.
+    seed : int, optional
+        Seeds TensorFlow's global RNG before the weights are created, for a
+        reproducible initialisation.
+
+    Returns
+    -------
+    tf.keras.Model
+        Inputs ``[moving, fixed]``, outputs ``[moved, flow]``.
+
+    Examples
+    --------
+    >>> import hypermorph_nb as hnb
+    >>> model = hnb.build_vxm((64, 64), seed=0)
+    >>> [tuple(t.shape) for t in model.outputs]
+    [(None, 64, 64, 1), (None, 64, 64, 2)]
+    """
+    options = _vxm_options(nb_features, diffeomorphic, int_steps, seed)
+    return _build(ModelSpec("vxm", _check_inshape(inshape), options))
+
+
+def build_hypermorph(inshape, *, hyper_units=TUTORIAL_HYPER_UNITS, nb_features=None,
+                     diffeomorphic=False, int_steps=7, seed=None):
+    """Build HyperMorph: a VoxelMorph U-Net whose weights come from λ.
+
+    A dense hypernetwork (the tutorial's 32-64-128-128 by default, the same
+    design as ``vxm.networks.HyperVxmDense``) maps λ to every U-Net convolution
+    kernel and bias. After building, the generated weights are re-initialised
+    so that the U-Net starts like a plain VoxelMorph network (see
+    :func:`fix_hyperconv_initialisation`); without that, HyperMorph barely
+    learns.
+
+    Parameters
+    ----------
+    inshape : tuple of int
+        Spatial image shape (2D or 3D), each side divisible by 16.
+    hyper_units : sequence of int
+        Units of the hypernetwork's Dense layers (ReLU).
+    nb_features, diffeomorphic, int_steps, seed
+        As in :func:`build_vxm`.
+
+    Returns
+    -------
+    tf.keras.Model
+        Inputs ``[moving, fixed, lam]`` (``lam`` of shape ``(batch, 1)``; one
+        λ per sample), outputs ``[moved, flow]``.
+
+    Examples
+    --------
+    >>> import hypermorph_nb as hnb
+    >>> model = hnb.build_hypermorph((64, 64), seed=0)
+    >>> [tuple(t.shape) for t in model.inputs]
+    [(None, 64, 64, 1), (None, 64, 64, 1), (None, 1)]
+    """
+    units = [int(u) for u in hyper_units]
+    if not units or min(units) < 1:
+        raise ValueError(f"hyper_units must be a non-empty list of positive ints, got {hyper_units!r}")
+    options = _vxm_options(nb_features, diffeomorphic, int_steps, seed)
+    options["hyper_units"] = units
+    return _build(ModelSpec("hypermorph", _check_inshape(inshape), options))
+
+
+def build_from_spec(spec):
+    """Rebuild a model from a :class:`ModelSpec` (weights freshly initialised)."""
+    _check_inshape(spec.inshape)
+    return _build(spec)
+
+
+def spec_of(model):
+    """Return the :class:`ModelSpec` of a model built by this package.
+
+    Raises
+    ------
+    TypeError
+        If ``model`` was not made by :func:`build_vxm`, :func:`build_hypermorph`
+        or :func:`hypermorph_nb.load_model`.
+    """
+    spec = getattr(model, "hypermorph_spec", None)
+    if not isinstance(spec, ModelSpec):
+        raise TypeError(
+            f"{type(model).__name__} was not built by hypermorph_nb; create models with "
+            "hypermorph_nb.build_vxm(...), hypermorph_nb.build_hypermorph(...) or "
+            "hypermorph_nb.load_model(path)."
+        )
+    return spec
+
+
+def fix_hyperconv_initialisation(model, *, seed=None):
+    """Give HyperMorph's generated convolutions a VoxelMorph-like start.
+
+    neurite 0.2's ``HyperConvFromDense`` creates the dense maps that generate
+    each convolution's kernel and bias with ``add_weight`` and no initializer,
+    so all of them get glorot-uniform over the *flattened* kernel. The
+    generated kernels then come out several times smaller than VoxelMorph's
+    He-normal kernels and the generated biases large, the U-Net output hardly
+    depends on its input, and deep gradients vanish. Here the bias of each
+    kernel map (the kernel generated when the hypernetwork output is 0) is
+    drawn He-normal over the kernel's own shape, and the bias of each bias map
+    is set to zero, as a plain ``Conv`` layer would start.
+
+    Parameters
+    ----------
+    model : tf.keras.Model
+        A model containing neurite ``HyperConv*FromDense`` layers.
+    seed : int, optional
+        Seed for the He-normal draws.
+
+    Returns
+    -------
+    int
+        Number of layers re-initialised.
+    """
+    count = 0
+    for index, layer in enumerate(_hyperconv_layers(model)):
+        kernel_map_bias = layer.hyperkernel[1]
+        kernel_shape = layer.hyperkernel[3]
+        if kernel_map_bias is not None:
+            init_seed = None if seed is None else seed + index
+            he = tf.keras.initializers.HeNormal(seed=init_seed)(kernel_shape)
+            kernel_map_bias.assign(tf.reshape(he, [-1]))
+        if layer.use_bias and layer.hyperbias[1] is not None:
+            layer.hyperbias[1].assign(tf.zeros_like(layer.hyperbias[1]))
+        count += 1
+    return count
+
+
+def _hyperconv_layers(model):
+    for layer in model.submodules:
+        if isinstance(layer, ne.layers.HyperConvFromDense):
+            yield layer
+
+
+def _vxm_options(nb_features, diffeomorphic, int_steps, seed):
+    if nb_features is not None:
+        try:
+            nb_features = [[int(f) for f in level] for level in nb_features]
+        except TypeError as err:
+            raise ValueError(
+                "nb_features must be two lists of ints ([[encoder], [decoder]]), "
+                f"got {nb_features!r}"
+            ) from err
+        if len(nb_features) != 2:
+            raise ValueError(f"nb_features must be [[encoder], [decoder]], got {nb_features!r}")
+    if int(int_steps) < 1 and diffeomorphic:
+        raise ValueError("a diffeomorphic model needs int_steps >= 1")
+    return {
+        "nb_features": nb_features,
+        "diffeomorphic": bool(diffeomorphic),
+        "int_steps": int(int_steps),
+        "seed": seed,
+    }
+
+
+def _check_inshape(inshape):
+    try:
+        shape = tuple(int(d) for d in inshape)
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"inshape must be a tuple like (160, 192), got {inshape!r}") from err
+    if len(shape) not in (2, 3):
+        raise ValueError(
+            f"inshape must be 2D or 3D spatial (no batch or channel axis), got {shape}; "
+            "for images of shape (N, H, W, 1) pass images.shape[1:3]"
+        )
+    factor = 16
+    bad = [d for d in shape if d < factor or d % factor]
+    if bad:
+        fixed = tuple(max(factor, math.ceil(d / factor) * factor) for d in shape)
+        raise ValueError(
+            f"each side of inshape must be a multiple of {factor} (the U-Net pools four "
+            f"times), got {shape}; pad or resize the images to e.g. {fixed}"
+        )
+    return shape
+
+
+def _build(spec):
+    options = spec.options
+    if options.get("seed") is not None:
+        tf.keras.utils.set_random_seed(int(options["seed"]))
+    hyp_model = None
+    if spec.is_hypermorph:
+        lam = tf.keras.Input(shape=[1], name="lambda")
+        hidden = lam
+        for index, units in enumerate(options["hyper_units"]):
+            hidden = tf.keras.layers.Dense(units, activation="relu", name=f"hyper_dense_{index}")(hidden)
+        hyp_model = tf.keras.Model(lam, hidden, name="hypernetwork")
+    diffeomorphic = options.get("diffeomorphic", False)
+    model = vxm.networks.VxmDense(
+        spec.inshape,
+        nb_unet_features=options.get("nb_features"),
+        int_steps=options.get("int_steps", 7) if diffeomorphic else 0,
+        # integrate at full resolution, so that the flow output keeps the image shape
+        int_resolution=1,
+        hyp_model=hyp_model,
+        name="hypermorph" if spec.is_hypermorph else "vxm",
+    )
+    if spec.is_hypermorph:
+        fix_hyperconv_initialisation(model, seed=options.get("seed"))
+    model.hypermorph_spec = spec
+    return model
+
+
+def count_parameters(model):
+    """Number of trainable parameters (for reports)."""
+    return int(sum(np.prod(w.shape) for w in model.trainable_weights))
