@@ -30,7 +30,17 @@ from .training import train  # noqa: E402
 
 __version__ = "0.1.0"
 
+
+def __getattr__(name):
+    # ``hypermorph_nb.widgets`` imports ipywidgets and matplotlib: load it on first use.
+    if name == "widgets":
+        import importlib
+
+        return importlib.import_module(".widgets", __name__)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 __all__ = [
     "build_vxm", "build_hypermorph", "register", "train", "lambda_sweep",
-    "save_model", "load_model", "data", "metrics",
+    "save_model", "load_model", "data", "metrics", "widgets",
 ]
