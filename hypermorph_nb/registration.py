@@ -10,6 +10,7 @@ import weakref
 import numpy as np
 import tensorflow as tf
 
+from .data.sampling import check_lambda
 from .models import spec_of, vxm
 
 _REGISTRARS = weakref.WeakKeyDictionary()
@@ -89,7 +90,7 @@ class Registrar:
         moving = tf.convert_to_tensor(moving, tf.float32)
         fixed = tf.convert_to_tensor(fixed, tf.float32)
         if self.spec.is_hypermorph:
-            lam = check_lambda(lam, batch=int(moving.shape[0]))
+            lam = lambda_per_pair(lam, batch=int(moving.shape[0]))
             moved, flow = self._predict(moving, fixed, tf.constant(lam[:, None]))
         else:
             if lam is not None:
@@ -126,25 +127,23 @@ class Registrar:
         return warped.reshape(volume.shape).astype(volume.dtype)
 
 
-def check_lambda(lam, *, batch):
-    """Validate λ and broadcast it to one float32 value per sample.
+def lambda_per_pair(lam, *, batch):
+    """Validate λ and broadcast it to one float32 value per pair.
 
     Raises
     ------
     ValueError
-        If λ is missing, not finite, outside [0, 1] or of the wrong length.
+        If λ is missing, outside [0, 1] or of the wrong length.
     """
     if lam is None:
         raise ValueError(
             "HyperMorph needs a regularisation weight: pass lam=<value in [0, 1]>, "
             "e.g. register(model, moving, fixed, lam=0.5)")
-    values = np.asarray(lam, dtype=np.float32).reshape(-1)
+    values = check_lambda(lam).reshape(-1)
     if values.size == 1:
         values = np.repeat(values, batch)
     if values.size != batch:
         raise ValueError(f"got {values.size} λ values for {batch} image pairs; pass one λ or one per pair")
-    if not np.all(np.isfinite(values)) or values.min() < 0 or values.max() > 1:
-        raise ValueError(f"λ must lie in [0, 1], got {np.asarray(lam).tolist()}")
     return values
 
 

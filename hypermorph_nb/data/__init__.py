@@ -1,5 +1,29 @@
-"""Data: loaders, the synthetic default, splits and training-pair generators."""
-from .dataset import Dataset
-from .synthetic import KnownPairs, synthetic, synthetic_pairs
+"""Data: loaders, the synthetic default, splits and training-pair generators.
 
-__all__ = ["Dataset", "KnownPairs", "synthetic", "synthetic_pairs"]
+Every loader returns a :class:`Dataset`: ``images`` ``(N, H, W, 1)`` float32 in
+[0, 1] and ``labels`` ``(N, H, W)`` int32 label maps (or None).
+
+- :func:`load_tutorial`: the seed tutorial's 2D OASIS file, downloaded once and cached;
+- :func:`load_npz`: a stack in one ``.npz`` (e.g. ``../shared/data/oasis2d/oasis2d_300.npz``);
+- :func:`load_folder`: the neurite-oasis folder layout or a folder of your own files;
+- :func:`synthetic`, :func:`synthetic_pairs`: the embedded default, no download;
+- :func:`even_split`, :func:`random_split`: training/validation/test sets;
+- :class:`PairBatches`, :func:`voxelmorph_generator`, :func:`hypermorph_generator`:
+  training pairs, with λ drawn by :class:`LambdaSampling`.
+"""
+from .dataset import Dataset
+from .files import load_folder, load_npz, read_label_names
+from .generators import PairBatches, hypermorph_generator, voxelmorph_generator
+from .sampling import LAMBDA_MODES, LambdaSampling, check_lambda
+from .splits import even_split, random_split
+from .synthetic import KnownPairs, synthetic, synthetic_pairs
+from .tutorial import OASIS_TUTORIAL, DataUnavailableError, TutorialSource, cache_dir, load_tutorial
+
+__all__ = [
+    "Dataset", "KnownPairs", "synthetic", "synthetic_pairs",
+    "load_tutorial", "load_npz", "load_folder", "read_label_names",
+    "cache_dir", "OASIS_TUTORIAL", "TutorialSource", "DataUnavailableError",
+    "even_split", "random_split",
+    "PairBatches", "voxelmorph_generator", "hypermorph_generator",
+    "LambdaSampling", "LAMBDA_MODES", "check_lambda",
+]

@@ -4,6 +4,8 @@ import dataclasses
 
 import numpy as np
 
+from .validation import as_images, as_labels
+
 
 @dataclasses.dataclass
 class Dataset:
@@ -12,7 +14,9 @@ class Dataset:
     Attributes
     ----------
     images : np.ndarray
-        ``(N, H, W, 1)`` float32 in [0, 1].
+        ``(N, H, W, 1)`` float32 in [0, 1] (converted to float32 when given
+        another float type; NaN, inf and values outside [0, 1] are refused:
+        build from raw arrays with :meth:`from_arrays`, which normalises).
     labels : np.ndarray or None
         ``(N, H, W)`` integer label maps aligned with ``images`` (0 is
         background), or None when the source has none.
@@ -42,7 +46,19 @@ class Dataset:
     def __post_init__(self):
         images = np.asarray(self.images)
         if images.ndim != 4 or images.shape[-1] != 1:
-            raise ValueError(f"Dataset.images must have shape (N, H, W, 1), got {images.shape}")
+            raise ValueError(
+                f"Dataset.images must have shape (N, H, W, 1), got {images.shape}; "
+                "Dataset.from_arrays also accepts (N, H, W)")
+        if images.dtype != np.float32:
+            images = images.astype(np.float32)
+        if not np.isfinite(images).all():
+            raise ValueError("Dataset.images contain NaN or infinite values; replace them "
+                             "(e.g. np.nan_to_num) or drop those images")
+        if images.size and (images.min() < 0 or images.max() > 1):
+            raise ValueError(
+                f"Dataset.images must lie in [0, 1], got [{images.min():g}, {images.max():g}]; "
+                "use Dataset.from_arrays(images, normalize='auto') to rescale them")
+        self.images = images
         if self.labels is not None:
             labels = np.asarray(self.labels)
             if labels.shape != images.shape[:-1]:
@@ -53,6 +69,35 @@ class Dataset:
                 raise ValueError(f"Dataset.labels must be integers, got dtype {labels.dtype}")
         if self.names is not None and len(self.names) != len(images):
             raise ValueError(f"got {len(self.names)} names for {len(images)} images")
+
+    @classmethod
+    def from_arrays(cls, images, labels=None, *, normalize="auto", label_names=None, names=None,
+                    source="arrays"):
+        """Build a Dataset from raw arrays, checking and normalising them.
+
+        Parameters
+        ----------
+        images : array-like
+            ``(N, H, W)`` or ``(N, H, W, 1)``.
+        labels : array-like, optional
+            ``(N, H, W)`` integer label maps.
+        normalize : {'auto', 'minmax', 'none'}
+            Intensity policy (see :mod:`hypermorph_nb.data.validation`).
+        label_names, names, source
+            As the attributes.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> data = Dataset.from_arrays(np.arange(32.0).reshape(2, 4, 4))
+        >>> data.images.shape, float(data.images.max())
+        ((2, 4, 4, 1), 1.0)
+        """
+        images = as_images(images, name="images", normalize=normalize)
+        if labels is not None:
+            labels = as_labels(labels, name="labels", image_shape=images.shape[:-1])
+        return cls(images=images, labels=labels, label_names=label_names,
+                   names=None if names is None else list(names), source=source)
 
     def __len__(self):
         return len(self.images)

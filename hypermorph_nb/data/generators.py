@@ -1,5 +1,14 @@
 """Training pairs: random moving/fixed pairs (and λ for HyperMorph).
 
+One sampling implementation, :class:`PairBatches`, serves three front ends:
+
+- :meth:`PairBatches.dataset`: a prefetching ``tf.data`` pipeline (what
+  :func:`hypermorph_nb.train` uses), so the input never stalls training;
+- :func:`voxelmorph_generator`: the seed tutorial's generator, yielding
+  ``([moving, fixed], [fixed, zeros])`` for ``model.fit``;
+- :func:`hypermorph_generator`: the same with λ appended to the inputs,
+  ``([moving, fixed, lam], [fixed, zeros])``.
+
 Batch number ``step`` is a pure function of ``(seed, step)``, so training that
 resumes at step ``s`` sees exactly the batches, and λ values, it would have
 seen without the interruption.
@@ -10,21 +19,31 @@ import tensorflow as tf
 
 from .dataset import Dataset
 from .sampling import LambdaSampling
+from .validation import as_images
 
 
 class PairBatches:
     """Deterministic stream of random registration batches from a dataset.
 
+    Each pair draws its moving and its fixed image independently and uniformly
+    from the training images, as the seed tutorial's generator does.
+
     Parameters
     ----------
     data : Dataset or np.ndarray
-        Training images; an array must be ``(N, H, W, 1)``.
+        Training images; an array must be ``(N, H, W, 1)`` or ``(N, H, W)``
+        with values in [0, 1].
     batch_size : int
         Pairs per batch.
     seed : int
         Stream seed.
-    lam_sampling : LambdaSampling, str or dict, optional
-        When given, each batch also carries one λ per pair (HyperMorph).
+    lam_sampling : LambdaSampling, str, dict or float, optional
+        When given, each batch also carries one λ per pair (HyperMorph); see
+        :class:`LambdaSampling` for the modes.
+    include_labels : bool
+        Also carry ``moving_labels`` and ``fixed_labels`` ``(B, H, W)`` int32
+        (``data`` must be a Dataset with labels), e.g. to score validation
+        batches with Dice.
 
     Examples
     --------
@@ -37,27 +56,45 @@ class PairBatches:
     True
     """
 
-    def __init__(self, data, *, batch_size=1, seed=0, lam_sampling=None):
-        self.images = data.images if isinstance(data, Dataset) else np.asarray(data, np.float32)
-        if self.images.ndim != 4 or self.images.shape[-1] != 1:
-            raise ValueError(f"training images must have shape (N, H, W, 1), got {self.images.shape}")
+    def __init__(self, data, *, batch_size=1, seed=0, lam_sampling=None, include_labels=False):
+        if isinstance(data, Dataset):
+            self.images = data.images
+        else:
+            self.images = as_images(data, name="training images", normalize="none")
         if len(self.images) < 2:
             raise ValueError(f"need at least 2 training images to form pairs, got {len(self.images)}")
-        if int(batch_size) < 1:
-            raise ValueError(f"batch_size must be >= 1, got {batch_size!r}")
+        if isinstance(batch_size, bool) or int(batch_size) != batch_size or int(batch_size) < 1:
+            raise ValueError(f"batch_size must be an integer >= 1, got {batch_size!r}")
+        self.labels = None
+        if include_labels:
+            if not (isinstance(data, Dataset) and data.has_labels):
+                raise ValueError("include_labels=True needs a Dataset with label maps; load data "
+                                 "with labels (e.g. load_npz on a file with 'segs') or pass "
+                                 "include_labels=False")
+            self.labels = data.labels.astype(np.int32, copy=False)
         self.batch_size = int(batch_size)
         self.seed = int(seed)
         self.lam_sampling = None if lam_sampling is None else LambdaSampling.coerce(lam_sampling)
 
     def batch(self, step):
-        """The batch of training step ``step``: dict with moving, fixed (and lam)."""
+        """The batch of training step ``step``: dict with moving, fixed (and lam, labels)."""
         rng = np.random.default_rng([self.seed, int(step)])
         moving = rng.integers(len(self.images), size=self.batch_size)
         fixed = rng.integers(len(self.images), size=self.batch_size)
         batch = {"moving": self.images[moving], "fixed": self.images[fixed]}
         if self.lam_sampling is not None:
             batch["lam"] = self.lam_sampling.sample(rng, self.batch_size)[:, None]
+        if self.labels is not None:
+            batch["moving_labels"] = self.labels[moving]
+            batch["fixed_labels"] = self.labels[fixed]
         return batch
+
+    def batches(self, start_step=0, stop_step=None):
+        """Iterate over the batches ``start_step..stop_step-1`` (forever when None)."""
+        step = int(start_step)
+        while stop_step is None or step < stop_step:
+            yield self.batch(step)
+            step += 1
 
     def dataset(self, start_step=0, stop_step=None):
         """A prefetching ``tf.data.Dataset`` of the batches ``start_step..stop_step-1``."""
@@ -68,12 +105,75 @@ class PairBatches:
         }
         if self.lam_sampling is not None:
             signature["lam"] = tf.TensorSpec((self.batch_size, 1), tf.float32)
-
-        def generate():
-            step = start_step
-            while stop_step is None or step < stop_step:
-                yield self.batch(step)
-                step += 1
-
-        dataset = tf.data.Dataset.from_generator(generate, output_signature=signature)
+        if self.labels is not None:
+            for key in ("moving_labels", "fixed_labels"):
+                signature[key] = tf.TensorSpec((self.batch_size, *shape[:-1]), tf.int32)
+        dataset = tf.data.Dataset.from_generator(
+            lambda: self.batches(start_step, stop_step), output_signature=signature)
         return dataset.prefetch(tf.data.AUTOTUNE)
+
+
+def voxelmorph_generator(data, *, batch_size=1, seed=0, start_step=0):
+    """The seed tutorial's VoxelMorph generator, batched and seeded.
+
+    Yields ``([moving, fixed], [fixed, zeros])`` forever: the model registers
+    moving onto fixed, the first loss compares the moved image with
+    ``fixed``, and the smoothness loss ignores its target, so it gets zeros
+    of the flow's shape ``(B, H, W, 2)``.
+
+    Parameters
+    ----------
+    data : Dataset or np.ndarray
+        Training images.
+    batch_size : int
+    seed : int
+    start_step : int
+        First batch number (to resume a stream).
+
+    Examples
+    --------
+    >>> from hypermorph_nb.data import synthetic
+    >>> inputs, targets = next(voxelmorph_generator(synthetic(4, (32, 32)), batch_size=2))
+    >>> [x.shape for x in inputs], [y.shape for y in targets]
+    ([(2, 32, 32, 1), (2, 32, 32, 1)], [(2, 32, 32, 1), (2, 32, 32, 2)])
+    """
+    batches = PairBatches(data, batch_size=batch_size, seed=seed)
+    return _keras_pairs(batches, start_step)
+
+
+def hypermorph_generator(data, *, batch_size=1, seed=0, lam_sampling="uniform", start_step=0):
+    """The seed tutorial's HyperMorph generator: VoxelMorph pairs plus one λ per pair.
+
+    Yields ``([moving, fixed, lam], [fixed, zeros])`` forever, ``lam`` of
+    shape ``(B, 1)`` drawn by ``lam_sampling`` (the tutorial's is uniform).
+
+    Parameters
+    ----------
+    data : Dataset or np.ndarray
+        Training images.
+    batch_size : int
+    seed : int
+    lam_sampling : LambdaSampling, str, dict or float
+        See :class:`LambdaSampling`.
+    start_step : int
+        First batch number (to resume a stream).
+
+    Examples
+    --------
+    >>> from hypermorph_nb.data import synthetic
+    >>> inputs, targets = next(hypermorph_generator(synthetic(4, (32, 32)), lam_sampling="oversample"))
+    >>> inputs[2].shape, inputs[2].dtype
+    ((1, 1), dtype('float32'))
+    """
+    batches = PairBatches(data, batch_size=batch_size, seed=seed, lam_sampling=lam_sampling)
+    return _keras_pairs(batches, start_step)
+
+
+def _keras_pairs(batches, start_step):
+    zeros = np.zeros((batches.batch_size, *batches.images.shape[1:-1], batches.images.ndim - 2),
+                     np.float32)
+    for batch in batches.batches(start_step):
+        inputs = [batch["moving"], batch["fixed"]]
+        if "lam" in batch:
+            inputs.append(batch["lam"])
+        yield inputs, [batch["fixed"], zeros]

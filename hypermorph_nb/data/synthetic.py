@@ -174,8 +174,8 @@ def warp(volume, flow, *, order):
 
 
 def _check_args(n, shape, seed, n_labels, max_displacement, noise):
-    if int(n) < 1:
-        raise ValueError(f"n must be >= 1, got {n!r}")
+    if isinstance(n, bool) or int(n) != n or int(n) < 1:
+        raise ValueError(f"n must be an integer >= 1, got {n!r}")
     shape = tuple(int(s) for s in shape)
     if len(shape) != 2 or min(shape) < 16:
         raise ValueError(f"shape must be 2D with sides >= 16, e.g. (64, 64); got {shape}")
