@@ -7,6 +7,7 @@ Every loader returns a :class:`Dataset`: ``images`` ``(N, H, W, 1)`` float32 in
 - :func:`load_npz`: a stack in one ``.npz`` (e.g. ``../shared/data/oasis2d/oasis2d_300.npz``);
 - :func:`load_folder`: the neurite-oasis folder layout or a folder of your own files;
 - :func:`synthetic`, :func:`synthetic_pairs`: the embedded default, no download;
+- :func:`load_source`: pick one of the above by name (the notebooks' parameter), with fallbacks;
 - :func:`even_split`, :func:`random_split`: training/validation/test sets;
 - :class:`PairBatches`, :func:`voxelmorph_generator`, :func:`hypermorph_generator`:
   training pairs, with λ drawn by :class:`LambdaSampling`.
@@ -15,6 +16,7 @@ from .dataset import Dataset
 from .files import load_folder, load_npz, read_label_names
 from .generators import PairBatches, hypermorph_generator, voxelmorph_generator
 from .sampling import LAMBDA_MODES, LambdaSampling, check_lambda
+from .sources import SOURCES, find_shared_oasis2d, load_source, resize
 from .splits import even_split, random_split
 from .synthetic import KnownPairs, synthetic, synthetic_pairs
 from .tutorial import OASIS_TUTORIAL, DataUnavailableError, TutorialSource, cache_dir, load_tutorial
@@ -23,6 +25,7 @@ __all__ = [
     "Dataset", "KnownPairs", "synthetic", "synthetic_pairs",
     "load_tutorial", "load_npz", "load_folder", "read_label_names",
     "cache_dir", "OASIS_TUTORIAL", "TutorialSource", "DataUnavailableError",
+    "load_source", "SOURCES", "find_shared_oasis2d", "resize",
     "even_split", "random_split",
     "PairBatches", "voxelmorph_generator", "hypermorph_generator",
     "LambdaSampling", "LAMBDA_MODES", "check_lambda",
