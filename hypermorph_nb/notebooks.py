@@ -1,0 +1,134 @@
+"""Execute the numbered tutorial notebooks with papermill, in order.
+
+The notebooks read their settings from a cell tagged ``parameters``; each one
+writes ``metrics.json`` (and figures) into its ``output_dir``. Notebook 02
+saves the HyperMorph model that later notebooks load through ``model_path``.
+``hypermorph-nb notebooks`` runs them all at full scale (e.g. on a GPU machine);
+the test suite runs them with small parameters.
+"""
+
+import json
+import os
+from pathlib import Path
+
+#: Notebook whose saved model the later notebooks load.
+MODEL_NOTEBOOK = "02_train_hypermorph"
+
+
+class NotebookFailed(RuntimeError):
+    """A notebook cell raised; the message names the notebook, the cell and the error."""
+
+
+def find_notebooks(folder):
+    """The numbered notebooks (``NN_name.ipynb``) of ``folder``, in order."""
+    notebooks = sorted(Path(folder).glob("[0-9][0-9]_*.ipynb"))
+    if not notebooks:
+        raise FileNotFoundError(f"no numbered notebooks (NN_name.ipynb) in {folder}; "
+                                "pass the repository's notebooks/ folder")
+    return notebooks
+
+
+def run_notebook(path, executed_path, parameters=None, *, kernel_name="python3"):
+    """Execute one notebook with papermill and return its recorded metrics.
+
+    Parameters
+    ----------
+    path : str or Path
+        The notebook to run (not modified).
+    executed_path : str or Path
+        Where the executed copy, with outputs, is written.
+    parameters : dict, optional
+        Values injected after the ``parameters`` cell; must include
+        ``output_dir`` for the metrics to be found.
+    kernel_name : str
+        Jupyter kernel; ``python3`` is this Python environment.
+
+    Returns
+    -------
+    dict
+        The notebook's ``metrics.json`` (empty if it wrote none).
+
+    Raises
+    ------
+    NotebookFailed
+        If a cell raises.
+    """
+    import papermill
+
+    path, executed_path = Path(path), Path(executed_path)
+    parameters = dict(parameters or {})
+    executed_path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        papermill.execute_notebook(
+            str(path), str(executed_path), parameters=parameters, kernel_name=kernel_name,
+            cwd=str(path.parent), progress_bar=False, log_output=False,
+        )
+    except papermill.PapermillExecutionError as err:
+        raise NotebookFailed(
+            f"{path.name}: cell {err.cell_index} (execution count {err.exec_count}) raised "
+            f"{err.ename}: {err.evalue}; the executed notebook is {executed_path}") from None
+    metrics = Path(parameters.get("output_dir", path.parent)) / "metrics.json"
+    return json.loads(metrics.read_text()) if metrics.exists() else {}
+
+
+def run_all(folder, out, *, parameters=None, names=None):
+    """Execute every numbered notebook of ``folder`` in order.
+
+    Parameters
+    ----------
+    folder : str or Path
+        The ``notebooks/`` folder.
+    out : str or Path
+        Results root: ``out/<notebook>/`` gets each notebook's outputs and
+        ``out/executed/`` the executed notebooks.
+    parameters : dict, optional
+        Values given to every notebook that declares them (e.g. ``epochs``).
+    names : list of str, optional
+        Run only these notebooks (stems such as ``"03_explore_lambda"``).
+
+    Returns
+    -------
+    dict
+        Notebook stem -> its metrics.
+    """
+    import papermill
+
+    out = Path(out).resolve()
+    results = {}
+    for path in find_notebooks(folder):
+        if names and path.stem not in names:
+            continue
+        declared = papermill.inspect_notebook(str(path))
+        given = {k: v for k, v in (parameters or {}).items() if k in declared}
+        given["output_dir"] = str(out / path.stem)
+        if "model_path" in declared:
+            given["model_path"] = str(out / MODEL_NOTEBOOK / "model")
+        print(f"running {path.name} with {given}", flush=True)
+        results[path.stem] = run_notebook(path, out / "executed" / path.name, given)
+    return results
+
+
+def parse_assignments(items):
+    """Parse ``key=value`` strings; values are JSON when they parse, else strings.
+
+    Examples
+    --------
+    >>> parse_assignments(["epochs=5", "image_shape=[80, 96]", "data_source=oasis2d"])
+    {'epochs': 5, 'image_shape': [80, 96], 'data_source': 'oasis2d'}
+    """
+    parsed = {}
+    for item in items or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise ValueError(f"expected key=value, got {item!r}")
+        try:
+            parsed[key] = json.loads(value)
+        except ValueError:
+            parsed[key] = value
+    return parsed
+
+
+def default_notebook_folder():
+    """``notebooks/`` of the repository this package is installed from, else ``./notebooks``."""
+    repo = Path(__file__).resolve().parents[1] / "notebooks"
+    return repo if repo.is_dir() else Path(os.getcwd()) / "notebooks"
