@@ -1,0 +1,169 @@
+"""The λ controls: a linear slider that *is* λ, plus a log scale on 1 − λ, a text box and play.
+
+With the tutorial's MSE loss, registrations are only useful for λ close to 1
+(≳ 0.9 on OASIS slices), the last tenth of a linear slider. The second slider
+moves on a log scale of ``1 − λ`` (from 1 down to 10⁻⁴), so every factor of ten
+closer to λ = 1 gets the same travel; the text box takes exact values. All
+three stay in step both ways, and ``lam_slider.value`` is the one value of λ.
+"""
+
+import math
+
+import ipywidgets as widgets
+import numpy as np
+
+from ..plotting import format_lam
+
+
+def effective_weight(lam, image_sigma):
+    """The regularisation weight of the equivalent VoxelMorph loss.
+
+    HyperMorph minimises ``(1 − λ)·MSE/σ² + λ·Grad``, which has the same
+    minimiser as ``MSE + w·Grad`` with ``w = λ·σ² / (1 − λ)``: the weight one
+    would give a plain VoxelMorph model. It grows without bound as λ → 1.
+
+    Parameters
+    ----------
+    lam : float
+        λ in [0, 1].
+    image_sigma : float
+        σ of the MSE term the model was trained with (0.05 in the tutorial).
+
+    Returns
+    -------
+    float
+        ``inf`` at λ = 1.
+
+    Examples
+    --------
+    >>> round(effective_weight(0.9, 0.05), 6)
+    0.0225
+    >>> effective_weight(1.0, 0.05)
+    inf
+    """
+    lam = float(lam)
+    if not 0.0 <= lam <= 1.0:
+        raise ValueError(f"λ must lie in [0, 1], got {lam!r}")
+    if not image_sigma > 0:
+        raise ValueError(f"image_sigma must be > 0, got {image_sigma!r}")
+    return math.inf if lam == 1.0 else lam * image_sigma ** 2 / (1.0 - lam)
+
+
+class LambdaControls(widgets.VBox):
+    """λ slider (``lam_slider``), ``1 − λ`` log slider, exact-value box and play button.
+
+    Parameters
+    ----------
+    lam : float
+        Initial λ.
+    image_sigma : float, optional
+        σ of the MSE term the model was trained with; when given, the
+        equivalent VoxelMorph weight (:func:`effective_weight`) is shown.
+    min_one_minus : float
+        Smallest ``1 − λ`` on the log slider (it reaches λ = 1 − this).
+    play_frames : int
+        Frames of the play animation, from λ = 0 to ``1 − min_one_minus``,
+        evenly spaced on the log scale.
+    play_interval : int
+        Milliseconds between play frames.
+
+    Attributes
+    ----------
+    lam_slider : ipywidgets.FloatSlider
+        λ itself, linear in [0, 1]; set ``.value`` to change λ.
+    one_minus_slider : ipywidgets.FloatLogSlider
+        ``1 − λ`` on a log scale.
+    lam_text : ipywidgets.BoundedFloatText
+        Type an exact λ.
+    play : ipywidgets.Play
+        Animates λ through ``play_lams``.
+    play_lams : np.ndarray
+        λ of each play frame.
+
+    Examples
+    --------
+    >>> controls = LambdaControls(lam=0.5, image_sigma=0.05)
+    >>> controls.one_minus_slider.value = 0.01
+    >>> round(controls.lam_slider.value, 6), round(controls.lam_text.value, 6)
+    (0.99, 0.99)
+    >>> controls.lam_slider.value = 0.9
+    >>> round(controls.one_minus_slider.value, 6)
+    0.1
+    """
+
+    def __init__(self, *, lam=0.5, image_sigma=None, min_one_minus=1e-4, play_frames=33,
+                 play_interval=250):
+        if not 0.0 <= float(lam) <= 1.0:
+            raise ValueError(f"lam must lie in [0, 1], got {lam!r}")
+        if image_sigma is not None and not image_sigma > 0:
+            raise ValueError(f"image_sigma must be > 0 (or None), got {image_sigma!r}")
+        if not 0 < min_one_minus < 1:
+            raise ValueError(f"min_one_minus must lie in (0, 1), got {min_one_minus!r}")
+        if int(play_frames) < 2:
+            raise ValueError(f"play_frames must be at least 2, got {play_frames!r}")
+        lam = float(lam)
+        self.image_sigma = image_sigma
+        self.min_one_minus = float(min_one_minus)
+        self.lam_slider = widgets.FloatSlider(
+            value=lam, min=0.0, max=1.0, step=1e-4, readout_format=".4f", description="λ",
+            continuous_update=True, layout=widgets.Layout(width="420px"))
+        self.one_minus_slider = widgets.FloatLogSlider(
+            value=max(1.0 - lam, self.min_one_minus), base=10, min=math.log10(self.min_one_minus),
+            max=0.0, step=0.02, readout_format=".1e", description="1 − λ",
+            continuous_update=True, layout=widgets.Layout(width="420px"))
+        self.lam_text = widgets.BoundedFloatText(
+            value=lam, min=0.0, max=1.0, step=1e-4, description="exact λ",
+            layout=widgets.Layout(width="180px"))
+        exponents = np.linspace(0.0, math.log10(self.min_one_minus), int(play_frames))
+        self.play_lams = 1.0 - 10.0 ** exponents
+        self.play = widgets.Play(value=0, min=0, max=len(self.play_lams) - 1, step=1,
+                                 interval=int(play_interval), description="play λ")
+        self.weight_label = widgets.HTML()
+        self._syncing = False
+        self.lam_slider.observe(self._on_lam, "value")
+        self.one_minus_slider.observe(self._on_one_minus, "value")
+        self.lam_text.observe(self._on_text, "value")
+        self.play.observe(self._on_play, "value")
+        self._show_weight(lam)
+        super().__init__([
+            widgets.HBox([self.play, self.lam_slider, self.lam_text]),
+            widgets.HBox([self.one_minus_slider, self.weight_label]),
+        ])
+
+    @property
+    def inputs(self):
+        """The widgets through which a user can change λ."""
+        return (self.lam_slider, self.one_minus_slider, self.lam_text, self.play)
+
+    def _on_lam(self, change):
+        lam = float(change["new"])
+        self._syncing, was_syncing = True, self._syncing
+        try:
+            self.one_minus_slider.value = max(1.0 - lam, self.min_one_minus)
+            self.lam_text.value = lam
+        finally:
+            self._syncing = was_syncing
+        self._show_weight(lam)
+
+    def _on_one_minus(self, change):
+        if not self._syncing:
+            # round off the float noise of 1 - 10**x (0.9900000000000001 -> 0.99)
+            self.lam_slider.value = round(1.0 - float(change["new"]), 10)
+
+    def _on_text(self, change):
+        if not self._syncing:
+            self.lam_slider.value = float(change["new"])
+
+    def _on_play(self, change):
+        self.lam_slider.value = round(float(self.play_lams[int(change["new"])]), 10)
+
+    def _show_weight(self, lam):
+        if self.image_sigma is None:
+            self.weight_label.value = ""
+            return
+        weight = effective_weight(lam, self.image_sigma)
+        text = "∞ (smoothness only)" if math.isinf(weight) else f"{weight:.3g}"
+        self.weight_label.value = (
+            f"<span title='(1−λ)·MSE/σ² + λ·Grad has the minimiser of MSE + w·Grad'>"
+            f"equivalent VoxelMorph weight w = λσ²/(1−λ) = <b>{text}</b> "
+            f"(σ = {format_lam(self.image_sigma)})</span>")
