@@ -1,19 +1,46 @@
-"""Train a baseline or HyperMorph model on a dataset with one call."""
+"""Train a baseline or HyperMorph model on a dataset with one call.
+
+:func:`train` runs compiled training steps (several per ``tf.function`` call)
+on a prefetching ``tf.data`` stream of random pairs whose batch number ``s``
+depends only on ``(seed, s)``. Around that loop it adds what a notebook user
+needs: a progress bar and a live loss plot (:mod:`hypermorph_nb.training_display`),
+validation scores, atomic checkpoints with exact resume
+(:mod:`hypermorph_nb.checkpoints`), a clean stop on the notebook's stop
+button, recovery from a NaN/inf loss, and ``tf.distribute`` data parallelism.
+"""
 
 import dataclasses
+import hashlib
+import json
+import os
+import signal
+import threading
 import time
+import warnings
 
 import numpy as np
 import tensorflow as tf
 
+from . import training_display
+from .checkpoints import latest_checkpoint, list_checkpoints, write_checkpoint
 from .data.dataset import Dataset
 from .data.generators import PairBatches
-from .data.sampling import LambdaSampling
+from .data.sampling import LambdaSampling, check_lambda
+from .evaluation import choose_pairs, score_pairs
 from .losses import LossConfig, weighted_terms
-from .models import spec_of
+from .models import ModelSpec, build_from_spec, spec_of
 
 #: λ of the seed tutorial's baseline.
 DEFAULT_BASELINE_LAMBDA = 0.5
+#: Validation λ values of a HyperMorph model when none are given.
+DEFAULT_VALIDATION_LAMBDAS = (0.1, 0.5, 0.9)
+#: With ``steps_per_call='auto'``, each compiled call runs about this many seconds of steps.
+TARGET_CALL_SECONDS = 0.5
+MAX_STEPS_PER_CALL = 100
+#: Settings a checkpoint must share with the call that resumes it.
+RESUME_KEYS = ("model", "data", "lam", "lam_sampling", "loss", "learning_rate", "batch_size", "seed",
+               "steps_per_epoch")
+_TERMS = ("loss", "image", "smooth")
 
 
 @dataclasses.dataclass
@@ -30,6 +57,29 @@ class History:
         The training settings (JSON-serialisable).
     model : tf.keras.Model
         The trained model (trained in place).
+    val_epochs : list of int
+        Epochs (1-based) after which validation ran.
+    val_lams : list
+        λ values validated (``[None]`` for a baseline; empty without validation).
+    val_mse : list of list of float
+        Mean image MSE of the validation pairs, per validated epoch and λ.
+    val_dice : list of list of float
+        Mean Dice, per validated epoch and λ (empty without label maps).
+    steps : int
+        Global training steps completed (including an unfinished epoch).
+    interrupted : bool
+        True when training was stopped by KeyboardInterrupt (the stop button).
+    stop_reason : str
+        Why training ended early ('' when it ran all epochs).
+    checkpoint : str or None
+        The last checkpoint written or resumed from.
+    resumed_from_step : int or None
+        Step of the checkpoint this run resumed from.
+
+    Examples
+    --------
+    >>> History(loss=[2.0, 1.5], image=[3.0, 2.0], smooth=[0.1, 0.2]).epochs
+    2
     """
 
     loss: list = dataclasses.field(default_factory=list)
@@ -37,12 +87,26 @@ class History:
     smooth: list = dataclasses.field(default_factory=list)
     epoch_seconds: list = dataclasses.field(default_factory=list)
     config: dict = dataclasses.field(default_factory=dict)
-    model: object = None
+    model: object = dataclasses.field(default=None, repr=False, compare=False)
+    val_epochs: list = dataclasses.field(default_factory=list)
+    val_lams: list = dataclasses.field(default_factory=list)
+    val_mse: list = dataclasses.field(default_factory=list)
+    val_dice: list = dataclasses.field(default_factory=list)
+    steps: int = 0
+    interrupted: bool = False
+    stop_reason: str = ""
+    checkpoint: str = None
+    resumed_from_step: int = None
 
     @property
     def epochs(self):
         """Number of completed epochs."""
         return len(self.loss)
+
+    @property
+    def has_validation_dice(self):
+        """True when validation scores Dice (the validation data have label maps)."""
+        return bool((self.config.get("validation") or {}).get("dice"))
 
     def steps_per_second(self):
         """Mean training throughput over the recorded epochs."""
@@ -50,20 +114,40 @@ class History:
         steps = self.config.get("steps_per_epoch", 0) * len(self.epoch_seconds)
         return steps / seconds if seconds else float("nan")
 
+    def plot(self):
+        """The loss curves (and validation scores) as a matplotlib Figure."""
+        return training_display.loss_figure(self)
+
+    _SAVED = ("loss", "image", "smooth", "epoch_seconds", "val_epochs", "val_lams", "val_mse", "val_dice")
+
+    def to_json(self):
+        """The per-epoch record as a JSON-serialisable dict (what checkpoints store)."""
+        return {name: list(getattr(self, name)) for name in self._SAVED}
+
+    def extend_from_json(self, record):
+        """Take the per-epoch record of :meth:`to_json` (when resuming)."""
+        for name in self._SAVED:
+            setattr(self, name, list(record.get(name, [])))
+
 
 def train(model, data, *, epochs, steps_per_epoch, learning_rate=1e-4, lam=None,
           lam_sampling="uniform", image_loss="mse", image_sigma=0.05, batch_size=1, seed=0,
-          verbose=True):
+          verbose=True, checkpoint_dir=None, resume=False, checkpoint_every=1, keep_checkpoints=2,
+          validation_data=None, validation_pairs=8, validation_lams=None, validate_every=1,
+          strategy="auto", steps_per_call="auto", progress="auto", live_plot="auto"):
     """Train ``model`` on random pairs of ``data`` with the λ-weighted loss.
 
     Parameters
     ----------
     model : tf.keras.Model
-        From :func:`hypermorph_nb.build_vxm` or :func:`hypermorph_nb.build_hypermorph`.
+        From :func:`hypermorph_nb.build_vxm` or :func:`hypermorph_nb.build_hypermorph`
+        (or :func:`hypermorph_nb.load_model`); trained in place.
     data : Dataset or np.ndarray
         Training images ``(N, H, W, 1)``.
-    epochs, steps_per_epoch : int
-        Training length.
+    epochs : int
+        Total number of epochs; when resuming, training continues up to it.
+    steps_per_epoch : int
+        Training steps (batches) per epoch.
     learning_rate : float
         Adam learning rate.
     lam : float, optional
@@ -75,69 +159,377 @@ def train(model, data, *, epochs, steps_per_epoch, learning_rate=1e-4, lam=None,
     image_sigma : float
         σ of the MSE term.
     batch_size : int
+        Pairs per step (over all replicas).
     seed : int
-        Seed of the pair/λ stream.
+        Seed of the pair/λ stream: step ``s`` always trains on the same batch.
     verbose : bool
-        Print one line per epoch.
+        False shows nothing (unless ``progress``/``live_plot`` ask for it).
+    checkpoint_dir : str or os.PathLike, optional
+        Write checkpoints there (see :mod:`hypermorph_nb.checkpoints`).
+    resume : bool
+        Continue from the newest intact checkpoint in ``checkpoint_dir``
+        (its weights, optimizer state, history and position in the stream);
+        start from scratch when there is none yet. The call must use the
+        same model, data and settings; only ``epochs`` (and display options)
+        may change.
+    checkpoint_every : int
+        Epochs between checkpoints; the last epoch, an interrupt and the end
+        of training are always saved.
+    keep_checkpoints : int
+        Checkpoints kept on disk (2 keeps the previous good one).
+    validation_data : Dataset, optional
+        Images (and label maps, for Dice) to score during training.
+    validation_pairs : int or array_like
+        Number of random validation pairs, or ``(P, 2)`` (moving, fixed) indices.
+    validation_lams : sequence of float, optional
+        HyperMorph only: λ values to validate (default 0.1, 0.5, 0.9).
+    validate_every : int
+        Epochs between validations (the last epoch is always validated).
+    strategy : 'auto', None or tf.distribute.Strategy
+        'auto' uses a ``MirroredStrategy`` over all GPUs when there are
+        several and ``batch_size`` divides evenly among them (or the strategy
+        whose scope is active), else one device. None: one device. A strategy:
+        train under it (``batch_size`` must be a multiple of its replicas).
+    steps_per_call : 'auto' or int
+        Training steps per compiled call; 'auto' aims at about half a second
+        per call, which keeps Python overhead low and the stop button responsive.
+    progress : {'auto', 'bar', 'log', 'none'}
+        'auto': a progress bar in notebooks, one log line per epoch in scripts.
+    live_plot : 'auto' or bool
+        A loss figure updated in place; 'auto' shows it in notebooks.
 
     Returns
     -------
     History
+        With ``interrupted=True`` when stopped by KeyboardInterrupt (the model
+        keeps the weights reached; a checkpoint is written when
+        ``checkpoint_dir`` is set) and ``stop_reason`` set when a NaN/inf loss
+        stopped training (the weights of the last finite epoch are restored).
+
+    Examples
+    --------
+    >>> import hypermorph_nb as hnb
+    >>> from hypermorph_nb.data import synthetic
+    >>> model = hnb.build_vxm((32, 32), nb_features=[[8, 8, 8, 8], [8, 8, 8, 8, 8, 8, 8]], seed=0)
+    >>> history = hnb.train(model, synthetic(4, (32, 32)), epochs=2, steps_per_epoch=3, verbose=False)
+    >>> history.epochs, len(history.loss), history.interrupted
+    (2, 2, False)
     """
-    spec = spec_of(model)
-    epochs, steps_per_epoch = int(epochs), int(steps_per_epoch)
-    if epochs < 1 or steps_per_epoch < 1:
-        raise ValueError(f"epochs and steps_per_epoch must be >= 1, got {epochs} and {steps_per_epoch}")
-    images = data.images if isinstance(data, Dataset) else np.asarray(data, np.float32)
-    if images.shape[1:-1] != spec.inshape:
-        raise ValueError(
-            f"images have shape {images.shape[1:-1]} but the model was built for {spec.inshape}; "
-            "build the model with inshape=data.shape")
-    loss_config = LossConfig(image_loss=image_loss, image_sigma=image_sigma)
-    if spec.is_hypermorph:
-        if lam is not None:
-            raise ValueError("HyperMorph learns every λ at once; pass lam_sampling, not lam")
-        sampling = LambdaSampling.coerce(lam_sampling)
-        fixed_lam = None
-    else:
-        sampling = None
-        fixed_lam = DEFAULT_BASELINE_LAMBDA if lam is None else float(lam)
-        if not 0.0 <= fixed_lam <= 1.0:
-            raise ValueError(f"lam must lie in [0, 1], got {lam!r}")
-    batches = PairBatches(images, batch_size=batch_size, seed=seed, lam_sampling=sampling)
-    optimizer = tf.keras.optimizers.legacy.Adam(learning_rate)
-    step_fn = _make_train_step(model, optimizer, loss_config, spec.is_hypermorph, fixed_lam)
-    history = History(
-        config={
-            "kind": spec.kind, "epochs": epochs, "steps_per_epoch": steps_per_epoch,
-            "learning_rate": learning_rate, "lam": fixed_lam,
-            "lam_sampling": None if sampling is None else sampling.to_json(),
-            "loss": dataclasses.asdict(loss_config), "batch_size": batch_size, "seed": seed,
-        },
-        model=model,
-    )
-    iterator = iter(batches.dataset(0, epochs * steps_per_epoch))
-    for epoch in range(epochs):
-        start = time.perf_counter()
-        sums = np.zeros(3)
-        for _ in range(steps_per_epoch):
-            terms = step_fn(next(iterator))
-            sums += [float(terms["total"]), float(terms["image"]), float(terms["smooth"])]
-        history.epoch_seconds.append(time.perf_counter() - start)
-        for name, value in zip(("loss", "image", "smooth"), sums / steps_per_epoch):
+    run = _TrainingRun(
+        model, data, epochs=epochs, steps_per_epoch=steps_per_epoch, learning_rate=learning_rate,
+        lam=lam, lam_sampling=lam_sampling, image_loss=image_loss, image_sigma=image_sigma,
+        batch_size=batch_size, seed=seed, checkpoint_dir=checkpoint_dir,
+        checkpoint_every=checkpoint_every, keep_checkpoints=keep_checkpoints,
+        validation_data=validation_data, validation_pairs=validation_pairs,
+        validation_lams=validation_lams, validate_every=validate_every, strategy=strategy,
+        steps_per_call=steps_per_call)
+    if resume:
+        run.resume()
+    elif run.checkpoint_dir is not None and list_checkpoints(run.checkpoint_dir):
+        raise FileExistsError(
+            f"checkpoint_dir {run.checkpoint_dir} already holds checkpoints; pass resume=True to "
+            "continue from the newest, or give an empty folder to start over")
+    return run.run(progress=training_display.resolve_progress(progress, verbose=verbose),
+                   live_plot=training_display.resolve_live_plot(live_plot, verbose=verbose))
+
+
+class _TrainingRun:
+    """The state of one :func:`train` call: settings, engine, position, history."""
+
+    def __init__(self, model, data, *, epochs, steps_per_epoch, learning_rate, lam, lam_sampling,
+                 image_loss, image_sigma, batch_size, seed, checkpoint_dir, checkpoint_every,
+                 keep_checkpoints, validation_data, validation_pairs, validation_lams,
+                 validate_every, strategy, steps_per_call):
+        spec = spec_of(model)
+        self.epochs = _positive_int(epochs, "epochs")
+        self.steps_per_epoch = _positive_int(steps_per_epoch, "steps_per_epoch")
+        self.checkpoint_every = _positive_int(checkpoint_every, "checkpoint_every")
+        self.keep_checkpoints = _positive_int(keep_checkpoints, "keep_checkpoints")
+        self.validate_every = _positive_int(validate_every, "validate_every")
+        if steps_per_call != "auto":
+            _positive_int(steps_per_call, "steps_per_call")
+        self.steps_per_call = steps_per_call
+        loss_config = LossConfig(image_loss=image_loss, image_sigma=image_sigma)
+        if spec.is_hypermorph:
+            if lam is not None:
+                raise ValueError("HyperMorph learns every λ at once; pass lam_sampling, not lam")
+            sampling, fixed_lam = LambdaSampling.coerce(lam_sampling), None
+        else:
+            sampling = None
+            if lam is not None:
+                check_lambda(lam, name="lam")
+            fixed_lam = DEFAULT_BASELINE_LAMBDA if lam is None else float(lam)
+        if not learning_rate > 0:
+            raise ValueError(f"learning_rate must be > 0, got {learning_rate!r}")
+        images = data.images if isinstance(data, Dataset) else data
+        self.batches = PairBatches(images, batch_size=batch_size, seed=seed, lam_sampling=sampling)
+        if self.batches.images.shape[1:-1] != spec.inshape:
+            raise ValueError(
+                f"images have shape {self.batches.images.shape[1:-1]} but the model was built for "
+                f"{spec.inshape}; build the model with inshape=data.shape")
+        self.strategy, default_strategy = _resolve_strategy(strategy, self.batches.batch_size)
+        self.learning_rate = float(learning_rate)
+        self.validation = None if validation_data is None else _Validation(
+            validation_data, spec=spec, pairs=validation_pairs, lams=validation_lams, seed=seed)
+        self.checkpoint_dir = None if checkpoint_dir is None else os.fspath(checkpoint_dir)
+        self.resume_config = _resume_config(
+            spec, self.batches.images, fixed_lam=fixed_lam, sampling=sampling, loss_config=loss_config,
+            learning_rate=self.learning_rate, batch_size=self.batches.batch_size, seed=int(seed),
+            steps_per_epoch=self.steps_per_epoch)
+        self.history = History(
+            config={
+                "kind": spec.kind, "epochs": self.epochs, **self.resume_config,
+                "replicas": int(self.strategy.num_replicas_in_sync),
+                "validation": None if self.validation is None else self.validation.config(),
+            },
+            model=model,
+            val_lams=[] if self.validation is None else list(self.validation.lams),
+        )
+        self.engine = _Engine(model, spec, self.strategy, use_model=default_strategy,
+                              learning_rate=self.learning_rate, loss_config=loss_config,
+                              fixed_lam=fixed_lam, global_batch=self.batches.batch_size)
+        self.step = 0
+        self.epoch_sums = np.zeros(3)
+        self.epoch_steps = 0
+        self.epoch_carried_seconds = 0.0
+        self.notices = []
+
+    @property
+    def total_steps(self):
+        return self.epochs * self.steps_per_epoch
+
+    def resume(self):
+        """Load the newest intact checkpoint (or note that training starts from scratch)."""
+        if self.checkpoint_dir is None:
+            raise ValueError("resume=True needs checkpoint_dir, the folder the checkpoints were written to")
+        checkpoint = latest_checkpoint(self.checkpoint_dir)
+        if checkpoint is None:
+            self.notices.append(f"no checkpoint in {self.checkpoint_dir} yet: starting from scratch")
+            return
+        _check_resume_config(checkpoint, self.resume_config)
+        state = checkpoint.state
+        self.engine.load(checkpoint)
+        self.history.extend_from_json(state["history"])
+        self.history.checkpoint = checkpoint.path
+        self.history.resumed_from_step = self.step = int(state["step"])
+        partial = state.get("partial")
+        if partial:
+            self.epoch_sums = np.asarray(partial["sums"], dtype=float)
+            self.epoch_steps = int(partial["steps"])
+            self.epoch_carried_seconds = float(partial["seconds"])
+        where = f"epoch {self.history.epochs}" + (f" + {self.epoch_steps} steps" if self.epoch_steps else "")
+        self.notices.append(f"resumed from {checkpoint.path} ({where}, step {self.step})")
+        if self.step >= self.total_steps:
+            self.notices.append(f"the checkpoint already covers epochs={self.epochs}; "
+                                "raise epochs to train further")
+
+    def run(self, *, progress, live_plot):
+        history = self.history
+        reporter = training_display.make_progress(progress, epochs=self.epochs,
+                                                  steps_per_epoch=self.steps_per_epoch,
+                                                  start_step=min(self.step, self.total_steps))
+        plot = training_display.LiveLossPlot(history) if live_plot else None
+        for notice in self.notices:
+            reporter.message(notice)
+        self.engine.remember_good()
+        good_step = self.step
+        call_size = _CallSize(self.steps_per_call)
+        epoch_start = time.perf_counter()
+        try:
+            with _StopRequest() as stop:
+                iterator = self._iterator() if self.step < self.total_steps else None
+                while self.step < self.total_steps:
+                    epoch_end = (self.step // self.steps_per_epoch + 1) * self.steps_per_epoch
+                    count = min(call_size.next(), epoch_end - self.step)
+                    call_start = time.perf_counter()
+                    try:
+                        sums, done, finite = self.engine.run(iterator, count)
+                    except tf.errors.InvalidArgumentError as err:
+                        if not self.engine.diverged(err):
+                            raise
+                        self._stop_on_nonfinite(good_step, failed_step=self.step + 1,
+                                                what="the displacement field")
+                        break
+                    call_size.observe(time.perf_counter() - call_start, done)
+                    self.step += done
+                    self.epoch_sums += sums
+                    self.epoch_steps += done
+                    history.steps = self.step
+                    if not finite:
+                        self._stop_on_nonfinite(good_step, failed_step=self.step, what="the loss")
+                        break
+                    reporter.steps(self.step, self.epoch_sums[0] / self.epoch_steps)
+                    if self.step == epoch_end:
+                        seconds = self.epoch_carried_seconds + time.perf_counter() - epoch_start
+                        self._end_epoch(seconds, reporter, plot)
+                        self.engine.remember_good()
+                        good_step = self.step
+                        epoch_start = time.perf_counter()
+                    if stop.requested:
+                        raise KeyboardInterrupt
+        except KeyboardInterrupt:
+            self.epoch_carried_seconds += time.perf_counter() - epoch_start
+            self._interrupted(reporter)
+        finally:
+            self.engine.sync()
+            if plot is not None and history.epochs:
+                plot.update(history, force=True)
+            reporter.close()
+        return history
+
+    def _iterator(self):
+        dataset = self.batches.dataset(self.step, self.total_steps)
+        options = tf.data.Options()
+        options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.OFF
+        return iter(self.strategy.experimental_distribute_dataset(dataset.with_options(options)))
+
+    def _end_epoch(self, seconds, reporter, plot):
+        history = self.history
+        for name, value in zip(_TERMS, self.epoch_sums / self.epoch_steps):
             getattr(history, name).append(float(value))
-        if verbose:
-            print(f"epoch {epoch + 1}/{epochs}  loss {history.loss[-1]:.4g}  "
-                  f"image {history.image[-1]:.4g}  smooth {history.smooth[-1]:.4g}  "
-                  f"{steps_per_epoch / history.epoch_seconds[-1]:.1f} steps/s")
-    return history
+        history.epoch_seconds.append(float(seconds))
+        self.epoch_sums, self.epoch_steps, self.epoch_carried_seconds = np.zeros(3), 0, 0.0
+        last = self.step >= self.total_steps
+        self.engine.sync()
+        if self.validation is not None and (history.epochs % self.validate_every == 0 or last):
+            mse, dice = self.validation.scores(history.model)
+            history.val_epochs.append(history.epochs)
+            history.val_mse.append(mse)
+            if dice is not None:
+                history.val_dice.append(dice)
+        if self.checkpoint_dir is not None and (history.epochs % self.checkpoint_every == 0 or last):
+            self._write_checkpoint()
+        reporter.epoch_end(history)
+        if plot is not None:
+            plot.update(history, force=last)
+
+    def _write_checkpoint(self):
+        partial = None
+        if self.epoch_steps:
+            partial = {"steps": self.epoch_steps, "sums": self.epoch_sums.tolist(),
+                       "seconds": self.epoch_carried_seconds}
+        state = {"step": self.step, "epoch": self.history.epochs, "partial": partial,
+                 "history": self.history.to_json(), "config": self.history.config}
+        self.history.checkpoint = write_checkpoint(
+            self.checkpoint_dir, model=self.history.model,
+            optimizer_weights=self.engine.optimizer.get_weights(),
+            state=state, keep=self.keep_checkpoints)
+
+    def _stop_on_nonfinite(self, good_step, *, failed_step, what):
+        epoch = (failed_step - 1) // self.steps_per_epoch + 1
+        self.engine.restore_good()
+        self.engine.sync()
+        self.step = self.history.steps = good_step
+        self.epoch_sums, self.epoch_steps = np.zeros(3), 0
+        if good_step and good_step % self.steps_per_epoch == 0:
+            origin = f"the end of epoch {good_step // self.steps_per_epoch}"
+        else:
+            origin = "the start of this run"
+        message = (
+            f"training stopped: {what} became NaN or infinite in epoch {epoch}; the weights and "
+            f"optimizer state from {origin} (step {good_step}) were restored. Lower learning_rate "
+            f"(now {self.learning_rate:g}), or check the data and image_sigma.")
+        self.history.stop_reason = message
+        warnings.warn(message, RuntimeWarning, stacklevel=4)
+
+    def _interrupted(self, reporter):
+        history = self.history
+        history.interrupted = True
+        history.stop_reason = (f"interrupted at step {self.step} (epoch {history.epochs} complete"
+                               + (f", {self.epoch_steps} steps into the next" if self.epoch_steps else "")
+                               + ")")
+        self.engine.sync()
+        text = f"{history.stop_reason}: the model and history are kept"
+        if self.checkpoint_dir is not None:
+            self._write_checkpoint()
+            text += f"; checkpoint {history.checkpoint}. Call train(..., resume=True) to continue"
+        reporter.message(text)
 
 
-def _make_train_step(model, optimizer, loss_config, is_hypermorph, fixed_lam):
-    """A compiled step: forward, λ-weighted loss, gradients, Adam update."""
+class _Engine:
+    """The model (a copy under a distribution strategy), Adam and the compiled steps."""
 
-    @tf.function
-    def step(batch):
+    def __init__(self, model, spec, strategy, *, use_model, learning_rate, loss_config, fixed_lam,
+                 global_batch):
+        self.user_model = model
+        self.strategy = strategy
+        with strategy.scope():
+            if use_model or _created_under(model, strategy):
+                self.model = model
+            else:
+                self.model = build_from_spec(ModelSpec(spec.kind, spec.inshape, {**spec.options, "seed": None}))
+                self.model.set_weights(model.get_weights())
+            self.optimizer = tf.keras.optimizers.legacy.Adam(learning_rate)
+            self.optimizer._create_all_weights(self.model.trainable_weights)
+            tracked = self.model.weights + self.optimizer.variables()
+            backup = [tf.Variable(tf.zeros(v.shape, v.dtype), trainable=False) for v in tracked]
+        self._save_good = _copier(tracked, backup)
+        self._restore_good = _copier(backup, tracked)
+        self._run = _compiled_steps(self.model, self.optimizer, strategy, loss_config=loss_config,
+                                    is_hypermorph=spec.is_hypermorph, fixed_lam=fixed_lam,
+                                    global_batch=global_batch)
+
+    def run(self, iterator, count):
+        """Run up to ``count`` steps; returns (sums of the 3 terms, steps done, all finite)."""
+        sums, done, finite = self._run(iterator, tf.constant(count, tf.int32))
+        return sums.numpy().astype(float), int(done), bool(finite)
+
+    def diverged(self, error):
+        """Whether a step failed because training diverged, not because of a bug.
+
+        On the CPU a NaN/inf displacement field fails inside the spatial
+        transformer (its sampling indices leave the image) before the loss is
+        computed; on a GPU the same divergence shows up as a NaN loss.
+        """
+        if "transformer" in str(error):
+            return True
+        return not all(bool(tf.reduce_all(tf.math.is_finite(v))) for v in self.model.trainable_weights)
+
+    def remember_good(self):
+        """Keep a copy of the weights and optimizer state (on the device, no host transfer)."""
+        self._save_good()
+
+    def restore_good(self):
+        """Return to the copy kept by :meth:`remember_good`."""
+        self._restore_good()
+
+    def load(self, checkpoint):
+        """Take the model weights and optimizer state of a checkpoint."""
+        checkpoint.load_weights_into(self.user_model)
+        if self.model is not self.user_model:
+            self.model.set_weights(self.user_model.get_weights())
+        weights = checkpoint.optimizer_weights()
+        expected = [tuple(v.shape) for v in self.optimizer.variables()]
+        if [tuple(w.shape) for w in weights] != expected:
+            raise ValueError(f"the optimizer state in {checkpoint.path} does not fit this model "
+                             f"({len(weights)} arrays, expected {len(expected)}); use another checkpoint_dir")
+        self.optimizer.set_weights(weights)
+
+    def sync(self):
+        """Copy the trained weights back to the caller's model when training ran on a copy."""
+        if self.model is not self.user_model:
+            self.user_model.set_weights(self.model.get_weights())
+
+
+def _copier(sources, targets):
+    """A function assigning each source variable's value to its target (device-side copies)."""
+
+    def copy():
+        for source, target in zip(sources, targets):
+            target.assign(source)
+
+    return copy
+
+
+def _compiled_steps(model, optimizer, strategy, *, loss_config, is_hypermorph, fixed_lam, global_batch):
+    """A ``tf.function`` running ``count`` training steps on a (distributed) iterator.
+
+    Each replica sums its per-sample losses and divides by the global batch,
+    so the gradients summed over replicas are those of the global mean.
+    The loop stops after the first step whose loss is not finite.
+    """
+
+    def replica_step(batch):
         moving, fixed = batch["moving"], batch["fixed"]
         if is_hypermorph:
             lam = batch["lam"]
@@ -148,9 +540,186 @@ def _make_train_step(model, optimizer, loss_config, is_hypermorph, fixed_lam):
         with tf.GradientTape() as tape:
             moved, flow = model(inputs, training=True)
             terms = weighted_terms(fixed, moved, flow, lam, loss_config)
-            loss = tf.reduce_mean(terms["total"])
+            loss = tf.reduce_sum(terms["total"]) / global_batch
         gradients = tape.gradient(loss, model.trainable_weights)
         optimizer.apply_gradients(zip(gradients, model.trainable_weights))
-        return {name: tf.reduce_mean(value) for name, value in terms.items()}
+        return tf.stack([tf.reduce_sum(terms[name]) for name in ("total", "image", "smooth")]) / global_batch
 
-    return step
+    @tf.function
+    def run(iterator, count):
+        sums = tf.zeros([3])
+        done = tf.constant(0)
+        finite = tf.constant(True)
+        for _ in tf.range(count):
+            per_replica = strategy.run(replica_step, args=(next(iterator),))
+            terms = strategy.reduce(tf.distribute.ReduceOp.SUM, per_replica, axis=None)
+            sums += terms
+            done += 1
+            finite = tf.reduce_all(tf.math.is_finite(terms))
+            if not finite:
+                break
+        return sums, done, finite
+
+    return run
+
+
+class _CallSize:
+    """Steps per compiled call: fixed, or sized from the measured step time ('auto')."""
+
+    def __init__(self, steps_per_call):
+        self.auto = steps_per_call == "auto"
+        self.size = 1 if self.auto else int(steps_per_call)
+        self.calls = 0
+
+    def next(self):
+        return self.size
+
+    def observe(self, seconds, done):
+        self.calls += 1
+        if self.auto and self.calls > 1 and done > 0:  # the first call includes tracing
+            per_step = seconds / done
+            self.size = int(np.clip(TARGET_CALL_SECONDS / max(per_step, 1e-6), 1, MAX_STEPS_PER_CALL))
+
+
+class _StopRequest:
+    """Turn the first SIGINT (Ctrl-C, the notebook's stop button) into a flag checked between calls.
+
+    Training then stops after the running compiled call, in a consistent
+    state. A second SIGINT raises KeyboardInterrupt at once. Outside the
+    main thread signals cannot be caught, and KeyboardInterrupt is handled
+    as it comes.
+    """
+
+    def __init__(self):
+        self.requested = False
+        self._previous = None
+
+    def __enter__(self):
+        if threading.current_thread() is threading.main_thread():
+            self._previous = signal.signal(signal.SIGINT, self._handle)
+        return self
+
+    def _handle(self, signum, frame):
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+
+    def __exit__(self, *exc):
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
+        return False
+
+
+class _Validation:
+    """Image MSE and Dice of fixed validation pairs at a few λ values."""
+
+    def __init__(self, data, *, spec, pairs, lams, seed):
+        if not isinstance(data, Dataset):
+            data = Dataset.from_arrays(data, normalize="none", source="validation arrays")
+        if data.shape != spec.inshape:
+            raise ValueError(f"validation_data images have shape {data.shape} but the model was "
+                             f"built for {spec.inshape}; use validation images of the training shape")
+        self.data = data
+        if np.ndim(pairs) == 0:
+            self.pairs = choose_pairs(len(data), _positive_int(pairs, "validation_pairs"), seed=seed)
+        else:
+            self.pairs = np.asarray(pairs, dtype=int).reshape(-1, 2)
+            if self.pairs.size == 0 or self.pairs.min() < 0 or self.pairs.max() >= len(data):
+                raise ValueError(f"validation_pairs must index the {len(data)} validation images "
+                                 f"(0..{len(data) - 1}), got {self.pairs.tolist()}")
+        if spec.is_hypermorph:
+            lams = DEFAULT_VALIDATION_LAMBDAS if lams is None else lams
+            check_lambda(np.atleast_1d(lams), name="validation_lams")
+            self.lams = [float(v) for v in np.atleast_1d(lams)]
+        elif lams is not None:
+            raise ValueError("a baseline is trained at one λ; validation_lams is for HyperMorph models")
+        else:
+            self.lams = [None]
+        self.labels = data.label_values() if data.has_labels else None
+
+    def config(self):
+        return {"pairs": len(self.pairs), "lams": self.lams, "dice": self.labels is not None}
+
+    def scores(self, model):
+        """Mean MSE per λ and mean Dice per λ (None without label maps)."""
+        mse, dice = [], []
+        for lam in self.lams:
+            scores = score_pairs(model, self.data, self.pairs, lam=lam, labels=self.labels)
+            mse.append(float(np.mean(scores.mse)))
+            if scores.dice is not None:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", RuntimeWarning)
+                    dice.append(float(np.nanmean(np.nanmean(scores.dice, axis=1))))
+        return mse, (dice if self.labels is not None else None)
+
+
+def _resolve_strategy(strategy, batch_size):
+    """Return (strategy, is_the_default_strategy)."""
+    if strategy == "auto":
+        if tf.distribute.has_strategy():
+            strategy = tf.distribute.get_strategy()
+        else:
+            gpus = tf.config.list_logical_devices("GPU")
+            if len(gpus) < 2:
+                return tf.distribute.get_strategy(), True
+            if batch_size % len(gpus):
+                warnings.warn(
+                    f"training on one GPU: batch_size={batch_size} does not split evenly over "
+                    f"{len(gpus)} GPUs; pass batch_size={len(gpus)} (or a multiple) to use all of them",
+                    RuntimeWarning, stacklevel=4)
+                return tf.distribute.get_strategy(), True
+            strategy = tf.distribute.MirroredStrategy()
+    elif strategy is None:
+        if tf.distribute.has_strategy():
+            raise ValueError("strategy=None inside a distribution strategy scope; pass that strategy, "
+                             "or call train outside the scope")
+        return tf.distribute.get_strategy(), True
+    if not isinstance(strategy, tf.distribute.Strategy):
+        raise TypeError(f"strategy must be 'auto', None or a tf.distribute.Strategy, got {strategy!r}")
+    replicas = int(strategy.num_replicas_in_sync)
+    if batch_size % replicas:
+        raise ValueError(f"batch_size={batch_size} does not split over the strategy's {replicas} "
+                         f"replicas; pass batch_size={replicas} or a multiple of it")
+    return strategy, False
+
+
+def _created_under(model, strategy):
+    variables = model.trainable_weights
+    return bool(variables) and getattr(variables[0], "_distribute_strategy", None) is strategy
+
+
+def _resume_config(spec, images, *, fixed_lam, sampling, loss_config, learning_rate, batch_size, seed,
+                   steps_per_epoch):
+    """The settings that fix the training stream and loss, as stored in checkpoints."""
+    model = spec.to_json()
+    model["options"] = {k: v for k, v in model["options"].items() if k != "seed"}
+    digest = hashlib.blake2b(np.ascontiguousarray(images).data, digest_size=16).hexdigest()
+    config = {
+        "model": model,
+        "data": {"images": int(len(images)), "shape": list(images.shape[1:]), "checksum": digest},
+        "lam": fixed_lam,
+        "lam_sampling": None if sampling is None else sampling.to_json(),
+        "loss": dataclasses.asdict(loss_config),
+        "learning_rate": learning_rate,
+        "batch_size": batch_size,
+        "seed": seed,
+        "steps_per_epoch": steps_per_epoch,
+    }
+    return json.loads(json.dumps(config))
+
+
+def _check_resume_config(checkpoint, current):
+    stored = checkpoint.state.get("config", {})
+    different = [key for key in RESUME_KEYS if stored.get(key) != current[key]]
+    if different:
+        lines = [f"  {key}: checkpoint {stored.get(key)!r}, this call {current[key]!r}" for key in different]
+        raise ValueError(
+            f"cannot resume from {checkpoint.path}: it was trained with other settings\n"
+            + "\n".join(lines)
+            + "\nPass the checkpoint's settings to continue it, or use a new checkpoint_dir to start over.")
+
+
+def _positive_int(value, name):
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
+    return int(value)
