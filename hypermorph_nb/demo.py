@@ -5,7 +5,6 @@ Runs offline in about a minute on two CPU cores and writes, under ``out``:
 image for several λ), ``dice_vs_lambda.png`` and the trained model folder.
 """
 
-import json
 import os
 import time
 
@@ -16,6 +15,7 @@ from .evaluation import lambda_sweep
 from .models import build_hypermorph, count_parameters
 from .persistence import save_model
 from .plotting import lambda_row_figure, plot_sweep
+from .report import save_metrics
 from .training import train
 
 DEMO_LAMBDAS = (0.0, 0.25, 0.5, 0.75, 0.9, 0.95, 1.0)
@@ -85,8 +85,7 @@ def run_demo(out, *, n_images=40, shape=(64, 64), epochs=8, steps_per_epoch=50,
         "best_dice": float(np.nanmax(summary["mean_dice"])),
         "optimal_lam": summary["optimal_lam"],
     }
-    with open(os.path.join(out, "metrics.json"), "w") as handle:
-        json.dump(metrics, handle, indent=2)
+    save_metrics(out, metrics)
     if verbose:
         print(f"unregistered Dice {metrics['identity_dice']:.3f} -> best Dice {metrics['best_dice']:.3f} "
               f"at λ = {metrics['optimal_lam']:.2f}; results in {out}")

@@ -1,5 +1,6 @@
 """Static figures for reports and executed notebooks, and the drawing helpers the widgets share.
 
+- :func:`image_row`: a row of images with titles (moving, fixed, moved, ...);
 - :func:`lambda_row_figure`: the seed tutorial's figure, a row of moved images for several λ;
 - :func:`plot_sweep`, :func:`plot_sweep_panels`: Dice, image MSE and folding against λ;
 - :func:`set_lam_axis`: an axis scale that gives the useful range near λ = 1 room;
@@ -176,6 +177,51 @@ def grid_lines(flow, *, step=8):
 
     return (np.concatenate([join(x[::step]), join(x[:, ::step].T)]),
             np.concatenate([join(y[::step]), join(y[:, ::step].T)]))
+
+
+def image_row(images, *, titles=None, cmap="gray", vmin=0.0, vmax=1.0, figsize=None):
+    """Show 2D images side by side, without axes.
+
+    Parameters
+    ----------
+    images : sequence of np.ndarray
+        Each ``(H, W)`` or ``(H, W, 1)``.
+    titles : sequence of str, optional
+    cmap : str
+    vmin, vmax : float
+        Intensity window shared by all panels.
+    figsize : tuple, optional
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> fig = image_row([np.zeros((8, 8)), np.ones((8, 8, 1))], titles=["a", "b"])
+    >>> [ax.get_title() for ax in fig.axes]
+    ['a', 'b']
+    """
+    import matplotlib.pyplot as plt
+
+    images = [np.asarray(image) for image in images]
+    if not images:
+        raise ValueError("image_row needs at least one image")
+    titles = list(titles) if titles is not None else [""] * len(images)
+    if len(titles) != len(images):
+        raise ValueError(f"got {len(titles)} titles for {len(images)} images")
+    fig, axes = plt.subplots(1, len(images), squeeze=False, figsize=figsize or (2.6 * len(images), 2.8))
+    for ax, image, title in zip(axes[0], images, titles):
+        if image.ndim == 3 and image.shape[-1] == 1:
+            image = image[..., 0]
+        if image.ndim != 2:
+            raise ValueError(f"image_row shows 2D images, got shape {image.shape}")
+        ax.imshow(image, cmap=cmap, vmin=vmin, vmax=vmax, interpolation="nearest")
+        ax.set_title(title)
+        ax.axis("off")
+    fig.tight_layout()
+    return fig
 
 
 def lambda_row_figure(model, moving, fixed, lams=(0.0, 0.25, 0.5, 0.75, 1.0), *,

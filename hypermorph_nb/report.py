@@ -1,0 +1,45 @@
+"""Write results as JSON that reports, notebooks and tests can read back."""
+
+import json
+import math
+import os
+
+import numpy as np
+
+
+def to_jsonable(value):
+    """Convert numpy scalars/arrays (recursively) to plain Python; NaN becomes None.
+
+    Examples
+    --------
+    >>> to_jsonable({"dice": np.float32(0.5), "lams": np.array([0.0, 1.0]), "x": float("nan")})
+    {'dice': 0.5, 'lams': [0.0, 1.0], 'x': None}
+    """
+    if isinstance(value, dict):
+        return {str(k): to_jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [to_jsonable(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return to_jsonable(value.tolist())
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def save_metrics(output_dir, metrics, *, name="metrics.json"):
+    """Write ``metrics`` to ``output_dir/name`` (created) and return the path.
+
+    Examples
+    --------
+    >>> import tempfile, json
+    >>> path = save_metrics(tempfile.mkdtemp(), {"dice": np.float64(0.8)})
+    >>> json.load(open(path))
+    {'dice': 0.8}
+    """
+    os.makedirs(output_dir, exist_ok=True)
+    path = os.path.join(output_dir, name)
+    with open(path, "w") as handle:
+        json.dump(to_jsonable(metrics), handle, indent=2)
+    return path
