@@ -14,14 +14,16 @@ Examples
 import os as _os
 
 if "tensorflow" not in __import__("sys").modules:
-    # Hide TensorFlow's C++ start-up chatter in notebooks; set it yourself to override.
-    _os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    # Hide TensorFlow's C++ log lines (on a CPU machine: a "failed call to cuInit" error
+    # and grappler "remapper failed" errors that change nothing); real failures still
+    # raise Python exceptions. Set the variable yourself to see them.
+    _os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 from ._compat import ensure_legacy_keras as _ensure_legacy_keras  # noqa: E402
 
 _ensure_legacy_keras()
 
-from . import data, metrics  # noqa: E402
+from . import data, evaluation, losses, metrics, models, plotting, report  # noqa: E402
 from .evaluation import lambda_sweep  # noqa: E402
 from .models import build_hypermorph, build_vxm  # noqa: E402
 from .persistence import load_model, save_model  # noqa: E402
@@ -42,5 +44,6 @@ def __getattr__(name):
 
 __all__ = [
     "build_vxm", "build_hypermorph", "register", "train", "lambda_sweep",
-    "save_model", "load_model", "data", "metrics", "widgets",
+    "save_model", "load_model", "data", "evaluation", "losses", "metrics", "models", "plotting",
+    "report", "widgets",
 ]

@@ -65,10 +65,22 @@ def run_notebook(path, executed_path, parameters=None, *, kernel_name="python3")
         )
     except papermill.PapermillExecutionError as err:
         raise NotebookFailed(
-            f"{path.name}: cell {err.cell_index} (execution count {err.exec_count}) raised "
-            f"{err.ename}: {err.evalue}; the executed notebook is {executed_path}") from None
+            f"{path.name}: the cell starting {_first_line(executed_path, err.cell_index)!r} "
+            f"(execution count {err.exec_count}) "
+            f"raised {err.ename}: {err.evalue}; see {executed_path}") from None
     metrics = Path(parameters.get("output_dir", path.parent)) / "metrics.json"
     return json.loads(metrics.read_text()) if metrics.exists() else {}
+
+
+def _first_line(executed_path, cell_index):
+    """First source line of the cell that raised (papermill adds marker cells, so search)."""
+    import nbformat
+
+    cells = nbformat.read(executed_path, as_version=4).cells
+    failed = [c for c in cells if c.cell_type == "code"
+              and any(o.get("output_type") == "error" for o in c.get("outputs", []))]
+    source = (failed[0] if failed else cells[cell_index]).source.strip()
+    return source.splitlines()[0] if source else ""
 
 
 def run_all(folder, out, *, parameters=None, names=None):

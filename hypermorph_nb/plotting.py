@@ -3,6 +3,7 @@
 - :func:`image_row`: a row of images with titles (moving, fixed, moved, ...);
 - :func:`lambda_row_figure`: the seed tutorial's figure, a row of moved images for several λ;
 - :func:`plot_sweep`, :func:`plot_sweep_panels`: Dice, image MSE and folding against λ;
+- :func:`plot_comparison`: HyperMorph against separately trained baselines, per λ;
 - :func:`set_lam_axis`: an axis scale that gives the useful range near λ = 1 room;
 - :func:`label_outlines`, :func:`grid_lines`: label contours and a deformed grid as
   arrays that an existing artist can take with ``set_data``.
@@ -497,3 +498,53 @@ def require_2d_hypermorph(model, what):
         raise ValueError(f"{what} shows 2D images; this model is {len(spec.inshape)}D "
                          f"{spec.inshape}: explore a 2D model, or slice your volumes")
     return spec
+
+
+def plot_comparison(comparison, *, axes=None):
+    """Dice and % folding per λ of two sweeps (e.g. HyperMorph and a grid of baselines).
+
+    Parameters
+    ----------
+    comparison : hypermorph_nb.evaluation.SweepComparison
+        From :func:`hypermorph_nb.evaluation.compare_sweeps`.
+    axes : pair of matplotlib Axes, optional
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+
+    Examples
+    --------
+    >>> import hypermorph_nb as hnb
+    >>> from hypermorph_nb.data import synthetic
+    >>> from hypermorph_nb.evaluation import baseline_sweep, compare_sweeps
+    >>> data = synthetic(6, (32, 32), seed=0)
+    >>> features = [[8, 8, 8, 8], [8, 8, 8, 8, 8, 8, 8]]
+    >>> grid = baseline_sweep({lam: hnb.build_vxm((32, 32), nb_features=features, seed=0)
+    ...                        for lam in (0.5, 0.9)}, data, n_pairs=4, progress=False)
+    >>> hyper = hnb.build_hypermorph((32, 32), nb_features=features, seed=0)
+    >>> ours = hnb.lambda_sweep(hyper, data, [0.5, 0.9], pairs=grid.pairs, progress=False)
+    >>> len(plot_comparison(compare_sweeps(ours, grid)).axes)
+    2
+    """
+    import matplotlib.pyplot as plt
+
+    if axes is None:
+        fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
+    else:
+        fig = axes[0].figure
+    dice_ax, folding_ax = axes
+    position = np.arange(len(comparison.candidate.lams))
+    for offset, (sweep, name) in zip((-0.2, 0.2), zip((comparison.candidate, comparison.reference),
+                                                      comparison.names)):
+        dice_ax.errorbar(position + offset, sweep.mean_dice, yerr=sweep.mean_dice_sem, fmt="o",
+                         capsize=3, label=name)
+        folding_ax.bar(position + offset, 100 * sweep.folding.mean(1), width=0.4, label=name)
+    dice_ax.axhline(comparison.reference.identity_dice, color="gray", ls=":", label="unregistered")
+    for ax, ylabel in ((dice_ax, "mean Dice (± s.e. over pairs)"), (folding_ax, "% folding pixels")):
+        ax.set_xticks(position, [format_lam(lam) for lam in comparison.candidate.lams])
+        ax.set_xlabel("λ")
+        ax.set_ylabel(ylabel)
+        ax.legend(fontsize="small")
+    fig.tight_layout()
+    return fig

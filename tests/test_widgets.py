@@ -310,6 +310,8 @@ def test_png_display_and_savefig(untrained, small_data):
     assert buffer.getvalue()[:4] == b"\x89PNG"
     explorer.lam_slider.value = 0.2  # blitting still works after a save
     assert explorer.state.lam == 0.2 and explorer.last_error is None
+    snapshot = explorer.snapshot()  # the static picture an executed notebook keeps
+    assert snapshot.data[:4] == b"\x89PNG" and snapshot.format == "png"
     with pytest.raises(ValueError, match="image_format"):
         LambdaExplorer(untrained, small_data, display="image", image_format="gif")
     explorer.close()
@@ -445,6 +447,7 @@ def test_sweep_panel_without_labels_uses_image_mse(untrained, small_data):
     assert len(panel.optima()) == 0
     assert "no label maps" in panel.summary.value
     assert not hasattr(panel, "send_button")
+    assert panel.snapshot().data[:4] == b"\x89PNG"
 
 
 def test_refresh_reruns_after_the_weights_change(small_data):

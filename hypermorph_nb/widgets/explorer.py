@@ -274,6 +274,24 @@ class LambdaExplorer(widgets.VBox):
         finally:
             title.set_text("moved")
 
+    def snapshot(self, *, dpi=None):
+        """The current figure as a static PNG image, for executed notebooks and reports.
+
+        Widgets do not show in a notebook rendered without a kernel (nbviewer,
+        papermill output); display this instead.
+
+        Returns
+        -------
+        IPython.display.Image
+        """
+        import io
+
+        from IPython.display import Image
+
+        with io.BytesIO() as buffer:
+            self.savefig(buffer, format="png", dpi=dpi)
+            return Image(data=buffer.getvalue(), format="png")
+
     def close(self):
         """Close the widgets and release the figure."""
         if getattr(self, "_updates", None) is None:  # the constructor failed part-way

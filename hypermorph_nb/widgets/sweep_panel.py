@@ -90,6 +90,17 @@ class SweepPanel(widgets.VBox):
         """Dict: label value -> λ of the grid with that structure's highest Dice."""
         return self.result.optimal_lam_per_label if self.result.dice is not None else {}
 
+    def snapshot(self):
+        """The sweep figure as a static PNG image (for notebooks rendered without a kernel).
+
+        Returns
+        -------
+        IPython.display.Image
+        """
+        from IPython.display import Image
+
+        return Image(data=_png(self.figure), format="png")
+
     def table(self):
         """Per-λ numbers: mean and per-structure Dice, MSE, % folding.
 
