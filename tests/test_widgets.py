@@ -160,6 +160,20 @@ def test_log_scale_text_box_and_slider_stay_in_step(explorer):
     assert "∞" in controls.weight_label.value
 
 
+def test_log_slider_snapping_in_the_browser_does_not_move_lambda():
+    """The browser snaps 1 − λ onto the log slider's grid and sends it back; found by
+    tests/test_browser.py, where the echo dragged λ back to 0.6198 in mid-drag."""
+    controls = LambdaControls(lam=0.5)
+    controls.lam_slider.value = 0.38
+    step = controls.one_minus_slider.step
+    snapped = 10 ** (round(np.log10(1 - 0.38) / step) * step)
+    assert snapped != pytest.approx(1 - 0.38, abs=1e-6)
+    controls.one_minus_slider.value = snapped  # what the browser sends back
+    assert controls.lam_slider.value == 0.38
+    controls.one_minus_slider.value = 10 ** (np.log10(snapped) - step)  # a real move of one step
+    assert controls.lam_slider.value == pytest.approx(1 - 10 ** (np.log10(snapped) - step))
+
+
 def test_log_slider_gives_each_decade_near_one_the_same_travel():
     controls = LambdaControls(lam=0.5, min_one_minus=1e-4)
     slider = controls.one_minus_slider

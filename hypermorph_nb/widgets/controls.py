@@ -146,9 +146,16 @@ class LambdaControls(widgets.VBox):
         self._show_weight(lam)
 
     def _on_one_minus(self, change):
-        if not self._syncing:
-            # round off the float noise of 1 - 10**x (0.9900000000000001 -> 0.99)
-            self.lam_slider.value = round(1.0 - float(change["new"]), 10)
+        if self._syncing:
+            return
+        new = float(change["new"])
+        current = max(1.0 - self.lam_slider.value, self.min_one_minus)
+        if abs(math.log10(new) - math.log10(current)) <= self.one_minus_slider.step / 2 + 1e-9:
+            # the browser snapped a value we sent onto the log slider's grid and sent it
+            # back: not a move by the user, and echoing it would drag λ away mid-drag
+            return
+        # round off the float noise of 1 - 10**x (0.9900000000000001 -> 0.99)
+        self.lam_slider.value = round(1.0 - new, 10)
 
     def _on_text(self, change):
         if not self._syncing:
