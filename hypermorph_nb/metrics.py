@@ -1,5 +1,10 @@
 """Registration quality measures on numpy arrays: overlap, field regularity, image error.
 
+- :func:`dice`, :func:`mean_dice`, :func:`dice_batch`: label overlap;
+- :func:`jacobian_determinant`, :func:`folding_fraction`: where a displacement
+  field folds (Jacobian determinant <= 0);
+- :func:`image_mse`, :func:`image_ncc`: intensity agreement of two images.
+
 Examples
 --------
 >>> import numpy as np
@@ -21,16 +26,24 @@ def dice(a, b, labels=None):
     Parameters
     ----------
     a, b : array_like of int
-        Label maps of the same shape (any number of dimensions).
+        Label maps of the same shape (any number of dimensions); float arrays
+        are accepted when every value is a whole number.
     labels : sequence of int, optional
         Labels to score, in this order. By default every non-zero label
-        present in ``a`` or ``b``, sorted.
+        present in ``a`` or ``b``, sorted (as voxelmorph's ``vxm.py.utils.dice``).
 
     Returns
     -------
     np.ndarray
-        Dice per label, ``2|A∩B| / (|A| + |B|)``; a label absent from both maps
-        scores NaN (undefined), one absent from one map scores 0.
+        Dice per label, ``2|A∩B| / (|A| + |B|)``. A label absent from both
+        maps scores NaN (undefined; voxelmorph reports 0), one absent from one
+        map scores 0.
+
+    Raises
+    ------
+    ValueError
+        If the shapes differ or a map holds non-integer values (an image
+        passed instead of a label map).
 
     Examples
     --------
@@ -39,13 +52,11 @@ def dice(a, b, labels=None):
     >>> dice([1, 1, 0, 0], [1, 1, 0, 0], labels=[1, 3])
     array([ 1., nan])
     """
-    a, b = np.asarray(a), np.asarray(b)
-    if a.shape != b.shape:
-        raise ValueError(f"label maps must have the same shape, got {a.shape} and {b.shape}")
+    a, b = _label_maps(a, b, "a", "b")
     if labels is None:
         labels = np.union1d(np.unique(a), np.unique(b))
         labels = labels[labels != 0]
-    labels = np.asarray(labels)
+    labels = _label_list(labels)
     scores = np.empty(len(labels))
     for index, label in enumerate(labels):
         in_a, in_b = a == label, b == label
@@ -57,18 +68,36 @@ def dice(a, b, labels=None):
 def mean_dice(a, b, labels=None):
     """Mean Dice over the labels present in both maps (see :func:`dice`).
 
+    A label that appears in only one of the maps is left out rather than
+    scored 0: on 2D slices a structure is often simply not in one of the two
+    images, and no registration can create it.
+
+    Parameters
+    ----------
+    a, b : array_like of int
+        Label maps of the same shape.
+    labels : sequence of int, optional
+        Labels to consider (default: every non-zero label); of these, only
+        the ones present in both maps are averaged.
+
     Returns
     -------
     float
         NaN if no label is present in both maps.
+
+    Examples
+    --------
+    >>> mean_dice([1, 1, 2, 3], [1, 2, 2, 0])   # label 3 is only in the first map
+    0.6666666666666666
     """
-    a, b = np.asarray(a), np.asarray(b)
-    if labels is None:
-        labels = np.intersect1d(np.unique(a), np.unique(b))
-        labels = labels[labels != 0]
-    if len(labels) == 0:
+    a, b = _label_maps(a, b, "a", "b")
+    shared = np.intersect1d(np.unique(a), np.unique(b))
+    shared = shared[shared != 0]
+    if labels is not None:
+        shared = np.intersect1d(shared, _label_list(labels))
+    if len(shared) == 0:
         return float("nan")
-    return float(np.nanmean(dice(a, b, labels)))
+    return float(np.mean(dice(a, b, shared)))
 
 
 def dice_batch(a, b, labels):
@@ -77,7 +106,7 @@ def dice_batch(a, b, labels):
     Parameters
     ----------
     a, b : np.ndarray of int
-        ``(N, *spatial)`` label maps with values in ``[0, max(labels)]``.
+        ``(N, *spatial)`` label maps (any integer values).
     labels : sequence of int
         Labels to score.
 
@@ -85,19 +114,39 @@ def dice_batch(a, b, labels):
     -------
     np.ndarray
         ``(N, len(labels))`` Dice, NaN where a label is absent from both maps.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> a = np.array([[1, 1, 2, 0], [5, 5, 5, 5]])
+    >>> b = np.array([[1, 2, 2, 0], [5, 5, 0, 0]])
+    >>> dice_batch(a, b, labels=[1, 2, 5]).round(3)
+    array([[0.667, 0.667,   nan],
+           [  nan,   nan, 0.667]])
     """
-    a, b = np.asarray(a), np.asarray(b)
-    if a.shape != b.shape:
-        raise ValueError(f"label batches must have the same shape, got {a.shape} and {b.shape}")
-    labels = np.asarray(labels, dtype=np.int64)
-    size = int(max(a.max(initial=0), b.max(initial=0), labels.max(initial=0))) + 1
-    flat_a = a.reshape(len(a), -1).astype(np.int64)
-    flat_b = b.reshape(len(b), -1).astype(np.int64)
+    a, b = _label_maps(a, b, "a", "b")
+    if a.ndim < 2:
+        raise ValueError(f"dice_batch needs batches (N, *spatial), got label maps of shape {a.shape}; "
+                         "use dice(a, b) for a single pair")
+    labels = _label_list(labels)
+    if len(labels) == 0:
+        return np.zeros((len(a), 0))
+    # Map every value to its position in `labels` + 1, and everything else to 0.
+    order = np.argsort(labels, kind="stable")
+    sorted_labels = labels[order]
+    size = len(labels) + 1
+
+    def compact(maps):
+        flat = maps.reshape(len(maps), -1).astype(np.int64)
+        position = np.minimum(np.searchsorted(sorted_labels, flat), len(labels) - 1)
+        return np.where(sorted_labels[position] == flat, order[position] + 1, 0)
+
     offsets = (np.arange(len(a)) * size * size)[:, None]
-    joint = np.bincount((offsets + flat_a * size + flat_b).ravel(), minlength=len(a) * size * size)
-    joint = joint.reshape(len(a), size, size)
-    both = joint[:, labels, labels]
-    total = joint.sum(2)[:, labels] + joint.sum(1)[:, labels]
+    joint = np.bincount((offsets + compact(a) * size + compact(b)).ravel(),
+                        minlength=len(a) * size * size).reshape(len(a), size, size)
+    index = np.arange(1, size)
+    both = joint[:, index, index]
+    total = joint.sum(2)[:, index] + joint.sum(1)[:, index]
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(total > 0, 2.0 * both / total, np.nan)
 
@@ -105,14 +154,16 @@ def dice_batch(a, b, labels):
 def jacobian_determinant(flow):
     """Jacobian determinant of the transform ``x -> x + flow(x)`` at every voxel.
 
-    Derivatives are central differences (one-sided at the border), so the
-    result is exact for affine fields.
+    Derivatives are central differences (one-sided at the border), as in
+    voxelmorph's ``vxm.py.utils.jacobian_determinant``, so the result is
+    exact for affine fields.
 
     Parameters
     ----------
     flow : array_like
-        Displacement field ``(*spatial, ndims)`` or a batch
-        ``(N, *spatial, ndims)``, with ``ndims`` of 2 or 3.
+        Displacement field in voxels, ``(*spatial, ndims)`` or a batch
+        ``(N, *spatial, ndims)``, with ``ndims`` of 2 or 3; component ``i``
+        displaces along spatial axis ``i``.
 
     Returns
     -------
@@ -128,12 +179,18 @@ def jacobian_determinant(flow):
     -1.0
     """
     flow = np.asarray(flow, dtype=np.float64)
-    ndims = flow.shape[-1]
+    ndims = flow.shape[-1] if flow.ndim else 0
     if ndims not in (2, 3) or flow.ndim not in (ndims + 1, ndims + 2):
         raise ValueError(
-            "flow must have shape (*spatial, ndims) or (N, *spatial, ndims) with ndims 2 or 3, "
-            f"got {flow.shape}")
+            "flow must have shape (*spatial, ndims) or (N, *spatial, ndims) with ndims 2 or 3 "
+            f"(e.g. (160, 192, 2)), got {flow.shape}")
     spatial_axes = tuple(range(flow.ndim - 1 - ndims, flow.ndim - 1))
+    spatial = [flow.shape[axis] for axis in spatial_axes]
+    if min(spatial) < 2:
+        raise ValueError(f"flow needs at least 2 voxels along each spatial axis to take "
+                         f"derivatives, got spatial shape {tuple(spatial)}")
+    if not np.all(np.isfinite(flow)):
+        raise ValueError("flow contains NaN or infinite values")
     # jac[..., i, j] = d(x_i + u_i) / d x_j
     grads = np.gradient(flow, axis=spatial_axes)
     jac = np.stack(grads, axis=-1) + np.eye(ndims)
@@ -143,10 +200,22 @@ def jacobian_determinant(flow):
 def folding_fraction(flow):
     """Fraction of voxels where the transform folds (Jacobian determinant <= 0).
 
+    Parameters
+    ----------
+    flow : array_like
+        As in :func:`jacobian_determinant`.
+
     Returns
     -------
     float or np.ndarray
         A float for one field, one value per field for a batch.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> flow = np.zeros((2, 4, 4, 2)); flow[1, :, :, 1] = -2 * np.arange(4.0)   # second one flips
+    >>> folding_fraction(flow)
+    array([0., 1.])
     """
     flow = np.asarray(flow)
     det = jacobian_determinant(flow)
@@ -155,9 +224,105 @@ def folding_fraction(flow):
     return float(folded) if np.ndim(folded) == 0 else folded
 
 
-def image_mse(a, b):
-    """Mean squared intensity difference between two images (or two batches)."""
+def image_mse(a, b, *, per_image=False):
+    """Mean squared intensity difference between two images (or two batches).
+
+    Parameters
+    ----------
+    a, b : array_like
+        Images of the same shape.
+    per_image : bool
+        Treat the first axis as a batch and return one value per image.
+
+    Returns
+    -------
+    float or np.ndarray
+
+    Examples
+    --------
+    >>> image_mse([0.0, 0.5], [0.0, 0.0])
+    0.125
+    """
+    a, b = _images(a, b, per_image)
+    error = (a - b) ** 2
+    if per_image:
+        return error.reshape(len(error), -1).mean(1)
+    return float(error.mean())
+
+
+def image_ncc(a, b, *, per_image=False):
+    """Normalised cross-correlation (Pearson correlation of the intensities).
+
+    1 for images equal up to brightness and contrast, 0 for unrelated ones,
+    -1 for inverted ones. An image with constant intensity has no defined
+    correlation: its NCC is NaN.
+
+    Parameters
+    ----------
+    a, b : array_like
+        Images of the same shape.
+    per_image : bool
+        Treat the first axis as a batch and return one value per image.
+
+    Returns
+    -------
+    float or np.ndarray
+
+    Examples
+    --------
+    >>> image_ncc([0.0, 1.0, 2.0], [1.0, 3.0, 5.0])
+    1.0
+    """
+    a, b = _images(a, b, per_image)
+    a = a.reshape(len(a), -1) if per_image else a.reshape(1, -1)
+    b = b.reshape(len(b), -1) if per_image else b.reshape(1, -1)
+    a = a - a.mean(1, keepdims=True)
+    b = b - b.mean(1, keepdims=True)
+    denominator = np.sqrt((a * a).sum(1) * (b * b).sum(1))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        ncc = np.where(denominator > 0, (a * b).sum(1) / denominator, np.nan)
+    return ncc if per_image else float(ncc[0])
+
+
+def _images(a, b, per_image):
     a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
     if a.shape != b.shape:
         raise ValueError(f"images must have the same shape, got {a.shape} and {b.shape}")
-    return float(np.mean((a - b) ** 2))
+    if per_image and a.ndim < 2:
+        raise ValueError(f"per_image=True needs batches (N, ...), got images of shape {a.shape}")
+    if a.size == 0:
+        raise ValueError("images are empty")
+    return a, b
+
+
+def _label_maps(a, b, name_a, name_b):
+    """Check two label maps and return them as integer arrays."""
+    a, b = np.asarray(a), np.asarray(b)
+    if a.shape != b.shape:
+        raise ValueError(f"label maps must have the same shape, got {a.shape} and {b.shape}")
+    return _integer_labels(a, name_a), _integer_labels(b, name_b)
+
+
+def _integer_labels(array, name):
+    if np.issubdtype(array.dtype, np.integer):
+        return array
+    if array.dtype == bool:
+        return array.astype(np.int64)
+    if not np.issubdtype(array.dtype, np.floating):
+        raise ValueError(f"{name} must be a label map of integers, got dtype {array.dtype}")
+    if array.size and not (np.all(np.isfinite(array)) and np.all(array == np.round(array))):
+        raise ValueError(
+            f"{name} holds non-integer values, so it is not a label map (an image passed by "
+            "mistake?); pass integer label maps, e.g. warp labels with interp='nearest'")
+    return array.astype(np.int64)
+
+
+def _label_list(labels):
+    labels = np.asarray(labels).reshape(-1)
+    if labels.size == 0:
+        return labels.astype(np.int64)
+    whole = np.issubdtype(labels.dtype, np.integer) or (
+        np.issubdtype(labels.dtype, np.floating) and np.all(labels == np.round(labels)))
+    if not whole:
+        raise ValueError(f"labels must be integer label values, got {labels.tolist()[:5]}")
+    return labels.astype(np.int64)

@@ -1,0 +1,344 @@
+"""Amortization: one HyperMorph model against a grid of separately trained VoxelMorph models.
+
+Trains K VoxelMorph baselines (one per λ of a grid) and one or more HyperMorph
+variants on the OASIS 2D slices (train/validation split by subject), scores all
+of them on the same validation pairs, and reports per λ the Dice and % folding
+of each, the optimal λ overall and per structure, and the training wall time of
+the K models against the one model.
+
+Image-noise σ: with the MSE term ``(1 - λ) · MSE / σ² + λ · Grad``, a model
+trained at (σ', λ') minimises the same function as one trained at (σ, λ) scaled
+by a constant whenever ``(1 - λ') / λ' · 1/σ'² = (1 - λ) / λ · 1/σ²``; Adam is
+invariant to that scale (up to its ε). So a HyperMorph variant trained with
+another σ is scored at the *equivalent* λ' of each grid value and compared with
+the same baselines: changing σ only moves where along [0, 1] the useful
+registrations lie, i.e. how much of the λ training distribution lands there.
+
+Run ``python benchmarks/amortization.py --help`` for the options;
+``--quick`` is a smoke run of a few minutes, the defaults fit a 2-core CPU
+(about 40 minutes), ``--full`` is the 160×192 scale for a GPU.
+"""
+
+import argparse
+import dataclasses
+import json
+import math
+import os
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import numpy as np  # noqa: E402
+
+import hypermorph_nb as hnb  # noqa: E402
+from common import RESULTS_DIR, markdown_table, write_results  # noqa: E402
+from hypermorph_nb.data import LambdaSampling, load_npz, random_split, resize  # noqa: E402
+from hypermorph_nb.evaluation import (baseline_sweep, choose_pairs, compare_sweeps,  # noqa: E402
+                                      lambda_sweep)
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+DEFAULT_DATA = os.path.join(REPO, "..", "shared", "data", "oasis2d", "oasis2d_300.npz")
+DEFAULT_LAMS = (0.5, 0.8, 0.9, 0.95, 0.97, 0.99)
+DEFAULT_VARIANTS = ("sampling=log1m,low=0.003", "sampling=uniform,sigma=0.2", "sampling=uniform")
+SAMPLING_FIELDS = ("low", "a", "b", "oversample_rate")
+
+
+@dataclasses.dataclass
+class Variant:
+    """One HyperMorph training configuration."""
+
+    text: str
+    sampling: LambdaSampling
+    sigma: float
+
+
+def parse_variant(text, default_sigma):
+    """``"sampling=log1m,low=0.003,sigma=0.05"`` -> Variant."""
+    fields = {}
+    for item in filter(None, text.split(",")):
+        key, _, value = item.partition("=")
+        fields[key.strip()] = value.strip()
+    unknown = set(fields) - {"sampling", "sigma", *SAMPLING_FIELDS}
+    if unknown:
+        raise SystemExit(f"--hyper {text!r}: unknown keys {sorted(unknown)}; use sampling=MODE, "
+                         f"sigma=S and the sampling fields {SAMPLING_FIELDS}")
+    sampling = LambdaSampling(mode=fields.get("sampling", "uniform"),
+                              **{k: float(fields[k]) for k in SAMPLING_FIELDS if k in fields})
+    return Variant(text=text, sampling=sampling, sigma=float(fields.get("sigma", default_sigma)))
+
+
+def equivalent_lams(lams, sigma, new_sigma):
+    """λ' that weighs MSE/σ'² against smoothness as λ weighs MSE/σ² (see the module doc)."""
+    lams = np.asarray(lams, float)
+    odds = (1 - lams) / lams * (new_sigma / sigma) ** 2
+    return 1 / (1 + odds)
+
+
+def load_data(args):
+    data = load_npz(args.data)
+    if tuple(args.shape) != data.shape:
+        data = resize(data, args.shape)
+    train, validation = random_split(data, (1 - args.val_fraction, args.val_fraction), seed=args.seed)
+    return train, validation
+
+
+def train_in_phases(model, train, validation, pairs, *, steps, sigma, args, **options):
+    """Train at the learning rate, then the last ``decay_fraction`` at ``lr * decay_factor``.
+
+    Returns (training seconds without validation, steps, validation record, wall seconds).
+    """
+    epochs = max(2, round(steps / args.steps_per_epoch))
+    decay_epochs = min(epochs - 1, round(epochs * args.decay_fraction))
+    phases = [(epochs - decay_epochs, args.learning_rate)]
+    if decay_epochs:
+        phases.append((decay_epochs, args.learning_rate * args.decay_factor))
+    seconds, record = 0.0, []
+    start = time.perf_counter()
+    for phase, (phase_epochs, rate) in enumerate(phases):
+        history = hnb.train(
+            model, train, epochs=phase_epochs, steps_per_epoch=args.steps_per_epoch,
+            learning_rate=rate, image_sigma=sigma, batch_size=args.batch_size,
+            seed=args.seed + 1000 * phase, validation_data=validation, validation_pairs=pairs,
+            verbose=False, progress="log" if args.verbose else "none", live_plot=False, **options)
+        for epoch, dice in zip(history.val_epochs, history.val_dice):
+            elapsed = seconds + sum(history.epoch_seconds[:epoch])
+            done = sum(count for count, _ in phases[:phase]) + epoch
+            record.append({"steps": done * args.steps_per_epoch, "seconds": elapsed, "dice": dice})
+        seconds += sum(history.epoch_seconds)
+    return seconds, epochs * args.steps_per_epoch, record, time.perf_counter() - start
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    train, validation = load_data(args)
+    pairs = choose_pairs(len(validation), args.val_pairs, seed=args.seed + 1)
+    lams = np.asarray(args.lams, float)
+    variants = [parse_variant(text, args.sigma) for text in args.hyper]
+    build = {"nb_features": args.nb_features} if args.nb_features else {}
+    print(f"{len(train)} training and {len(validation)} validation subjects at {train.shape}, "
+          f"{len(pairs)} validation pairs, λ grid {lams.tolist()}", flush=True)
+
+    baselines, baseline_seconds, baseline_record = {}, 0.0, {}
+    for lam in lams:
+        model = hnb.build_vxm(train.shape, seed=args.seed, **build)
+        seconds, steps, record, wall = train_in_phases(
+            model, train, validation, pairs, steps=args.baseline_steps, sigma=args.sigma, args=args,
+            lam=float(lam))
+        baselines[float(lam)] = model
+        baseline_seconds += seconds
+        baseline_record[float(lam)] = record
+        print(f"baseline λ={lam}: {steps} steps, {seconds:.0f} s training ({wall:.0f} s with "
+              f"validation), final validation Dice {record[-1]['dice'][0]:.4f}", flush=True)
+    baseline_steps = steps
+    start = time.perf_counter()
+    reference = baseline_sweep(baselines, validation, pairs=pairs, progress=False)
+    baseline_sweep_seconds = time.perf_counter() - start
+
+    results = []
+    for variant in variants:
+        variant_lams = equivalent_lams(lams, args.sigma, variant.sigma)
+        model = hnb.build_hypermorph(train.shape, seed=args.seed, **build)
+        seconds, steps, record, wall = train_in_phases(
+            model, train, validation, pairs, steps=args.hyper_steps, sigma=variant.sigma, args=args,
+            lam_sampling=variant.sampling, validation_lams=variant_lams.tolist())
+        start = time.perf_counter()
+        sweep = lambda_sweep(model, validation, variant_lams, pairs=pairs, progress=False)
+        sweep_seconds = time.perf_counter() - start
+        # score on the baselines' λ axis (identical for the reference σ)
+        on_grid = dataclasses.replace(sweep, lams=lams.copy())
+        results.append({"variant": variant, "steps": steps, "seconds": seconds,
+                        "sweep_seconds": sweep_seconds, "record": record, "wall": wall,
+                        "comparison": compare_sweeps(on_grid, reference), "lams": variant_lams})
+        print(f"HyperMorph {variant.text}: {steps} steps, {seconds:.0f} s training "
+              f"({wall:.0f} s with validation)", flush=True)
+
+    report(args, lams, reference, results, baseline_seconds + baseline_sweep_seconds,
+           baseline_seconds, baseline_steps, baseline_record, len(train), len(validation))
+
+
+def report(args, lams, reference, results, k_seconds, baseline_seconds, baseline_steps,
+           baseline_record, n_train, n_validation):
+    rows = []
+    for index, lam in enumerate(lams):
+        row = {"λ": float(lam), "baselines Dice": float(reference.mean_dice[index]),
+               "baselines fold %": float(100 * reference.folding[index].mean())}
+        for number, result in enumerate(results, start=1):
+            comparison = result["comparison"]
+            row[f"H{number} Dice"] = float(comparison.candidate.mean_dice[index])
+            row[f"H{number} Δ"] = float(comparison.dice_difference[index])
+            row[f"H{number} ± s.e."] = float(comparison.dice_difference_sem[index])
+            row[f"H{number} fold %"] = float(100 * comparison.candidate.folding[index].mean())
+        rows.append(row)
+    identity = dict.fromkeys(rows[0], "")
+    identity.update({"λ": "no registration", "baselines Dice": reference.identity_dice,
+                     "baselines fold %": 0.0})
+    rows.append(identity)
+
+    summary_rows = [{
+        "model(s)": f"{len(lams)} baselines", "steps each": baseline_steps,
+        "training s": round(baseline_seconds), "time / K models": 1.0,
+        "optimal λ": reference.optimal_lam, "best Dice": float(np.nanmax(reference.mean_dice)),
+        "max |Δ Dice|": "", "optimum steps apart": "", "structures within 1 step": "",
+        "Dice at 1/3 time: max |Δ|": "", "optimal λ at 1/3 time": "",
+    }]
+    budget = k_seconds / 3
+    for number, result in enumerate(results, start=1):
+        comparison, candidate = result["comparison"], result["comparison"].candidate
+        apart = comparison.per_label_steps_apart()
+        within = sum(1 for steps in apart.values() if steps <= 1)
+        early = [r for r in result["record"] if r["seconds"] <= budget]
+        if early:
+            early_dice = np.asarray(early[-1]["dice"])
+            early_gap = f"{np.max(np.abs(early_dice - reference.mean_dice)):.4f} ({early[-1]['steps']} steps)"
+            early_lam = float(lams[int(np.nanargmax(early_dice))])
+        else:
+            early_gap, early_lam = "no epoch fits", ""
+        summary_rows.append({
+            "model(s)": f"H{number} HyperMorph {result['variant'].text}",
+            "steps each": result["steps"], "training s": round(result["seconds"]),
+            "time / K models": (result["seconds"] + result["sweep_seconds"]) / k_seconds,
+            "optimal λ": candidate.optimal_lam, "best Dice": float(np.nanmax(candidate.mean_dice)),
+            "max |Δ Dice|": float(np.nanmax(np.abs(comparison.dice_difference))),
+            "optimum steps apart": comparison.optimum_steps_apart,
+            "structures within 1 step": f"{within}/{len(apart)}",
+            "Dice at 1/3 time: max |Δ|": early_gap, "optimal λ at 1/3 time": early_lam,
+        })
+
+    level_rows = []
+    for lam, record in baseline_record.items():
+        row = {"baseline λ": lam}
+        for fraction in (0.5, 0.75, 1.0):
+            entry = record[min(len(record) - 1, max(0, math.ceil(fraction * len(record)) - 1))]
+            row[f"Dice at {entry['steps']} steps"] = entry["dice"][0]
+        level_rows.append(row)
+
+    structure_rows = []
+    names = [reference.label_name(label) for label in reference.labels]
+    optima = [reference.optimal_lam_per_label] + [r["comparison"].candidate.optimal_lam_per_label
+                                                  for r in results]
+    for label, name in zip(reference.labels, names):
+        if int(label) not in optima[0]:
+            continue
+        row = {"structure": name, "pairs with it": int(np.sum(np.isfinite(reference.dice[0, :, list(reference.labels).index(label)]))),
+               "baselines λ*": optima[0][int(label)]}
+        for number, optimum in enumerate(optima[1:], start=1):
+            row[f"H{number} λ*"] = optimum.get(int(label), "")
+        structure_rows.append(row)
+
+    variants_text = "\n".join(
+        f"- H{n}: λ sampling {r['variant'].sampling.to_json()}, σ={r['variant'].sigma}"
+        + ("" if r["variant"].sigma == args.sigma else
+           f" (scored at the equivalent λ' = {np.round(r['lams'], 4).tolist()})")
+        for n, r in enumerate(results, start=1))
+    notes = f"""
+Setting: OASIS 2D slices `{os.path.basename(args.data)}` at {tuple(args.shape)}
+({n_train} training / {n_validation} validation subjects, split by subject, seed {args.seed});
+{len(reference.pairs)} validation pairs, the same for every model. Baselines: σ={args.sigma},
+{baseline_steps} steps each; HyperMorph: {results[0]['steps'] if results else 0} steps each.
+Adam at lr {args.learning_rate}, the last {args.decay_fraction:.0%} of each run at
+lr × {args.decay_factor}; batch {args.batch_size}. Dice: mean over pairs of the mean over the
+structures present in both images of the pair. Δ = HyperMorph − baselines (paired, same pairs).
+
+{variants_text}
+
+Wall time: "training s" counts training steps only (validation during training excluded);
+"time / K models" = (HyperMorph training + its λ sweep) / (all K baselines' training + their
+evaluation), measured within this one run. "Dice at 1/3 time" reads HyperMorph's validation Dice
+at the last epoch that ended within one third of the K-model time (learning rate not yet decayed).
+
+Summary
+
+{markdown_table(summary_rows)}
+Baselines levelling off (validation Dice during training)
+
+{markdown_table(level_rows)}
+Optimal λ per structure (structures present in both images of at least one pair)
+
+{markdown_table(structure_rows)}"""
+    command = "python benchmarks/amortization.py " + " ".join(argv_for_report(args))
+    path = write_results(args.name, "Amortization: HyperMorph vs a grid of VoxelMorph models",
+                         rows, notes=notes, command=command)
+    print(f"wrote {path}")
+    with open(os.path.join(RESULTS_DIR, f"{args.name}.json"), "w") as handle:
+        json.dump({
+            "args": {k: v for k, v in vars(args).items()},
+            "baselines": reference.summary(), "baseline_training_seconds": baseline_seconds,
+            "baseline_pair_dice": reference.pair_dice.tolist(),
+            "baseline_record": {str(k): v for k, v in baseline_record.items()},
+            "hypermorph": [{"variant": r["variant"].text, "sigma": r["variant"].sigma,
+                            "lams": r["lams"].tolist(), "steps": r["steps"],
+                            "training_seconds": r["seconds"], "sweep_seconds": r["sweep_seconds"],
+                            "record": r["record"], "sweep": r["comparison"].candidate.summary(),
+                            "pair_dice": r["comparison"].candidate.pair_dice.tolist(),
+                            "comparison": r["comparison"].summary()} for r in results],
+        }, handle, indent=1, default=float)
+
+
+def argv_for_report(args):
+    return sys.argv[1:] if args.argv is None else args.argv
+
+
+def parse_args(argv):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser.add_argument("--data", default=DEFAULT_DATA, help="OASIS 2D .npz with segs and subjects")
+    parser.add_argument("--shape", type=int, nargs=2, default=(80, 96),
+                        help="image size (H W); images resized linearly, labels by nearest")
+    parser.add_argument("--lams", type=float, nargs="+", default=DEFAULT_LAMS, help="the λ grid (K models)")
+    parser.add_argument("--baseline-steps", type=int, default=4000, help="training steps per baseline")
+    parser.add_argument("--hyper-steps", type=int, default=8000, help="training steps per HyperMorph")
+    parser.add_argument("--hyper", action="append", default=None,
+                        help="a HyperMorph variant, e.g. 'sampling=log1m,low=0.003' or "
+                             "'sampling=beta,a=4,b=1,sigma=0.1' (repeatable); default: "
+                             + " | ".join(DEFAULT_VARIANTS))
+    parser.add_argument("--sigma", type=float, default=0.05, help="image-noise σ of the baselines")
+    parser.add_argument("--learning-rate", type=float, default=1e-3)
+    parser.add_argument("--decay-fraction", type=float, default=0.25,
+                        help="share of the steps trained at the decayed learning rate")
+    parser.add_argument("--decay-factor", type=float, default=0.1)
+    parser.add_argument("--steps-per-epoch", type=int, default=500,
+                        help="steps between validations (the levelling-off record)")
+    parser.add_argument("--batch-size", type=int, default=1)
+    parser.add_argument("--nb-features", type=json.loads, default=None,
+                        help="U-Net features as JSON, e.g. '[[8,8,8,8],[8,8,8,8,8,8,8]]'")
+    parser.add_argument("--val-fraction", type=float, default=0.2)
+    parser.add_argument("--val-pairs", type=int, default=64)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--quick", action="store_true",
+                        help="smoke run: 200/400 steps, 16 pairs, two variants (a few minutes)")
+    parser.add_argument("--full", action="store_true",
+                        help="160x192, 10000/20000 steps, 128 pairs (for a GPU)")
+    parser.add_argument("--name", default=None,
+                        help="results/<name>.md (default amortization, amortization_quick or "
+                             "amortization_full)")
+    parser.add_argument("--quiet", dest="verbose", action="store_false")
+    args = parser.parse_args(argv)
+    args.argv = argv
+    if args.quick and args.full:
+        parser.error("choose --quick or --full, not both")
+    given = set(a.split("=")[0] for a in (argv if argv is not None else sys.argv[1:]))
+    if args.quick:
+        defaults = {"baseline_steps": 200, "hyper_steps": 400, "steps_per_epoch": 100,
+                    "val_pairs": 16}
+    elif args.full:
+        defaults = {"shape": (160, 192), "baseline_steps": 10000, "hyper_steps": 20000,
+                    "steps_per_epoch": 1000, "val_pairs": 128}
+    else:
+        defaults = {}
+    for key, value in defaults.items():
+        if "--" + key.replace("_", "-") not in given:
+            setattr(args, key, value)
+    if args.hyper is None:
+        args.hyper = list(DEFAULT_VARIANTS[:2] if args.quick else DEFAULT_VARIANTS)
+    if args.name is None:
+        args.name = "amortization" + ("_quick" if args.quick else "_full" if args.full else "")
+    if not os.path.isfile(args.data):
+        parser.error(f"--data {args.data} not found; point it at oasis2d_300.npz")
+    if not 0 < args.val_fraction < 1 or not 0 <= args.decay_fraction < 1:
+        parser.error("--val-fraction must lie in (0, 1) and --decay-fraction in [0, 1)")
+    return args
+
+
+if __name__ == "__main__":
+    main()
