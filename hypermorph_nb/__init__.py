@@ -24,7 +24,7 @@ from ._compat import ensure_legacy_keras as _ensure_legacy_keras  # noqa: E402
 _ensure_legacy_keras()
 
 from . import data, evaluation, losses, metrics, models, plotting, report  # noqa: E402
-from .evaluation import lambda_sweep  # noqa: E402
+from .evaluation import baseline_sweep, compare_sweeps, lambda_sweep  # noqa: E402
 from .models import build_hypermorph, build_vxm  # noqa: E402
 from .persistence import load_model, save_model  # noqa: E402
 from .registration import register  # noqa: E402
@@ -43,7 +43,8 @@ def __getattr__(name):
 
 
 __all__ = [
-    "build_vxm", "build_hypermorph", "register", "train", "lambda_sweep",
+    "build_vxm", "build_hypermorph", "register", "train", "lambda_sweep", "baseline_sweep",
+    "compare_sweeps",
     "save_model", "load_model", "data", "evaluation", "losses", "metrics", "models", "plotting",
     "report", "widgets",
 ]

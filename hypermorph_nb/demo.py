@@ -22,7 +22,7 @@ DEMO_LAMBDAS = (0.0, 0.25, 0.5, 0.75, 0.9, 0.95, 1.0)
 
 
 def run_demo(out, *, n_images=40, shape=(64, 64), epochs=8, steps_per_epoch=50,
-             learning_rate=1e-3, image_sigma=0.1, seed=0, verbose=True):
+             learning_rate=1e-3, image_sigma=0.2, seed=0, verbose=True):
     """Train a small HyperMorph model on synthetic data and report Dice vs λ.
 
     Parameters

@@ -131,7 +131,7 @@ class History:
 
 
 def train(model, data, *, epochs, steps_per_epoch, learning_rate=1e-4, lam=None,
-          lam_sampling="uniform", image_loss="mse", image_sigma=0.05, batch_size=1, seed=0,
+          lam_sampling="uniform", image_loss="mse", image_sigma=0.2, batch_size=1, seed=0,
           verbose=True, checkpoint_dir=None, resume=False, checkpoint_every=1, keep_checkpoints=2,
           validation_data=None, validation_pairs=8, validation_lams=None, validate_every=1,
           strategy="auto", steps_per_call="auto", progress="auto", live_plot="auto"):
@@ -157,7 +157,8 @@ def train(model, data, *, epochs, steps_per_epoch, learning_rate=1e-4, lam=None,
         :class:`hypermorph_nb.data.LambdaSampling`).
     image_loss : {'mse', 'ncc'}
     image_sigma : float
-        σ of the MSE term.
+        σ of the MSE term (see :class:`hypermorph_nb.losses.LossConfig`; the
+        tutorial's values are 0.1 for the baseline and 0.05 for HyperMorph).
     batch_size : int
         Pairs per step (over all replicas).
     seed : int

@@ -27,7 +27,8 @@ def effective_weight(lam, image_sigma):
     lam : float
         λ in [0, 1].
     image_sigma : float
-        σ of the MSE term the model was trained with (0.05 in the tutorial).
+        σ of the MSE term the model was trained with (``train``'s default 0.2;
+        0.05 in the tutorial).
 
     Returns
     -------

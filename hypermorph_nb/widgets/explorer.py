@@ -141,7 +141,7 @@ class LambdaExplorer(widgets.VBox):
     (0.9, 2)
     """
 
-    def __init__(self, model, data, *, pair=(0, 1), lam=0.5, image_sigma=0.05, display="auto",
+    def __init__(self, model, data, *, pair=(0, 1), lam=0.5, image_sigma=0.2, display="auto",
                  image_format="jpeg", grid_step=None, dpi=90, play_interval=250):
         spec = require_2d_hypermorph(model, "LambdaExplorer")
         self.model = model
