@@ -18,7 +18,7 @@ from .plotting import lambda_row_figure, plot_sweep
 from .report import save_metrics
 from .training import train
 
-DEMO_LAMBDAS = (0.0, 0.25, 0.5, 0.75, 0.9, 0.95, 1.0)
+DEMO_LAMBDAS = (0.0, 0.1, 0.2, 0.4, 0.6, 0.8, 1.0)
 
 
 def run_demo(out, *, n_images=40, shape=(64, 64), epochs=8, steps_per_epoch=50,

@@ -191,10 +191,17 @@ def jacobian_determinant(flow):
                          f"derivatives, got spatial shape {tuple(spatial)}")
     if not np.all(np.isfinite(flow)):
         raise ValueError("flow contains NaN or infinite values")
-    # jac[..., i, j] = d(x_i + u_i) / d x_j
     grads = np.gradient(flow, axis=spatial_axes)
-    jac = np.stack(grads, axis=-1) + np.eye(ndims)
-    return np.linalg.det(jac)
+
+    def jac(i, j):  # d(x_i + u_i) / d x_j
+        return grads[j][..., i] + (1.0 if i == j else 0.0)
+
+    # closed-form 2x2 / 3x3 determinants: several times faster than a batched np.linalg.det
+    if ndims == 2:
+        return jac(0, 0) * jac(1, 1) - jac(0, 1) * jac(1, 0)
+    return (jac(0, 0) * (jac(1, 1) * jac(2, 2) - jac(1, 2) * jac(2, 1))
+            - jac(0, 1) * (jac(1, 0) * jac(2, 2) - jac(1, 2) * jac(2, 0))
+            + jac(0, 2) * (jac(1, 0) * jac(2, 1) - jac(1, 1) * jac(2, 0)))
 
 
 def folding_fraction(flow):

@@ -3,6 +3,7 @@ import json
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -23,8 +24,11 @@ def test_demo_writes_metrics_figures_and_model(tmp_path):
 
 
 def test_console_script_is_installed():
-    exe = shutil.which("hypermorph-nb")
-    assert exe, "pip install -e . provides the hypermorph-nb command"
+    # The script sits beside the interpreter running the tests; CI calls .venv/bin/python
+    # directly, so the venv's bin directory need not be on PATH.
+    scripts = Path(sys.executable).parent
+    exe = shutil.which("hypermorph-nb", path=str(scripts)) or shutil.which("hypermorph-nb")
+    assert exe, f"pip install -e . provides the hypermorph-nb command in {scripts}"
     result = subprocess.run([exe, "--help"], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0 and "demo" in result.stdout
 

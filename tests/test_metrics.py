@@ -179,3 +179,13 @@ def test_image_metrics_per_image():
         image_mse(batch, batch[:1])
     with pytest.raises(ValueError, match="per_image"):
         image_ncc(np.zeros(3), np.zeros(3), per_image=True)
+
+
+@pytest.mark.parametrize("shape", [(24, 20, 2), (3, 24, 20, 2), (8, 9, 10, 3)])
+def test_closed_form_jacobian_equals_the_matrix_determinant(shape):
+    """The closed-form 2x2/3x3 determinants against numpy's det of the full Jacobian."""
+    flow = np.random.default_rng(1).normal(scale=2.0, size=shape)
+    ndims = shape[-1]
+    axes = tuple(range(len(shape) - 1 - ndims, len(shape) - 1))
+    matrix = np.stack(np.gradient(flow, axis=axes), axis=-1) + np.eye(ndims)
+    np.testing.assert_allclose(jacobian_determinant(flow), np.linalg.det(matrix), atol=1e-10)

@@ -15,7 +15,7 @@ from hypermorph_nb.losses import smoothness_term
 from hypermorph_nb.plotting import label_outlines
 from hypermorph_nb.registration import Registrar
 from hypermorph_nb.widgets import (Coalescer, LambdaControls, LambdaExplorer, SweepPanel,
-                                   changed_by_frontend, effective_weight, jacobian_determinant_2d)
+                                   changed_by_frontend, effective_weight)
 from hypermorph_nb.widgets.explorer import RegistrationStep
 from hypermorph_nb.widgets.live_figure import resolve_mode
 
@@ -133,14 +133,6 @@ def test_fused_model_call_matches_the_registrar(untrained, small_data):
     np.testing.assert_array_equal(warped, expected_labels)
     assert warped.dtype == small_data.labels.dtype
     assert step(small_data.images[0], small_data.images[1], 0.7)[2] is None
-
-
-def test_jacobian_fast_path_matches_metrics(rng):
-    flow = rng.normal(scale=2.0, size=(24, 20, 2))
-    np.testing.assert_allclose(jacobian_determinant_2d(flow), metrics.jacobian_determinant(flow),
-                               atol=1e-12)
-    with pytest.raises(ValueError, match=r"\(H, W, 2\)"):
-        jacobian_determinant_2d(np.zeros((4, 4, 3)))
 
 
 def test_log_scale_text_box_and_slider_stay_in_step(explorer):

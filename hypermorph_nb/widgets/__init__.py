@@ -11,7 +11,7 @@ Examples
 'LambdaExplorer'
 """
 from .controls import LambdaControls, effective_weight
-from .explorer import ExplorerState, LambdaExplorer, jacobian_determinant_2d
+from .explorer import ExplorerState, LambdaExplorer
 from .live_figure import LiveFigure
 from .sweep_panel import DEFAULT_SWEEP_LAMS, SweepPanel
 from .updates import Coalescer, changed_by_frontend
@@ -19,5 +19,4 @@ from .updates import Coalescer, changed_by_frontend
 __all__ = [
     "LambdaExplorer", "ExplorerState", "SweepPanel", "DEFAULT_SWEEP_LAMS",
     "LambdaControls", "effective_weight", "LiveFigure", "Coalescer", "changed_by_frontend",
-    "jacobian_determinant_2d",
 ]

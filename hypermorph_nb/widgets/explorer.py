@@ -21,7 +21,7 @@ import numpy as np
 import tensorflow as tf
 
 from ..data.dataset import Dataset
-from ..metrics import dice_batch
+from ..metrics import dice_batch, jacobian_determinant
 from ..models import vxm
 from ..plotting import format_lam, grid_lines, label_colors, label_outlines, require_2d_hypermorph
 from .controls import LambdaControls, effective_weight
@@ -347,7 +347,7 @@ class LambdaExplorer(widgets.VBox):
                                                 moving_labels)
         computed = time.perf_counter()
         fixed = data.images[fixed_index, ..., 0]
-        jacobian = jacobian_determinant_2d(flow)
+        jacobian = jacobian_determinant(flow)
         state = ExplorerState(
             lam=lam, moving_index=moving_index, fixed_index=fixed_index, moved=moved, flow=flow,
             jacobian=jacobian, folding=float(np.mean(jacobian <= 0)),
@@ -552,36 +552,6 @@ class RegistrationStep:
             moving, fixed, lam, tf.constant(labels.reshape(shape), tf.float32))
         warped = np.rint(warped.numpy()[0, ..., 0]).astype(labels.dtype)
         return moved.numpy()[0, ..., 0], flow.numpy()[0], warped
-
-
-def jacobian_determinant_2d(flow):
-    """Jacobian determinant of ``x -> x + flow(x)`` for one 2D field, in closed form.
-
-    The same central differences as :func:`hypermorph_nb.metrics.jacobian_determinant`,
-    without the batched ``np.linalg.det`` (about 5x faster at 160×192).
-
-    Parameters
-    ----------
-    flow : array_like
-        ``(H, W, 2)`` displacement in pixels.
-
-    Returns
-    -------
-    np.ndarray
-        ``(H, W)`` float64.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> float(jacobian_determinant_2d(np.zeros((4, 4, 2))).mean())
-    1.0
-    """
-    flow = np.asarray(flow, dtype=np.float64)
-    if flow.ndim != 3 or flow.shape[-1] != 2:
-        raise ValueError(f"flow must have shape (H, W, 2), got {flow.shape}")
-    along_rows, along_cols = np.gradient(flow, axis=(0, 1))
-    return ((1.0 + along_rows[..., 0]) * (1.0 + along_cols[..., 1])
-            - along_cols[..., 0] * along_rows[..., 1])
 
 
 def _as_dataset(data, inshape):
