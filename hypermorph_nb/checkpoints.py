@@ -17,7 +17,6 @@ returns the newest good one.
 """
 
 import dataclasses
-import hashlib
 import json
 import os
 import re
@@ -27,7 +26,8 @@ import warnings
 
 import numpy as np
 
-from .persistence import save_model
+from ._files import replace_folder, sha256_of
+from .persistence import CONFIG_NAME, WEIGHTS_NAME, save_model
 
 PREFIX = "ckpt-"
 MANIFEST_NAME = "manifest.json"
@@ -36,7 +36,7 @@ OPTIMIZER_NAME = "optimizer.npz"
 MODEL_FOLDER = "model"
 FORMAT = "hypermorph_nb-checkpoint"
 FORMAT_VERSION = 1
-REQUIRED_FILES = (STATE_NAME, OPTIMIZER_NAME, f"{MODEL_FOLDER}/model.json", f"{MODEL_FOLDER}/weights.h5")
+REQUIRED_FILES = (STATE_NAME, OPTIMIZER_NAME, f"{MODEL_FOLDER}/{CONFIG_NAME}", f"{MODEL_FOLDER}/{WEIGHTS_NAME}")
 _NAME = re.compile(rf"^{PREFIX}(\d+)$")
 _STAGING_PREFIX = ".staging-"
 
@@ -73,7 +73,7 @@ class Checkpoint:
 
     def load_weights_into(self, model):
         """Load the checkpoint's model weights into ``model`` (same architecture)."""
-        model.load_weights(os.path.join(self.model_path, "weights.h5"))
+        model.load_weights(os.path.join(self.model_path, WEIGHTS_NAME))
 
     def optimizer_weights(self):
         """The optimizer variables as a list of arrays (``optimizer.set_weights`` order)."""
@@ -150,13 +150,13 @@ def write_checkpoint(directory, *, model, optimizer_weights, state, keep=2):
         for relative in _files_under(staging):
             path = os.path.join(staging, relative)
             _fsync(path)
-            files[relative] = {"sha256": _sha256(path), "bytes": os.path.getsize(path)}
+            files[relative] = {"sha256": sha256_of(path), "bytes": os.path.getsize(path)}
         manifest = {"format": FORMAT, "version": FORMAT_VERSION, "files": files}
         with open(os.path.join(staging, MANIFEST_NAME), "w") as handle:
             json.dump(manifest, handle, indent=1)
             handle.flush()
             os.fsync(handle.fileno())
-        _move_into_place(staging, final)
+        replace_folder(staging, final)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
@@ -207,7 +207,7 @@ def verify_checkpoint(path):
         size = os.path.getsize(file_path)
         if size != expected.get("bytes"):
             raise CheckpointError(f"{file_path} has {size} bytes, the manifest says {expected.get('bytes')}")
-        if _sha256(file_path) != expected.get("sha256"):
+        if sha256_of(file_path) != expected.get("sha256"):
             raise CheckpointError(f"{file_path} does not match its SHA-256 checksum in {MANIFEST_NAME}")
     with open(os.path.join(path, STATE_NAME)) as handle:
         state = json.load(handle)
@@ -264,14 +264,6 @@ def _files_under(folder):
             yield os.path.relpath(os.path.join(root, name), folder).replace(os.sep, "/")
 
 
-def _sha256(path):
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 22), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def _fsync(path):
     with open(path, "rb") as handle:
         os.fsync(handle.fileno())
@@ -288,16 +280,6 @@ def _fsync_directory(directory):
         pass
     finally:
         os.close(descriptor)
-
-
-def _move_into_place(staging, final):
-    """Rename ``staging`` to ``final``; an existing ``final`` is removed only afterwards."""
-    if os.path.isdir(final):
-        old = _rename_aside(final, suffix=".replaced")
-        os.rename(staging, final)
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        os.rename(staging, final)
 
 
 def _rename_aside(path, suffix=".damaged"):

@@ -11,6 +11,7 @@ import os
 import shutil
 import tempfile
 
+from ._files import replace_folder
 from .models import ModelSpec, build_from_spec, spec_of
 
 CONFIG_NAME = "model.json"
@@ -52,7 +53,7 @@ def save_model(model, path):
         config = {"format": "hypermorph_nb", "version": FORMAT_VERSION, **spec.to_json()}
         with open(os.path.join(staging, CONFIG_NAME), "w") as handle:
             json.dump(config, handle, indent=2)
-        _replace_folder(staging, path)
+        replace_folder(staging, path)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
@@ -106,19 +107,3 @@ def load_model(path):
             f"{weights_path} does not match the architecture in {CONFIG_NAME} "
             f"or is damaged ({err}); re-save the model") from err
     return model
-
-
-def _replace_folder(staging, path):
-    """Move ``staging`` to ``path``, replacing an existing folder atomically enough.
-
-    The old folder is renamed aside first and removed only after the new one
-    is in place, so at every moment one complete model exists on disk.
-    """
-    backup = None
-    if os.path.isdir(path):
-        backup = tempfile.mkdtemp(prefix=".replaced-", dir=os.path.dirname(os.path.abspath(path)))
-        os.rmdir(backup)
-        os.rename(path, backup)
-    os.rename(staging, path)
-    if backup:
-        shutil.rmtree(backup, ignore_errors=True)

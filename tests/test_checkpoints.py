@@ -83,7 +83,7 @@ def test_a_half_written_checkpoint_is_invisible(two_checkpoints, tiny_vxm, monke
     def crash(*args, **kwargs):
         raise OSError("disk full")
 
-    monkeypatch.setattr(checkpoints, "_move_into_place", crash)
+    monkeypatch.setattr(checkpoints, "replace_folder", crash)
     with pytest.raises(OSError, match="disk full"):
         write_checkpoint(folder, model=tiny_vxm, optimizer_weights=[], state={"step": 30})
     assert latest_checkpoint(folder).path == newest

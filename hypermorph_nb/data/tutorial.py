@@ -30,6 +30,7 @@ import tempfile
 import urllib.error
 import urllib.request
 
+from .._files import sha256_of
 from .files import load_npz
 
 #: Environment variable naming the folder that caches downloaded data.
@@ -208,7 +209,7 @@ def _download(source, destination, expected, *, timeout, progress, normalize):
 
 def _verified(path, source, expected, normalize, *, record=False):
     """Load ``path`` after checking its checksum (when known) and its contents."""
-    checksum = _sha256(path)
+    checksum = sha256_of(path)
     if expected and checksum != expected.lower():
         raise DataUnavailableError(
             f"{path} has sha256 {checksum}, expected {expected}: the file is damaged or not the "
@@ -232,14 +233,6 @@ def _checked_contents(path, source, normalize, *, shown):
             f"{tuple(source.shape)}: not the tutorial file." + _alternatives(source))
     data.source = f"{source.filename} ({path})"
     return data
-
-
-def _sha256(path):
-    digest = hashlib.sha256()
-    with open(path, "rb") as file:
-        while block := file.read(1 << 20):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _record_path(path):
