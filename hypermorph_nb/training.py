@@ -26,7 +26,7 @@ from .checkpoints import latest_checkpoint, list_checkpoints, write_checkpoint
 from .data.dataset import Dataset
 from .data.generators import PairBatches
 from .data.sampling import LambdaSampling, check_lambda
-from .evaluation import choose_pairs, score_pairs
+from .evaluation import _quiet_nan_warnings, choose_pairs, score_pairs
 from .losses import LossConfig, weighted_terms
 from .models import ModelSpec, build_from_spec, spec_of
 
@@ -262,8 +262,7 @@ class _TrainingRun:
             fixed_lam = DEFAULT_BASELINE_LAMBDA if lam is None else float(lam)
         if not learning_rate > 0:
             raise ValueError(f"learning_rate must be > 0, got {learning_rate!r}")
-        images = data.images if isinstance(data, Dataset) else data
-        self.batches = PairBatches(images, batch_size=batch_size, seed=seed, lam_sampling=sampling)
+        self.batches = PairBatches(data, batch_size=batch_size, seed=seed, lam_sampling=sampling)
         if self.batches.images.shape[1:-1] != spec.inshape:
             raise ValueError(
                 f"images have shape {self.batches.images.shape[1:-1]} but the model was built for "
@@ -391,8 +390,8 @@ class _TrainingRun:
         history.epoch_seconds.append(float(seconds))
         self.epoch_sums, self.epoch_steps, self.epoch_carried_seconds = np.zeros(3), 0, 0.0
         last = self.step >= self.total_steps
-        self.engine.sync()
         if self.validation is not None and (history.epochs % self.validate_every == 0 or last):
+            self.engine.sync()
             mse, dice = self.validation.scores(history.model)
             history.val_epochs.append(history.epochs)
             history.val_mse.append(mse)
@@ -402,9 +401,10 @@ class _TrainingRun:
             self._write_checkpoint()
         reporter.epoch_end(history)
         if plot is not None:
-            plot.update(history, force=last)
+            plot.update(history)  # the last epoch is drawn by run()'s forced redraw
 
     def _write_checkpoint(self):
+        self.engine.sync()
         partial = None
         if self.epoch_steps:
             partial = {"steps": self.epoch_steps, "sums": self.epoch_sums.tolist(),
@@ -419,7 +419,6 @@ class _TrainingRun:
     def _stop_on_nonfinite(self, good_step, *, failed_step, what):
         epoch = (failed_step - 1) // self.steps_per_epoch + 1
         self.engine.restore_good()
-        self.engine.sync()
         self.step = self.history.steps = good_step
         self.epoch_sums, self.epoch_steps = np.zeros(3), 0
         if good_step and good_step % self.steps_per_epoch == 0:
@@ -439,7 +438,6 @@ class _TrainingRun:
         history.stop_reason = (f"interrupted at step {self.step} (epoch {history.epochs} complete"
                                + (f", {self.epoch_steps} steps into the next" if self.epoch_steps else "")
                                + ")")
-        self.engine.sync()
         text = f"{history.stop_reason}: the model and history are kept"
         if self.checkpoint_dir is not None:
             self._write_checkpoint()
@@ -648,8 +646,7 @@ class _Validation:
             scores = score_pairs(model, self.data, self.pairs, lam=lam, labels=self.labels)
             mse.append(float(np.mean(scores.mse)))
             if scores.dice is not None:
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore", RuntimeWarning)
+                with _quiet_nan_warnings():
                     dice.append(float(np.nanmean(np.nanmean(scores.dice, axis=1))))
         return mse, (dice if self.labels is not None else None)
 
