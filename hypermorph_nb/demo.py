@@ -12,6 +12,7 @@ import numpy as np
 
 from .data import synthetic
 from .evaluation import lambda_sweep
+from .losses import DEFAULT_IMAGE_SIGMA
 from .models import build_hypermorph, count_parameters
 from .persistence import save_model
 from .plotting import lambda_row_figure, plot_sweep
@@ -22,7 +23,7 @@ DEMO_LAMBDAS = (0.0, 0.1, 0.2, 0.4, 0.6, 0.8, 1.0)
 
 
 def run_demo(out, *, n_images=40, shape=(64, 64), epochs=8, steps_per_epoch=50,
-             learning_rate=1e-3, image_sigma=0.2, seed=0, verbose=True):
+             learning_rate=1e-3, image_sigma=DEFAULT_IMAGE_SIGMA, seed=0, verbose=True):
     """Train a small HyperMorph model on synthetic data and report Dice vs λ.
 
     Parameters

@@ -18,6 +18,10 @@ from .models import vxm
 IMAGE_LOSSES = ("mse", "ncc")
 
 
+#: σ of the MSE term used by training, the demo and the explorer unless told otherwise.
+DEFAULT_IMAGE_SIGMA = 0.2
+
+
 @dataclasses.dataclass(frozen=True)
 class LossConfig:
     """Which image-similarity term to use and how to scale it.
@@ -33,7 +37,7 @@ class LossConfig:
         default 0.2 spreads the useful registrations over λ ≈ 0.05–0.9
         instead of crowding them into 0.5–0.99, and HyperMorph trained with
         it matched separately trained models best
-        (``benchmarks/results/amortization.md``).
+        (``benchmarks/results/amortization_third.md``).
     ncc_window : int
         Window side of the local NCC.
 
@@ -44,7 +48,7 @@ class LossConfig:
     """
 
     image_loss: str = "mse"
-    image_sigma: float = 0.2
+    image_sigma: float = DEFAULT_IMAGE_SIGMA
     ncc_window: int = 9
 
     def __post_init__(self):

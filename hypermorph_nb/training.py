@@ -27,7 +27,7 @@ from .data.dataset import Dataset
 from .data.generators import PairBatches
 from .data.sampling import LambdaSampling, check_lambda
 from .evaluation import _quiet_nan_warnings, choose_pairs, score_pairs
-from .losses import LossConfig, weighted_terms
+from .losses import DEFAULT_IMAGE_SIGMA, LossConfig, weighted_terms
 from .models import ModelSpec, build_from_spec, spec_of
 
 #: λ of the seed tutorial's baseline.
@@ -131,8 +131,8 @@ class History:
 
 
 def train(model, data, *, epochs, steps_per_epoch, learning_rate=1e-4, lam=None,
-          lam_sampling="uniform", image_loss="mse", image_sigma=0.2, batch_size=1, seed=0,
-          verbose=True, checkpoint_dir=None, resume=False, checkpoint_every=1, keep_checkpoints=2,
+          lam_sampling="uniform", image_loss="mse", image_sigma=DEFAULT_IMAGE_SIGMA, batch_size=1,
+          seed=0, verbose=True, checkpoint_dir=None, resume=False, checkpoint_every=1, keep_checkpoints=2,
           validation_data=None, validation_pairs=8, validation_lams=None, validate_every=1,
           strategy="auto", steps_per_call="auto", progress="auto", live_plot="auto"):
     """Train ``model`` on random pairs of ``data`` with the λ-weighted loss.

@@ -21,6 +21,7 @@ import numpy as np
 import tensorflow as tf
 
 from ..data.dataset import Dataset
+from ..losses import DEFAULT_IMAGE_SIGMA
 from ..metrics import dice_batch, jacobian_determinant
 from ..models import vxm
 from ..plotting import format_lam, grid_lines, label_colors, label_outlines, require_2d_hypermorph
@@ -141,8 +142,8 @@ class LambdaExplorer(widgets.VBox):
     (0.9, 2)
     """
 
-    def __init__(self, model, data, *, pair=(0, 1), lam=0.5, image_sigma=0.2, display="auto",
-                 image_format="jpeg", grid_step=None, dpi=90, play_interval=250):
+    def __init__(self, model, data, *, pair=(0, 1), lam=0.5, image_sigma=DEFAULT_IMAGE_SIGMA,
+                 display="auto", image_format="jpeg", grid_step=None, dpi=90, play_interval=250):
         spec = require_2d_hypermorph(model, "LambdaExplorer")
         self.model = model
         self.data = _as_dataset(data, spec.inshape)
