@@ -25,6 +25,14 @@ class Registrar:
         A model from :func:`hypermorph_nb.build_vxm`,
         :func:`hypermorph_nb.build_hypermorph` or :func:`hypermorph_nb.load_model`.
 
+    Attributes
+    ----------
+    inference : tf.keras.Model
+        The model with two outputs: moved image and displacement field.
+    warpers : dict
+        ``{'linear': layer, 'nearest': layer}``: spatial transformers for
+        images and label maps.
+
     Examples
     --------
     >>> import numpy as np, hypermorph_nb as hnb
@@ -40,26 +48,26 @@ class Registrar:
         self.spec = spec_of(model)
         self.model = model
         outputs = [model.outputs[0], model.references.pos_flow]
-        self._inference = tf.keras.Model(model.inputs, outputs)
+        self.inference = tf.keras.Model(model.inputs, outputs)
         image = tf.TensorSpec([None, *self.spec.inshape, 1], tf.float32)
         field = tf.TensorSpec([None, *self.spec.inshape, len(self.spec.inshape)], tf.float32)
         if self.spec.is_hypermorph:
             lam = tf.TensorSpec([None, 1], tf.float32)
             self._predict = tf.function(
-                lambda m, f, l: self._inference([m, f, l], training=False),
+                lambda m, f, l: self.inference([m, f, l], training=False),
                 input_signature=[image, image, lam])
         else:
             self._predict = tf.function(
-                lambda m, f: self._inference([m, f], training=False),
+                lambda m, f: self.inference([m, f], training=False),
                 input_signature=[image, image])
-        self._warpers = {
+        self.warpers = {
             method: vxm.layers.SpatialTransformer(interp_method=method, indexing="ij", fill_value=0.0)
             for method in ("linear", "nearest")
         }
         self._warp = {
             method: tf.function(lambda v, u, layer=layer: layer([v, u]),
                                 input_signature=[image, field])
-            for method, layer in self._warpers.items()
+            for method, layer in self.warpers.items()
         }
 
     @classmethod

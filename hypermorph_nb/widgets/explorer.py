@@ -23,8 +23,8 @@ import tensorflow as tf
 from ..data.dataset import Dataset
 from ..losses import DEFAULT_IMAGE_SIGMA
 from ..metrics import dice_batch, jacobian_determinant
-from ..models import vxm
 from ..plotting import format_lam, grid_lines, label_colors, label_outlines, require_2d_hypermorph
+from ..registration import Registrar
 from .controls import LambdaControls, effective_weight
 from .live_figure import LiveFigure
 from .updates import Coalescer, changed_by_frontend
@@ -157,8 +157,7 @@ class LambdaExplorer(widgets.VBox):
         self.state = None
         self.n_updates = 0
         self.last_error = None
-        self._shown_key = None
-        self._shown_pair = None
+        self._shown_key = None  # (λ, moving index, fixed index) on display
         self._identity = {}
         self._holding = False
 
@@ -252,7 +251,7 @@ class LambdaExplorer(widgets.VBox):
     def refresh(self):
         """Re-run the model at the current λ and pair (e.g. after training the model further)."""
         with self.live.lock:
-            self._shown_key = self._shown_pair = None
+            self._shown_key = None
             self._update()
 
     def wait(self, timeout=None):
@@ -321,7 +320,7 @@ class LambdaExplorer(widgets.VBox):
                 return
             try:
                 start = time.perf_counter()
-                pair_changed = (moving_index, fixed_index) != self._shown_pair
+                pair_changed = self._shown_key is None or self._shown_key[1:] != key[1:]
                 if pair_changed:
                     self._show_pair_images(moving_index, fixed_index)
                 state = self._register(lam, moving_index, fixed_index)
@@ -335,7 +334,6 @@ class LambdaExplorer(widgets.VBox):
                 return
             self.state = state
             self._shown_key = key
-            self._shown_pair = (moving_index, fixed_index)
             self.n_updates += 1
             self._show_readout(state)
             self._clear_error()
@@ -485,8 +483,9 @@ class RegistrationStep:
     """The explorer's model call: one pair at one λ, and its label map warped, in one compiled call.
 
     Same computation as :meth:`hypermorph_nb.registration.Registrar.predict` followed by
-    ``Registrar.warp(..., interp='nearest')``, fused into one ``tf.function`` with a fixed
-    batch-of-one signature: one dispatch per slider step instead of two, and no retracing.
+    ``Registrar.warp(..., interp='nearest')`` (the same inference model and warp layer),
+    fused into one ``tf.function`` with a fixed batch-of-one signature: one dispatch per
+    slider step instead of two, and no retracing.
     Runs on the GPU when TensorFlow sees one.
 
     Get it with :meth:`for_model` (cached per model).
@@ -506,8 +505,8 @@ class RegistrationStep:
     def __init__(self, model):
         spec = require_2d_hypermorph(model, "RegistrationStep")
         self.inshape = tuple(spec.inshape)
-        inference = tf.keras.Model(model.inputs, [model.outputs[0], model.references.pos_flow])
-        warp = vxm.layers.SpatialTransformer(interp_method="nearest", indexing="ij", fill_value=0.0)
+        registrar = Registrar.for_model(model)
+        inference, warp = registrar.inference, registrar.warpers["nearest"]
         image = tf.TensorSpec([1, *self.inshape, 1], tf.float32)
         lam = tf.TensorSpec([1, 1], tf.float32)
 

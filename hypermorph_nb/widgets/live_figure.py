@@ -152,18 +152,17 @@ class LiveFigure:
             if self.mode == "image":
                 self.widget.value = self.encode()
 
-    def encode(self, image_format=None):
+    def encode(self):
         """The last drawn pixels as JPEG (quality 90) or PNG (fast compression) bytes."""
         from PIL import Image
 
-        image_format = image_format or self.image_format
-        options = {"quality": 90} if image_format == "jpeg" else {"compress_level": 1}
+        options = {"quality": 90} if self.image_format == "jpeg" else {"compress_level": 1}
         with self.lock:
             canvas = self.figure.canvas
             size = canvas.get_width_height(physical=True)
             image = Image.frombuffer("RGBA", size, canvas.buffer_rgba(), "raw", "RGBA", 0, 1)
             with io.BytesIO() as buffer:
-                image.convert("RGB").save(buffer, format=image_format, **options)
+                image.convert("RGB").save(buffer, format=self.image_format, **options)
                 return buffer.getvalue()
 
     def savefig(self, fname, **kwargs):

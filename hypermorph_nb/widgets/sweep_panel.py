@@ -99,7 +99,7 @@ class SweepPanel(widgets.VBox):
         """
         from IPython.display import Image
 
-        return Image(data=_png(self.figure), format="png")
+        return Image(data=bytes(self.image.value), format="png")  # the figure never changes
 
     def table(self):
         """Per-λ numbers: mean and per-structure Dice, MSE, % folding.
@@ -123,19 +123,17 @@ class SweepPanel(widgets.VBox):
         rows = []
         result = self.result
         if result.dice is not None:
-            best = int(np.nanargmax(result.mean_dice))
-            rows.append({"structure": "mean", "label": None, "optimal_lam": float(result.lams[best]),
-                         "dice": float(result.mean_dice[best]),
+            best = result.optimum()
+            rows.append({"structure": "mean", "label": None, "optimal_lam": best.lam, "dice": best.score,
                          "unregistered_dice": result.identity_dice})
             per_label = result.dice_per_label
             with np.errstate(invalid="ignore"):
                 identity = np.nanmean(result.identity.dice, axis=0)
-            names = result.label_names or {}
             for k, label in enumerate(result.labels):
-                if int(label) not in result.optimal_lam_per_label:
-                    continue
+                if np.all(np.isnan(per_label[:, k])):
+                    continue  # no pair has this structure in both images
                 index = int(np.nanargmax(per_label[:, k]))
-                rows.append({"structure": names.get(int(label), str(int(label))), "label": int(label),
+                rows.append({"structure": result.label_name(label), "label": int(label),
                              "optimal_lam": float(result.lams[index]), "dice": float(per_label[index, k]),
                              "unregistered_dice": float(identity[k])})
         try:
@@ -147,8 +145,7 @@ class SweepPanel(widgets.VBox):
         return table.astype({"label": "Int64"})
 
     def _named_optima(self):
-        names = self.result.label_names or {}
-        return {names.get(label, str(label)): lam for label, lam in self.optimal_lam_per_label.items()}
+        return {self.result.label_name(label): lam for label, lam in self.optimal_lam_per_label.items()}
 
     def _summary_html(self):
         result = self.result
