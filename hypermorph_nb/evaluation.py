@@ -120,7 +120,10 @@ def score_pairs(model, data, pairs, *, lam=None, labels=None, batch_size=8):
     labels = _labels_of(data, labels)
     registrar = Registrar.for_model(model)
     lams = None if lam is None else np.full(len(pairs), lam, dtype=np.float64)
-    return _register_and_score(registrar, data, pairs, lams, labels, batch_size, progress=None)
+    scores = _register_and_score(registrar, data, pairs, lams, labels, batch_size, progress=None)
+    if scores.dice is not None:
+        scores.dice = np.where(_presence(data, pairs, labels), scores.dice, np.nan)
+    return scores
 
 
 def identity_scores(data, pairs, *, labels=None):
@@ -140,7 +143,8 @@ def identity_scores(data, pairs, *, labels=None):
     dice = None
     if data.has_labels:
         moving_labels, fixed_labels = data.labels[pairs[:, 0]], data.labels[pairs[:, 1]]
-        dice = _masked_dice(moving_labels, moving_labels, fixed_labels, labels)
+        dice = np.where(_presence(data, pairs, labels), dice_batch(moving_labels, fixed_labels, labels),
+                        np.nan)
     return PairScores(dice=dice, mse=image_mse(moving, fixed, per_image=True),
                       folding=np.zeros(len(pairs)), ncc=image_ncc(moving, fixed, per_image=True))
 
@@ -222,10 +226,7 @@ class SweepResult:
     @property
     def mean_dice_sem(self):
         """``(L,)`` standard error of :attr:`mean_dice` over pairs."""
-        per_pair = self.pair_dice
-        counts = np.sum(np.isfinite(per_pair), axis=1)
-        with np.errstate(invalid="ignore", divide="ignore"), _quiet_nan_warnings():
-            return np.nanstd(per_pair, axis=1, ddof=1) / np.sqrt(counts)
+        return _sem_over_pairs(self.pair_dice)
 
     @property
     def dice_per_label(self):
@@ -322,13 +323,14 @@ class SweepResult:
         """Per-λ table as a pandas DataFrame (or a list of dicts without pandas)."""
         rows = []
         per_label = self.dice_per_label if self.dice is not None else None
+        mean_dice = self.mean_dice if self.dice is not None else None
         for index, lam in enumerate(self.lams):
             row = {"lam": float(lam), "mse": float(self.mse[index].mean()),
                    "folding_percent": float(100 * self.folding[index].mean())}
             if self.ncc is not None:
                 row["ncc"] = float(np.nanmean(self.ncc[index]))
             if per_label is not None:
-                row["mean_dice"] = float(self.mean_dice[index])
+                row["mean_dice"] = float(mean_dice[index])
                 for k, label in enumerate(self.labels):
                     row[f"dice[{self.label_name(label)}]"] = float(per_label[index, k])
             rows.append(row)
@@ -411,7 +413,7 @@ def lambda_sweep(model, data, lams, *, pairs=None, n_pairs=16, seed=0, batch_siz
     every_lam = np.repeat(lams, len(pairs))
     scores = _register_and_score(registrar, data, every_pair, every_lam, labels, batch_size,
                                  progress="λ sweep" if progress else None)
-    return _sweep_result(lams, pairs, labels, data, scores, len(lams))
+    return _sweep_result(lams, pairs, labels, data, scores)
 
 
 def baseline_sweep(models, data, *, pairs=None, n_pairs=16, seed=0, batch_size=8, progress=True):
@@ -462,7 +464,7 @@ def baseline_sweep(models, data, *, pairs=None, n_pairs=16, seed=0, batch_size=8
         folding=np.concatenate([s.folding for s in scores]),
         ncc=np.concatenate([s.ncc for s in scores]),
     )
-    return _sweep_result(lams, pairs, labels, data, merged, len(lams))
+    return _sweep_result(lams, pairs, labels, data, merged)
 
 
 @dataclasses.dataclass
@@ -488,10 +490,7 @@ class SweepComparison:
     @property
     def dice_difference_sem(self):
         """``(L,)`` standard error of :attr:`dice_difference` from the per-pair differences."""
-        per_pair = self.candidate.pair_dice - self.reference.pair_dice
-        counts = np.sum(np.isfinite(per_pair), axis=1)
-        with np.errstate(invalid="ignore", divide="ignore"), _quiet_nan_warnings():
-            return np.nanstd(per_pair, axis=1, ddof=1) / np.sqrt(counts)
+        return _sem_over_pairs(self.candidate.pair_dice - self.reference.pair_dice)
 
     @property
     def optimum_steps_apart(self):
@@ -510,10 +509,11 @@ class SweepComparison:
         """One dict per λ: Dice and % folding of both, and the Dice difference."""
         first, second = self.names
         difference, sem = self.dice_difference, self.dice_difference_sem
+        ours, theirs = self.candidate.mean_dice, self.reference.mean_dice
         return [{
             "lam": float(lam),
-            f"{first} Dice": float(self.candidate.mean_dice[i]),
-            f"{second} Dice": float(self.reference.mean_dice[i]),
+            f"{first} Dice": float(ours[i]),
+            f"{second} Dice": float(theirs[i]),
             "difference": float(difference[i]),
             "± (s.e.)": float(sem[i]),
             f"{first} folding %": float(100 * self.candidate.folding[i].mean()),
@@ -575,7 +575,10 @@ def compare_sweeps(candidate, reference, *, names=("HyperMorph", "baselines")):
 
 
 def _register_and_score(registrar, data, pairs, lams, labels, batch_size, progress):
-    """Register ``pairs`` (with per-pair ``lams`` or None) in batches and score them."""
+    """Register ``pairs`` (with per-pair ``lams`` or None) in batches and score them.
+
+    Dice is left unmasked: the caller applies :func:`_presence` once per pair.
+    """
     dice, mse, folding, ncc = [], [], [], []
     starts = range(0, len(pairs), batch_size)
     for start in tqdm(starts, desc=progress, disable=progress is None):
@@ -589,16 +592,17 @@ def _register_and_score(registrar, data, pairs, lams, labels, batch_size, progre
         if data.has_labels:
             moving_labels, fixed_labels = data.labels[chunk[:, 0]], data.labels[chunk[:, 1]]
             warped = registrar.warp(moving_labels, flow, interp="nearest")
-            dice.append(_masked_dice(warped, moving_labels, fixed_labels, labels))
+            dice.append(dice_batch(warped, fixed_labels, labels))
     return PairScores(dice=np.concatenate(dice) if dice else None, mse=np.concatenate(mse),
                       folding=np.concatenate(folding), ncc=np.concatenate(ncc))
 
 
-def _masked_dice(warped, moving_labels, fixed_labels, labels):
-    """Dice of warped vs fixed, NaN where a structure is missing from the moving or fixed map."""
-    scores = dice_batch(warped, fixed_labels, labels)
-    present = _present(moving_labels, labels) & _present(fixed_labels, labels)
-    return np.where(present, scores, np.nan)
+def _presence(data, pairs, labels):
+    """``(P, K)``: whether each structure is in both the moving and the fixed label map of a pair.
+
+    Dice is NaN (left out of means) where it is not.
+    """
+    return _present(data.labels[pairs[:, 0]], labels) & _present(data.labels[pairs[:, 1]], labels)
 
 
 def _present(maps, labels):
@@ -606,13 +610,15 @@ def _present(maps, labels):
     return np.stack([np.isin(labels, np.unique(row)) for row in flat])
 
 
-def _sweep_result(lams, pairs, labels, data, scores, n_lams):
+def _sweep_result(lams, pairs, labels, data, scores):
     def per_lam(values):
-        return values.reshape(n_lams, len(pairs), *values.shape[1:])
+        return values.reshape(len(lams), len(pairs), *values.shape[1:])
 
+    dice = None
+    if data.has_labels:
+        dice = np.where(_presence(data, pairs, labels), per_lam(scores.dice), np.nan)
     return SweepResult(
-        lams=lams, pairs=pairs, labels=labels, label_names=data.label_names,
-        dice=per_lam(scores.dice) if data.has_labels else None,
+        lams=lams, pairs=pairs, labels=labels, label_names=data.label_names, dice=dice,
         mse=per_lam(scores.mse), folding=per_lam(scores.folding),
         identity=identity_scores(data, pairs, labels=labels), ncc=per_lam(scores.ncc),
     )
@@ -663,6 +669,13 @@ def _labels_of(data, labels):
     if not data.has_labels:
         return np.array([], dtype=int)
     return data.label_values() if labels is None else np.asarray(labels, dtype=int).reshape(-1)
+
+
+def _sem_over_pairs(per_pair):
+    """Standard error of the mean over pairs (axis 1) of ``(L, P)`` values, NaN skipped."""
+    counts = np.sum(np.isfinite(per_pair), axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"), _quiet_nan_warnings():
+        return np.nanstd(per_pair, axis=1, ddof=1) / np.sqrt(counts)
 
 
 @contextlib.contextmanager

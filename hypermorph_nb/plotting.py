@@ -13,7 +13,7 @@ import numpy as np
 
 from .metrics import dice_batch
 from .models import spec_of
-from .registration import Registrar
+from .registration import Registrar, one_image_batch
 
 #: λ values labelled on an axis scaled by :func:`set_lam_axis`.
 LAM_TICKS = (0.0, 0.5, 0.9, 0.99, 0.999, 1.0)
@@ -269,16 +269,17 @@ def lambda_row_figure(model, moving, fixed, lams=(0.0, 0.25, 0.5, 0.75, 1.0), *,
     if not lams:
         raise ValueError("lams is empty; pass at least one λ, e.g. lams=[0.5, 0.9, 0.99]")
     shape = registrar.spec.inshape
-    moving = _one_image(moving, "moving", shape)
-    fixed = _one_image(fixed, "fixed", shape)
-    moved, flow = registrar.predict(np.repeat(moving[None], len(lams), 0),
-                                    np.repeat(fixed[None], len(lams), 0), lams)
-    dice, identity_dice = None, None
+    moving = one_image_batch(moving, "moving", shape)[0]
+    fixed = one_image_batch(fixed, "fixed", shape)[0]
     if (moving_labels is None) != (fixed_labels is None):
         raise ValueError("pass both moving_labels and fixed_labels, or neither")
     if moving_labels is not None:
         moving_labels = _one_label_map(moving_labels, "moving_labels", shape)
         fixed_labels = _one_label_map(fixed_labels, "fixed_labels", shape)
+    moved, flow = registrar.predict(np.repeat(moving[None], len(lams), 0),
+                                    np.repeat(fixed[None], len(lams), 0), lams)
+    dice, identity_dice = None, None
+    if moving_labels is not None:
         values = np.union1d(np.unique(moving_labels), np.unique(fixed_labels))
         values = values[values != 0]
         warped = registrar.warp(np.repeat(moving_labels[None], len(lams), 0), flow, interp="nearest")
@@ -413,14 +414,12 @@ def plot_sweep_panels(result, *, figure=None, near_one=True):
     if has_dice:
         ax = axes[0]
         per_label = result.dice_per_label
-        optima = result.optimal_lam_per_label
-        names = result.label_names or {}
         for k, label in enumerate(result.labels):
             color = f"C{k % 10}"
-            name = names.get(int(label), str(int(label)))
-            ax.plot(result.lams, per_label[:, k], "-", lw=0.9, alpha=0.75, color=color, label=name)
-            if int(label) in optima:
-                index = int(np.argmin(np.abs(result.lams - optima[int(label)])))
+            ax.plot(result.lams, per_label[:, k], "-", lw=0.9, alpha=0.75, color=color,
+                    label=result.label_name(label))
+            if not np.all(np.isnan(per_label[:, k])):  # the structure's optimum
+                index = int(np.nanargmax(per_label[:, k]))
                 ax.plot(result.lams[index], per_label[index, k], "*", ms=9, color=color)
         ax.plot(result.lams, result.mean_dice, "o-", color="black", lw=2, label="mean")
         ax.axhline(result.identity_dice, color="black", ls=":", lw=1, label="unregistered")
@@ -451,16 +450,6 @@ def plot_sweep_panels(result, *, figure=None, near_one=True):
         bottom = (0.1 + 0.22 * rows) / (3.6 + 0.22 * rows)
     figure.tight_layout(rect=(0, bottom, 1, 1))
     return figure
-
-
-def _one_image(image, name, shape):
-    array = np.asarray(image, dtype=np.float32)
-    if array.shape not in (tuple(shape), (*shape, 1)):
-        raise ValueError(f"{name} has shape {array.shape}, but the model expects {tuple(shape)} "
-                         f"or {(*shape, 1)}; pass one image of the model's shape")
-    if not np.all(np.isfinite(array)):
-        raise ValueError(f"{name} contains NaN or infinite values; clean or mask them first")
-    return array.reshape(*shape, 1)
 
 
 def _one_label_map(labels, name, shape):

@@ -184,13 +184,14 @@ def register(model, moving, fixed, lam=None):
     ((32, 32), (32, 32, 2))
     """
     registrar = Registrar.for_model(model)
-    moving_batch = _as_batch(moving, "moving", registrar.spec.inshape)
-    fixed_batch = _as_batch(fixed, "fixed", registrar.spec.inshape)
+    moving_batch = one_image_batch(moving, "moving", registrar.spec.inshape)
+    fixed_batch = one_image_batch(fixed, "fixed", registrar.spec.inshape)
     moved, flow = registrar.predict(moving_batch, fixed_batch, lam)
     return moved[0].reshape(np.shape(moving)), flow[0]
 
 
-def _as_batch(image, name, inshape):
+def one_image_batch(image, name, inshape):
+    """``image`` of shape ``inshape`` or ``(*inshape, 1)`` as a float32 batch of one, checked."""
     array = np.asarray(image, dtype=np.float32)
     if array.shape not in (tuple(inshape), (*inshape, 1)):
         raise ValueError(
