@@ -23,6 +23,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from .data.dataset import Dataset
+from .data.validation import check_count
 from .metrics import dice_batch, folding_fraction, image_mse, image_ncc
 from .models import spec_of
 from .registration import Registrar
@@ -50,10 +51,8 @@ def choose_pairs(n_images, n_pairs, *, seed=0):
     """
     if n_images < 2:
         raise ValueError(f"need at least 2 images to form pairs, got {n_images}")
-    if isinstance(n_pairs, bool) or int(n_pairs) != n_pairs or n_pairs < 1:
-        raise ValueError(f"n_pairs must be an integer >= 1, got {n_pairs!r}")
     available = n_images * (n_images - 1)
-    n_pairs = min(int(n_pairs), available)
+    n_pairs = min(check_count(n_pairs, "n_pairs"), available)
     flat = np.random.default_rng(seed).choice(available, size=n_pairs, replace=False)
     moving = flat // (n_images - 1)
     fixed = flat % (n_images - 1)
@@ -116,7 +115,7 @@ def score_pairs(model, data, pairs, *, lam=None, labels=None, batch_size=8):
     """
     _check_data(data)
     pairs = _check_pairs(pairs, len(data))
-    batch_size = _check_batch_size(batch_size)
+    batch_size = check_count(batch_size, "batch_size")
     labels = _labels_of(data, labels)
     registrar = Registrar.for_model(model)
     lams = None if lam is None else np.full(len(pairs), lam, dtype=np.float64)
@@ -404,7 +403,7 @@ def lambda_sweep(model, data, lams, *, pairs=None, n_pairs=16, seed=0, batch_siz
                          "baselines with baseline_sweep({λ: model, ...}, data))")
     _check_data(data)
     lams = _check_lams(lams)
-    batch_size = _check_batch_size(batch_size)
+    batch_size = check_count(batch_size, "batch_size")
     pairs = choose_pairs(len(data), n_pairs, seed=seed) if pairs is None \
         else _check_pairs(pairs, len(data))
     labels = _labels_of(data, None)
@@ -446,7 +445,7 @@ def baseline_sweep(models, data, *, pairs=None, n_pairs=16, seed=0, batch_size=8
         raise TypeError("models must be a non-empty dict {λ: baseline model}, e.g. "
                         "{0.5: model_a, 0.9: model_b}")
     _check_data(data)
-    batch_size = _check_batch_size(batch_size)
+    batch_size = check_count(batch_size, "batch_size")
     lams = _check_lams(sorted(models))
     for lam in lams:
         if spec_of(models[lam]).is_hypermorph:
@@ -657,12 +656,6 @@ def _check_pairs(pairs, n_images):
         raise ValueError(f"pairs index images {array.min()}..{array.max()}, but the data has "
                          f"{n_images} images (valid indices 0..{n_images - 1})")
     return array.astype(int)
-
-
-def _check_batch_size(batch_size):
-    if isinstance(batch_size, bool) or int(batch_size) != batch_size or batch_size < 1:
-        raise ValueError(f"batch_size must be an integer >= 1, got {batch_size!r}")
-    return int(batch_size)
 
 
 def _labels_of(data, labels):

@@ -19,7 +19,7 @@ import tensorflow as tf
 
 from .dataset import Dataset
 from .sampling import LambdaSampling
-from .validation import as_images
+from .validation import as_images, check_count
 
 
 class PairBatches:
@@ -63,8 +63,7 @@ class PairBatches:
             self.images = as_images(data, name="training images", normalize="none")
         if len(self.images) < 2:
             raise ValueError(f"need at least 2 training images to form pairs, got {len(self.images)}")
-        if isinstance(batch_size, bool) or int(batch_size) != batch_size or int(batch_size) < 1:
-            raise ValueError(f"batch_size must be an integer >= 1, got {batch_size!r}")
+        self.batch_size = check_count(batch_size, "batch_size")
         self.labels = None
         if include_labels:
             if not (isinstance(data, Dataset) and data.has_labels):
@@ -72,7 +71,6 @@ class PairBatches:
                                  "with labels (e.g. load_npz on a file with 'segs') or pass "
                                  "include_labels=False")
             self.labels = data.labels.astype(np.int32, copy=False)
-        self.batch_size = int(batch_size)
         self.seed = int(seed)
         self.lam_sampling = None if lam_sampling is None else LambdaSampling.coerce(lam_sampling)
 

@@ -16,6 +16,7 @@ import numpy as np
 from scipy import ndimage
 
 from .dataset import Dataset
+from .validation import check_count
 
 DEFAULT_SHAPE = (64, 64)
 
@@ -174,8 +175,7 @@ def warp(volume, flow, *, order):
 
 
 def _check_args(n, shape, seed, n_labels, max_displacement, noise):
-    if isinstance(n, bool) or int(n) != n or int(n) < 1:
-        raise ValueError(f"n must be an integer >= 1, got {n!r}")
+    check_count(n, "n")
     shape = tuple(int(s) for s in shape)
     if len(shape) != 2 or min(shape) < 16:
         raise ValueError(f"shape must be 2D with sides >= 16, e.g. (64, 64); got {shape}")

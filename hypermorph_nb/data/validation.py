@@ -155,6 +155,23 @@ def as_labels(array, *, name, image_shape):
     return array.astype(np.int32)
 
 
+def check_count(value, name):
+    """``value`` as an int >= 1 (a whole float such as ``2.0`` is accepted).
+
+    Examples
+    --------
+    >>> check_count(3, "batch_size")
+    3
+    >>> check_count(0, "batch_size")
+    Traceback (most recent call last):
+    ...
+    ValueError: batch_size must be an integer >= 1, got 0
+    """
+    if isinstance(value, bool) or int(value) != value or int(value) < 1:
+        raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
+    return int(value)
+
+
 def _first(indices, count=5):
     """A short, readable list of the first few ``indices``."""
     shown = ", ".join(str(i) for i in indices[:count])
