@@ -11,6 +11,8 @@ import json
 import os
 from pathlib import Path
 
+from .report import METRICS_NAME
+
 #: Notebook whose saved model the later notebooks load.
 MODEL_NOTEBOOK = "02_train_hypermorph"
 
@@ -68,7 +70,7 @@ def run_notebook(path, executed_path, parameters=None, *, kernel_name="python3")
             f"{path.name}: the cell starting {_first_line(executed_path, err.cell_index)!r} "
             f"(execution count {err.exec_count}) "
             f"raised {err.ename}: {err.evalue}; see {executed_path}") from None
-    metrics = Path(parameters.get("output_dir", path.parent)) / "metrics.json"
+    metrics = Path(parameters.get("output_dir", path.parent)) / METRICS_NAME
     return json.loads(metrics.read_text()) if metrics.exists() else {}
 
 

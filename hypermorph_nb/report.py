@@ -28,7 +28,11 @@ def to_jsonable(value):
     return value
 
 
-def save_metrics(output_dir, metrics, *, name="metrics.json"):
+#: File name of the metrics that the demo and every notebook write.
+METRICS_NAME = "metrics.json"
+
+
+def save_metrics(output_dir, metrics, *, name=METRICS_NAME):
     """Write ``metrics`` to ``output_dir/name`` (created) and return the path.
 
     Examples
