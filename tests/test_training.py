@@ -6,7 +6,8 @@ import pytest
 import tensorflow as tf
 
 import hypermorph_nb as hnb
-from hypermorph_nb import training
+from hypermorph_nb.models import spec_of
+from hypermorph_nb.training import engine
 from hypermorph_nb.checkpoints import latest_checkpoint
 from hypermorph_nb.data import PairBatches, synthetic
 from hypermorph_nb.evaluation import choose_pairs, identity_scores, score_pairs
@@ -87,7 +88,7 @@ def test_nan_stops_training_and_restores_the_last_good_weights(tiny_vxm, small_d
     inside the spatial transformer; a NaN loss alone is made by poisoning the
     loss of the marked batch (its fixed image is shifted below 0).
     """
-    clean_batch, clean_terms = PairBatches.batch, training.weighted_terms
+    clean_batch, clean_terms = PairBatches.batch, engine.weighted_terms
 
     def marked_batch(self, step):
         batch = clean_batch(self, step)
@@ -102,7 +103,7 @@ def test_nan_stops_training_and_restores_the_last_good_weights(tiny_vxm, small_d
         return {name: value + poison for name, value in terms.items()}
 
     monkeypatch.setattr(PairBatches, "batch", marked_batch)
-    monkeypatch.setattr(training, "weighted_terms", poisoned_terms)
+    monkeypatch.setattr(engine, "weighted_terms", poisoned_terms)
     with pytest.warns(RuntimeWarning, match=f"the {broken} became NaN or infinite in epoch 3"):
         history = hnb.train(tiny_vxm, small_data, epochs=4, steps_per_epoch=3, verbose=False,
                             steps_per_call=1, checkpoint_dir=tmp_path)
@@ -144,7 +145,7 @@ def test_short_training_on_the_synthetic_default_beats_the_identity(build):
     model = build(data.shape, nb_features=TINY_FEATURES, seed=0)
     hnb.train(model, train_data, epochs=2, steps_per_epoch=100, learning_rate=3e-3, image_sigma=0.1,
               verbose=False)
-    lam = 0.5 if training.spec_of(model).is_hypermorph else None
+    lam = 0.5 if spec_of(model).is_hypermorph else None
     trained = np.nanmean(np.nanmean(score_pairs(model, val_data, pairs, lam=lam).dice, axis=1))
     identity = np.nanmean(np.nanmean(identity_scores(val_data, pairs).dice, axis=1))
     assert trained > identity + 0.03, (trained, identity)

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from hypermorph_nb import training
+from hypermorph_nb.training.strategy import resolve_strategy
 
 SCRIPT = textwrap.dedent("""
     import json, sys
@@ -73,12 +73,12 @@ def test_auto_stays_on_one_gpu_when_the_batch_does_not_split(monkeypatch):
     monkeypatch.setattr(tf.config, "list_logical_devices",
                         lambda kind=None: ["/gpu:0", "/gpu:1"] if kind == "GPU" else [])
     with pytest.warns(RuntimeWarning, match="pass batch_size=2"):
-        strategy, is_default = training._resolve_strategy("auto", 1)
+        strategy, is_default = resolve_strategy("auto", 1)
     assert is_default and strategy.num_replicas_in_sync == 1
 
 
 def test_auto_without_gpus_uses_the_default_strategy():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        strategy, is_default = training._resolve_strategy("auto", 1)
+        strategy, is_default = resolve_strategy("auto", 1)
     assert is_default and strategy is tf.distribute.get_strategy()

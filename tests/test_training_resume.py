@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import hypermorph_nb as hnb
-from hypermorph_nb import training
+from hypermorph_nb.training import engine
 from hypermorph_nb.checkpoints import latest_checkpoint, list_checkpoints
 
 from tests.conftest import SHAPE, TINY_FEATURES
@@ -30,7 +30,7 @@ def uninterrupted(small_data):
 
 def interrupt_after(monkeypatch, step, how):
     """Stop training once the global step reaches ``step``, as the stop button would."""
-    run = training._Engine.run
+    run = engine.Engine.run
     done = {"steps": 0}
 
     def run_then_interrupt(self, iterator, count):
@@ -42,7 +42,7 @@ def interrupt_after(monkeypatch, step, how):
             signal.raise_signal(signal.SIGINT)   # what Jupyter's stop button sends
         return result
 
-    monkeypatch.setattr(training._Engine, "run", run_then_interrupt)
+    monkeypatch.setattr(engine.Engine, "run", run_then_interrupt)
 
 
 @pytest.mark.slow

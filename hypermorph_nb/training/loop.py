@@ -21,113 +21,23 @@ import warnings
 import numpy as np
 import tensorflow as tf
 
-from . import training_display
-from .checkpoints import latest_checkpoint, list_checkpoints, write_checkpoint
-from .data.dataset import Dataset
-from .data.generators import PairBatches
-from .data.sampling import LambdaSampling, check_lambda
-from .evaluation import _quiet_nan_warnings, choose_pairs, score_pairs
-from .losses import DEFAULT_IMAGE_SIGMA, LossConfig, weighted_terms
-from .models import ModelSpec, build_from_spec, spec_of
+from .. import training_display
+from ..checkpoints import latest_checkpoint, list_checkpoints, write_checkpoint
+from ..data.generators import PairBatches
+from ..data.sampling import LambdaSampling, check_lambda
+from ..losses import DEFAULT_IMAGE_SIGMA, LossConfig
+from ..models import spec_of
+from .engine import CallSize, Engine
+from .history import History
+from .strategy import resolve_strategy
+from .validation import Validation
 
 #: λ of the seed tutorial's baseline.
 DEFAULT_BASELINE_LAMBDA = 0.5
-#: Validation λ values of a HyperMorph model when none are given.
-DEFAULT_VALIDATION_LAMBDAS = (0.1, 0.5, 0.9)
-#: With ``steps_per_call='auto'``, each compiled call runs about this many seconds of steps.
-TARGET_CALL_SECONDS = 0.5
-MAX_STEPS_PER_CALL = 100
 #: Settings a checkpoint must share with the call that resumes it.
 RESUME_KEYS = ("model", "data", "lam", "lam_sampling", "loss", "learning_rate", "batch_size", "seed",
                "steps_per_epoch")
 _TERMS = ("loss", "image", "smooth")
-
-
-@dataclasses.dataclass
-class History:
-    """Per-epoch training record returned by :func:`train`.
-
-    Attributes
-    ----------
-    loss, image, smooth : list of float
-        Epoch means of the total loss and of its two unweighted terms.
-    epoch_seconds : list of float
-        Wall time of each epoch.
-    config : dict
-        The training settings (JSON-serialisable).
-    model : tf.keras.Model
-        The trained model (trained in place).
-    val_epochs : list of int
-        Epochs (1-based) after which validation ran.
-    val_lams : list
-        λ values validated (``[None]`` for a baseline; empty without validation).
-    val_mse : list of list of float
-        Mean image MSE of the validation pairs, per validated epoch and λ.
-    val_dice : list of list of float
-        Mean Dice, per validated epoch and λ (empty without label maps).
-    steps : int
-        Global training steps completed (including an unfinished epoch).
-    interrupted : bool
-        True when training was stopped by KeyboardInterrupt (the stop button).
-    stop_reason : str
-        Why training ended early ('' when it ran all epochs).
-    checkpoint : str or None
-        The last checkpoint written or resumed from.
-    resumed_from_step : int or None
-        Step of the checkpoint this run resumed from.
-
-    Examples
-    --------
-    >>> History(loss=[2.0, 1.5], image=[3.0, 2.0], smooth=[0.1, 0.2]).epochs
-    2
-    """
-
-    loss: list = dataclasses.field(default_factory=list)
-    image: list = dataclasses.field(default_factory=list)
-    smooth: list = dataclasses.field(default_factory=list)
-    epoch_seconds: list = dataclasses.field(default_factory=list)
-    config: dict = dataclasses.field(default_factory=dict)
-    model: object = dataclasses.field(default=None, repr=False, compare=False)
-    val_epochs: list = dataclasses.field(default_factory=list)
-    val_lams: list = dataclasses.field(default_factory=list)
-    val_mse: list = dataclasses.field(default_factory=list)
-    val_dice: list = dataclasses.field(default_factory=list)
-    steps: int = 0
-    interrupted: bool = False
-    stop_reason: str = ""
-    checkpoint: str = None
-    resumed_from_step: int = None
-
-    @property
-    def epochs(self):
-        """Number of completed epochs."""
-        return len(self.loss)
-
-    @property
-    def has_validation_dice(self):
-        """True when validation scores Dice (the validation data have label maps)."""
-        return bool((self.config.get("validation") or {}).get("dice"))
-
-    def steps_per_second(self):
-        """Mean training throughput over the recorded epochs."""
-        seconds = sum(self.epoch_seconds)
-        steps = self.config.get("steps_per_epoch", 0) * len(self.epoch_seconds)
-        return steps / seconds if seconds else float("nan")
-
-    def plot(self):
-        """The loss curves (and validation scores) as a matplotlib Figure."""
-        return training_display.loss_figure(self)
-
-    _SAVED = ("loss", "image", "smooth", "epoch_seconds", "val_epochs", "val_lams", "val_mse", "val_dice")
-
-    def to_json(self):
-        """The per-epoch record as a JSON-serialisable dict (what checkpoints store)."""
-        return {name: list(getattr(self, name)) for name in self._SAVED}
-
-    def extend_from_json(self, record):
-        """Take the per-epoch record of :meth:`to_json` (when resuming)."""
-        for name in self._SAVED:
-            setattr(self, name, list(record.get(name, [])))
 
 
 def train(model, data, *, epochs, steps_per_epoch, learning_rate=1e-4, lam=None,
@@ -267,9 +177,9 @@ class _TrainingRun:
             raise ValueError(
                 f"images have shape {self.batches.images.shape[1:-1]} but the model was built for "
                 f"{spec.inshape}; build the model with inshape=data.shape")
-        self.strategy, default_strategy = _resolve_strategy(strategy, self.batches.batch_size)
+        self.strategy, default_strategy = resolve_strategy(strategy, self.batches.batch_size)
         self.learning_rate = float(learning_rate)
-        self.validation = None if validation_data is None else _Validation(
+        self.validation = None if validation_data is None else Validation(
             validation_data, spec=spec, pairs=validation_pairs, lams=validation_lams, seed=seed)
         self.checkpoint_dir = None if checkpoint_dir is None else os.fspath(checkpoint_dir)
         self.resume_config = _resume_config(
@@ -285,7 +195,7 @@ class _TrainingRun:
             model=model,
             val_lams=[] if self.validation is None else list(self.validation.lams),
         )
-        self.engine = _Engine(model, spec, self.strategy, use_model=default_strategy,
+        self.engine = Engine(model, spec, self.strategy, use_model=default_strategy,
                               learning_rate=self.learning_rate, loss_config=loss_config,
                               fixed_lam=fixed_lam, global_batch=self.batches.batch_size)
         self.step = 0
@@ -333,7 +243,7 @@ class _TrainingRun:
             reporter.message(notice)
         self.engine.remember_good()
         good_step = self.step
-        call_size = _CallSize(self.steps_per_call)
+        call_size = CallSize(self.steps_per_call)
         epoch_start = time.perf_counter()
         try:
             with _StopRequest() as stop:
@@ -445,141 +355,6 @@ class _TrainingRun:
         reporter.message(text)
 
 
-class _Engine:
-    """The model (a copy under a distribution strategy), Adam and the compiled steps."""
-
-    def __init__(self, model, spec, strategy, *, use_model, learning_rate, loss_config, fixed_lam,
-                 global_batch):
-        self.user_model = model
-        self.strategy = strategy
-        with strategy.scope():
-            if use_model or _created_under(model, strategy):
-                self.model = model
-            else:
-                self.model = build_from_spec(ModelSpec(spec.kind, spec.inshape, {**spec.options, "seed": None}))
-                self.model.set_weights(model.get_weights())
-            self.optimizer = tf.keras.optimizers.legacy.Adam(learning_rate)
-            self.optimizer._create_all_weights(self.model.trainable_weights)
-            tracked = self.model.weights + self.optimizer.variables()
-            backup = [tf.Variable(tf.zeros(v.shape, v.dtype), trainable=False) for v in tracked]
-        self._save_good = _copier(tracked, backup)
-        self._restore_good = _copier(backup, tracked)
-        self._run = _compiled_steps(self.model, self.optimizer, strategy, loss_config=loss_config,
-                                    is_hypermorph=spec.is_hypermorph, fixed_lam=fixed_lam,
-                                    global_batch=global_batch)
-
-    def run(self, iterator, count):
-        """Run up to ``count`` steps; returns (sums of the 3 terms, steps done, all finite)."""
-        sums, done, finite = self._run(iterator, tf.constant(count, tf.int32))
-        return sums.numpy().astype(float), int(done), bool(finite)
-
-    def diverged(self, error):
-        """Whether a step failed because training diverged, not because of a bug.
-
-        On the CPU a NaN/inf displacement field fails inside the spatial
-        transformer (its sampling indices leave the image) before the loss is
-        computed; on a GPU the same divergence shows up as a NaN loss.
-        """
-        if "transformer" in str(error):
-            return True
-        return not all(bool(tf.reduce_all(tf.math.is_finite(v))) for v in self.model.trainable_weights)
-
-    def remember_good(self):
-        """Keep a copy of the weights and optimizer state (on the device, no host transfer)."""
-        self._save_good()
-
-    def restore_good(self):
-        """Return to the copy kept by :meth:`remember_good`."""
-        self._restore_good()
-
-    def load(self, checkpoint):
-        """Take the model weights and optimizer state of a checkpoint."""
-        checkpoint.load_weights_into(self.user_model)
-        if self.model is not self.user_model:
-            self.model.set_weights(self.user_model.get_weights())
-        weights = checkpoint.optimizer_weights()
-        expected = [tuple(v.shape) for v in self.optimizer.variables()]
-        if [tuple(w.shape) for w in weights] != expected:
-            raise ValueError(f"the optimizer state in {checkpoint.path} does not fit this model "
-                             f"({len(weights)} arrays, expected {len(expected)}); use another checkpoint_dir")
-        self.optimizer.set_weights(weights)
-
-    def sync(self):
-        """Copy the trained weights back to the caller's model when training ran on a copy."""
-        if self.model is not self.user_model:
-            self.user_model.set_weights(self.model.get_weights())
-
-
-def _copier(sources, targets):
-    """A function assigning each source variable's value to its target (device-side copies)."""
-
-    def copy():
-        for source, target in zip(sources, targets):
-            target.assign(source)
-
-    return copy
-
-
-def _compiled_steps(model, optimizer, strategy, *, loss_config, is_hypermorph, fixed_lam, global_batch):
-    """A ``tf.function`` running ``count`` training steps on a (distributed) iterator.
-
-    Each replica sums its per-sample losses and divides by the global batch,
-    so the gradients summed over replicas are those of the global mean.
-    The loop stops after the first step whose loss is not finite.
-    """
-
-    def replica_step(batch):
-        moving, fixed = batch["moving"], batch["fixed"]
-        if is_hypermorph:
-            lam = batch["lam"]
-            inputs = [moving, fixed, lam]
-        else:
-            lam = tf.fill([tf.shape(moving)[0]], fixed_lam)
-            inputs = [moving, fixed]
-        with tf.GradientTape() as tape:
-            moved, flow = model(inputs, training=True)
-            terms = weighted_terms(fixed, moved, flow, lam, loss_config)
-            loss = tf.reduce_sum(terms["total"]) / global_batch
-        gradients = tape.gradient(loss, model.trainable_weights)
-        optimizer.apply_gradients(zip(gradients, model.trainable_weights))
-        return tf.stack([tf.reduce_sum(terms[name]) for name in ("total", "image", "smooth")]) / global_batch
-
-    @tf.function
-    def run(iterator, count):
-        sums = tf.zeros([3])
-        done = tf.constant(0)
-        finite = tf.constant(True)
-        for _ in tf.range(count):
-            per_replica = strategy.run(replica_step, args=(next(iterator),))
-            terms = strategy.reduce(tf.distribute.ReduceOp.SUM, per_replica, axis=None)
-            sums += terms
-            done += 1
-            finite = tf.reduce_all(tf.math.is_finite(terms))
-            if not finite:
-                break
-        return sums, done, finite
-
-    return run
-
-
-class _CallSize:
-    """Steps per compiled call: fixed, or sized from the measured step time ('auto')."""
-
-    def __init__(self, steps_per_call):
-        self.auto = steps_per_call == "auto"
-        self.size = 1 if self.auto else int(steps_per_call)
-        self.calls = 0
-
-    def next(self):
-        return self.size
-
-    def observe(self, seconds, done):
-        self.calls += 1
-        if self.auto and self.calls > 1 and done > 0:  # the first call includes tracing
-            per_step = seconds / done
-            self.size = int(np.clip(TARGET_CALL_SECONDS / max(per_step, 1e-6), 1, MAX_STEPS_PER_CALL))
-
-
 class _StopRequest:
     """Turn the first SIGINT (Ctrl-C, the notebook's stop button) into a flag checked between calls.
 
@@ -607,83 +382,6 @@ class _StopRequest:
         if self._previous is not None:
             signal.signal(signal.SIGINT, self._previous)
         return False
-
-
-class _Validation:
-    """Image MSE and Dice of fixed validation pairs at a few λ values."""
-
-    def __init__(self, data, *, spec, pairs, lams, seed):
-        if not isinstance(data, Dataset):
-            data = Dataset.from_arrays(data, normalize="none", source="validation arrays")
-        if data.shape != spec.inshape:
-            raise ValueError(f"validation_data images have shape {data.shape} but the model was "
-                             f"built for {spec.inshape}; use validation images of the training shape")
-        self.data = data
-        if np.ndim(pairs) == 0:
-            self.pairs = choose_pairs(len(data), _positive_int(pairs, "validation_pairs"), seed=seed)
-        else:
-            self.pairs = np.asarray(pairs, dtype=int).reshape(-1, 2)
-            if self.pairs.size == 0 or self.pairs.min() < 0 or self.pairs.max() >= len(data):
-                raise ValueError(f"validation_pairs must index the {len(data)} validation images "
-                                 f"(0..{len(data) - 1}), got {self.pairs.tolist()}")
-        if spec.is_hypermorph:
-            lams = DEFAULT_VALIDATION_LAMBDAS if lams is None else lams
-            check_lambda(np.atleast_1d(lams), name="validation_lams")
-            self.lams = [float(v) for v in np.atleast_1d(lams)]
-        elif lams is not None:
-            raise ValueError("a baseline is trained at one λ; validation_lams is for HyperMorph models")
-        else:
-            self.lams = [None]
-        self.labels = data.label_values() if data.has_labels else None
-
-    def config(self):
-        return {"pairs": len(self.pairs), "lams": self.lams, "dice": self.labels is not None}
-
-    def scores(self, model):
-        """Mean MSE per λ and mean Dice per λ (None without label maps)."""
-        mse, dice = [], []
-        for lam in self.lams:
-            scores = score_pairs(model, self.data, self.pairs, lam=lam, labels=self.labels)
-            mse.append(float(np.mean(scores.mse)))
-            if scores.dice is not None:
-                with _quiet_nan_warnings():
-                    dice.append(float(np.nanmean(np.nanmean(scores.dice, axis=1))))
-        return mse, (dice if self.labels is not None else None)
-
-
-def _resolve_strategy(strategy, batch_size):
-    """Return (strategy, is_the_default_strategy)."""
-    if strategy == "auto":
-        if tf.distribute.has_strategy():
-            strategy = tf.distribute.get_strategy()
-        else:
-            gpus = tf.config.list_logical_devices("GPU")
-            if len(gpus) < 2:
-                return tf.distribute.get_strategy(), True
-            if batch_size % len(gpus):
-                warnings.warn(
-                    f"training on one GPU: batch_size={batch_size} does not split evenly over "
-                    f"{len(gpus)} GPUs; pass batch_size={len(gpus)} (or a multiple) to use all of them",
-                    RuntimeWarning, stacklevel=4)
-                return tf.distribute.get_strategy(), True
-            strategy = tf.distribute.MirroredStrategy()
-    elif strategy is None:
-        if tf.distribute.has_strategy():
-            raise ValueError("strategy=None inside a distribution strategy scope; pass that strategy, "
-                             "or call train outside the scope")
-        return tf.distribute.get_strategy(), True
-    if not isinstance(strategy, tf.distribute.Strategy):
-        raise TypeError(f"strategy must be 'auto', None or a tf.distribute.Strategy, got {strategy!r}")
-    replicas = int(strategy.num_replicas_in_sync)
-    if batch_size % replicas:
-        raise ValueError(f"batch_size={batch_size} does not split over the strategy's {replicas} "
-                         f"replicas; pass batch_size={replicas} or a multiple of it")
-    return strategy, False
-
-
-def _created_under(model, strategy):
-    variables = model.trainable_weights
-    return bool(variables) and getattr(variables[0], "_distribute_strategy", None) is strategy
 
 
 def _resume_config(spec, images, *, fixed_lam, sampling, loss_config, learning_rate, batch_size, seed,

@@ -1,0 +1,151 @@
+"""The training engine: the model (or its replica copy), Adam and the compiled steps."""
+
+import numpy as np
+import tensorflow as tf
+
+from ..losses import weighted_terms
+from ..models import ModelSpec, build_from_spec
+
+#: With ``steps_per_call='auto'``, each compiled call runs about this many seconds of steps.
+TARGET_CALL_SECONDS = 0.5
+MAX_STEPS_PER_CALL = 100
+
+
+class Engine:
+    """The model (a copy under a distribution strategy), Adam and the compiled steps."""
+
+    def __init__(self, model, spec, strategy, *, use_model, learning_rate, loss_config, fixed_lam,
+                 global_batch):
+        self.user_model = model
+        self.strategy = strategy
+        with strategy.scope():
+            if use_model or _created_under(model, strategy):
+                self.model = model
+            else:
+                self.model = build_from_spec(ModelSpec(spec.kind, spec.inshape, {**spec.options, "seed": None}))
+                self.model.set_weights(model.get_weights())
+            self.optimizer = tf.keras.optimizers.legacy.Adam(learning_rate)
+            self.optimizer._create_all_weights(self.model.trainable_weights)
+            tracked = self.model.weights + self.optimizer.variables()
+            backup = [tf.Variable(tf.zeros(v.shape, v.dtype), trainable=False) for v in tracked]
+        self._save_good = _copier(tracked, backup)
+        self._restore_good = _copier(backup, tracked)
+        self._run = _compiled_steps(self.model, self.optimizer, strategy, loss_config=loss_config,
+                                    is_hypermorph=spec.is_hypermorph, fixed_lam=fixed_lam,
+                                    global_batch=global_batch)
+
+    def run(self, iterator, count):
+        """Run up to ``count`` steps; returns (sums of the 3 terms, steps done, all finite)."""
+        sums, done, finite = self._run(iterator, tf.constant(count, tf.int32))
+        return sums.numpy().astype(float), int(done), bool(finite)
+
+    def diverged(self, error):
+        """Whether a step failed because training diverged, not because of a bug.
+
+        On the CPU a NaN/inf displacement field fails inside the spatial
+        transformer (its sampling indices leave the image) before the loss is
+        computed; on a GPU the same divergence shows up as a NaN loss.
+        """
+        if "transformer" in str(error):
+            return True
+        return not all(bool(tf.reduce_all(tf.math.is_finite(v))) for v in self.model.trainable_weights)
+
+    def remember_good(self):
+        """Keep a copy of the weights and optimizer state (on the device, no host transfer)."""
+        self._save_good()
+
+    def restore_good(self):
+        """Return to the copy kept by :meth:`remember_good`."""
+        self._restore_good()
+
+    def load(self, checkpoint):
+        """Take the model weights and optimizer state of a checkpoint."""
+        checkpoint.load_weights_into(self.user_model)
+        if self.model is not self.user_model:
+            self.model.set_weights(self.user_model.get_weights())
+        weights = checkpoint.optimizer_weights()
+        expected = [tuple(v.shape) for v in self.optimizer.variables()]
+        if [tuple(w.shape) for w in weights] != expected:
+            raise ValueError(f"the optimizer state in {checkpoint.path} does not fit this model "
+                             f"({len(weights)} arrays, expected {len(expected)}); use another checkpoint_dir")
+        self.optimizer.set_weights(weights)
+
+    def sync(self):
+        """Copy the trained weights back to the caller's model when training ran on a copy."""
+        if self.model is not self.user_model:
+            self.user_model.set_weights(self.model.get_weights())
+
+
+def _copier(sources, targets):
+    """A function assigning each source variable's value to its target (device-side copies)."""
+
+    def copy():
+        for source, target in zip(sources, targets):
+            target.assign(source)
+
+    return copy
+
+
+def _compiled_steps(model, optimizer, strategy, *, loss_config, is_hypermorph, fixed_lam, global_batch):
+    """A ``tf.function`` running ``count`` training steps on a (distributed) iterator.
+
+    Each replica sums its per-sample losses and divides by the global batch,
+    so the gradients summed over replicas are those of the global mean.
+    The loop stops after the first step whose loss is not finite.
+    """
+
+    def replica_step(batch):
+        moving, fixed = batch["moving"], batch["fixed"]
+        if is_hypermorph:
+            lam = batch["lam"]
+            inputs = [moving, fixed, lam]
+        else:
+            lam = tf.fill([tf.shape(moving)[0]], fixed_lam)
+            inputs = [moving, fixed]
+        with tf.GradientTape() as tape:
+            moved, flow = model(inputs, training=True)
+            terms = weighted_terms(fixed, moved, flow, lam, loss_config)
+            loss = tf.reduce_sum(terms["total"]) / global_batch
+        gradients = tape.gradient(loss, model.trainable_weights)
+        optimizer.apply_gradients(zip(gradients, model.trainable_weights))
+        return tf.stack([tf.reduce_sum(terms[name]) for name in ("total", "image", "smooth")]) / global_batch
+
+    @tf.function
+    def run(iterator, count):
+        sums = tf.zeros([3])
+        done = tf.constant(0)
+        finite = tf.constant(True)
+        for _ in tf.range(count):
+            per_replica = strategy.run(replica_step, args=(next(iterator),))
+            terms = strategy.reduce(tf.distribute.ReduceOp.SUM, per_replica, axis=None)
+            sums += terms
+            done += 1
+            finite = tf.reduce_all(tf.math.is_finite(terms))
+            if not finite:
+                break
+        return sums, done, finite
+
+    return run
+
+
+class CallSize:
+    """Steps per compiled call: fixed, or sized from the measured step time ('auto')."""
+
+    def __init__(self, steps_per_call):
+        self.auto = steps_per_call == "auto"
+        self.size = 1 if self.auto else int(steps_per_call)
+        self.calls = 0
+
+    def next(self):
+        return self.size
+
+    def observe(self, seconds, done):
+        self.calls += 1
+        if self.auto and self.calls > 1 and done > 0:  # the first call includes tracing
+            per_step = seconds / done
+            self.size = int(np.clip(TARGET_CALL_SECONDS / max(per_step, 1e-6), 1, MAX_STEPS_PER_CALL))
+
+
+def _created_under(model, strategy):
+    variables = model.trainable_weights
+    return bool(variables) and getattr(variables[0], "_distribute_strategy", None) is strategy
