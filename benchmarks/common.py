@@ -35,7 +35,9 @@ def machine_description():
     return {
         "date": datetime.date.today().isoformat(),
         "cpu": cpu,
-        "cores": os.cpu_count(),
+        # the cores this process may run on (a run pinned with taskset reports those)
+        "cores": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
+        "machine_cores": os.cpu_count(),
         "memory_gb": memory_gb,
         "gpu": ", ".join(gpus) if gpus else "none",
         "python": platform.python_version(),

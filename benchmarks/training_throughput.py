@@ -1,9 +1,12 @@
-"""Training steps/s of hypermorph_nb.train against the seed tutorial's model.fit path.
+"""Training steps/s of hypermorph_nb.train against the plain code paths, in 2D or 3D.
 
-For the VoxelMorph baseline and HyperMorph, at 160×192 with batch 1, in one process:
+For the VoxelMorph baseline and HyperMorph, at 160×192 (``--ndim 3``: 80×96×80,
+the shared IXI grid) with batch 1, in one process:
 
 - ``train``: :func:`hypermorph_nb.train` (compiled multi-step calls, legacy Adam,
   prefetching tf.data stream), default options, no checkpoints or validation;
+- ``bare step``: one compiled ``tf.function`` step (forward, backward, legacy Adam)
+  called on the same pair of tensors, no input pipeline: the floor any loop adds to;
 - ``fit (tutorial)``: ``model.compile(tf.keras.optimizers.Adam(1e-4), losses)`` +
   ``model.fit`` on the tutorial's Python generator, the seed tutorial's code path.
   For HyperMorph λ reaches the Keras losses through ``y_true`` (an extra channel),
@@ -17,7 +20,11 @@ load from other processes spreads over all of them. An epoch is timed from its
 first to its last step (``History.epoch_seconds``; a Keras callback for ``fit``),
 without per-call set-up. Figures are medians over rounds.
 
-Run: ``python benchmarks/training_throughput.py`` (``--steps 10 --rounds 2`` for a quick check).
+Run: ``python benchmarks/training_throughput.py`` (2D, 160×192),
+``python benchmarks/training_throughput.py --ndim 3`` (3D, 80×96×80, ``train`` vs ``bare
+step`` vs ``fit (tutorial)``), ``--shape`` for any other size, ``--quick`` for a smoke run
+(results ``*_quick.md``). Every run ends with HyperMorph / baseline steps/s per path
+(goal: ≥ 0.8× with ``train``).
 """
 
 import argparse
@@ -36,6 +43,7 @@ from common import write_results  # noqa: E402
 from hypermorph_nb.data import hypermorph_generator, synthetic, voxelmorph_generator  # noqa: E402
 from hypermorph_nb.models import vxm  # noqa: E402
 
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 LEARNING_RATE = 1e-4
 BASELINE_LAMBDA = 0.5
 
@@ -49,13 +57,14 @@ def tutorial_losses(kind):
         def gradient_loss(y_true, y_pred):
             return vxm.losses.Grad("l2").loss(y_true, y_pred) * BASELINE_LAMBDA
     else:
+        def lam_of(y_true):  # λ is the last channel, constant over the image
+            return y_true[(slice(None),) + (0,) * (len(y_true.shape) - 2) + (-1,)]
+
         def image_loss(y_true, y_pred):
-            lam = y_true[:, 0, 0, -1]
-            return vxm.losses.MSE(0.05).loss(y_true[..., :1], y_pred) * (1 - lam)
+            return vxm.losses.MSE(0.05).loss(y_true[..., :1], y_pred) * (1 - lam_of(y_true))
 
         def gradient_loss(y_true, y_pred):
-            lam = y_true[:, 0, 0, -1]
-            return vxm.losses.Grad("l2").loss(y_true, y_pred) * lam
+            return vxm.losses.Grad("l2").loss(y_true, y_pred) * lam_of(y_true)
     return [image_loss, gradient_loss]
 
 
@@ -65,7 +74,7 @@ def tutorial_generator(kind, data):
         yield from voxelmorph_generator(data, batch_size=1, seed=0)
         return
     for (moving, fixed, lam), (target, zeros) in hypermorph_generator(data, batch_size=1, seed=0):
-        lam_map = np.broadcast_to(lam[:, :, None, None], target.shape).astype(np.float32)
+        lam_map = np.broadcast_to(lam.reshape(-1, *[1] * (target.ndim - 1)), target.shape).astype(np.float32)
         yield (moving, fixed, lam), (np.concatenate([target, lam_map], -1), zeros + lam_map)
 
 
@@ -111,12 +120,55 @@ class TrainPath:
         return self.steps / history.epoch_seconds[-1]
 
 
-def measure(kind, data, *, steps, rounds):
-    paths = {
-        "train": TrainPath(kind, data, steps),
-        "fit (tutorial)": FitPath(kind, data, tf.keras.optimizers.Adam(LEARNING_RATE), steps),
-        "fit (legacy Adam)": FitPath(kind, data, tf.keras.optimizers.legacy.Adam(LEARNING_RATE), steps),
-    }
+class BarePath:
+    """One compiled step on one fixed pair (legacy Adam, the tutorial's losses), no input pipeline."""
+
+    def __init__(self, kind, data, steps):
+        build = hnb.build_vxm if kind == "vxm" else hnb.build_hypermorph
+        self.model = build(data.shape, seed=0)
+        self.steps = steps
+        optimizer = tf.keras.optimizers.legacy.Adam(LEARNING_RATE)
+        moving, fixed = tf.constant(data.images[:1]), tf.constant(data.images[1:2])
+        lam = tf.constant([[BASELINE_LAMBDA]])
+        inputs = [moving, fixed] if kind == "vxm" else [moving, fixed, lam]
+        image_loss, smooth_loss = vxm.losses.MSE(0.05).loss, vxm.losses.Grad("l2").loss
+
+        @tf.function
+        def step():
+            with tf.GradientTape() as tape:
+                moved, flow = self.model(inputs, training=True)
+                loss = (1 - lam[:, 0]) * image_loss(fixed, moved) + lam[:, 0] * smooth_loss(None, flow)
+                loss = tf.reduce_mean(loss)
+            weights = self.model.trainable_weights
+            optimizer.apply_gradients(zip(tape.gradient(loss, weights), weights))
+            return loss
+
+        self.step = step
+        self.run_epoch()   # tracing, then an untimed epoch as the other paths have
+
+    def run_epoch(self):
+        for _ in range(self.steps):
+            loss = self.step()
+        loss.numpy()
+
+    def steps_per_second(self):
+        start = time.perf_counter()
+        self.run_epoch()
+        return self.steps / (time.perf_counter() - start)
+
+
+PATHS = {
+    "train": lambda kind, data, steps: TrainPath(kind, data, steps),
+    "bare": lambda kind, data, steps: BarePath(kind, data, steps),
+    "fit": lambda kind, data, steps: FitPath(kind, data, tf.keras.optimizers.Adam(LEARNING_RATE), steps),
+    "fit-legacy": lambda kind, data, steps: FitPath(kind, data, tf.keras.optimizers.legacy.Adam(LEARNING_RATE),
+                                                    steps),
+}
+PATH_NAMES = {"train": "train", "bare": "bare step", "fit": "fit (tutorial)", "fit-legacy": "fit (legacy Adam)"}
+
+
+def measure(kind, data, *, steps, rounds, paths):
+    paths = {PATH_NAMES[name]: PATHS[name](kind, data, steps) for name in paths}
     rates = {name: [] for name in paths}
     for _ in range(rounds):
         for name, path in paths.items():
@@ -128,40 +180,82 @@ TARGET_RATIO = 0.8  # issue goal: HyperMorph training at >= 0.8x the baseline's 
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--shape", type=int, nargs=2, default=(160, 192))
-    parser.add_argument("--steps", type=int, default=50, help="timed steps per epoch")
-    parser.add_argument("--rounds", type=int, default=5, help="timed epochs per path (median)")
-    parser.add_argument("--models", nargs="+", choices=("vxm", "hypermorph"), default=("vxm", "hypermorph"))
-    args = parser.parse_args(argv)
-    data = synthetic(16, tuple(args.shape), seed=0)
+    args = parse_args(argv)
+    data, source = benchmark_data(args.shape, args.data)
     rows = []
     train_rates = {}
     labels = {"vxm": "VoxelMorph baseline", "hypermorph": "HyperMorph"}
     for kind in args.models:
         label = labels[kind]
-        medians, rates = measure(kind, data, steps=args.steps, rounds=args.rounds)
-        print(kind, {name: [round(r, 2) for r in values] for name, values in rates.items()}, flush=True)
+        medians, rates = measure(kind, data, steps=args.steps, rounds=args.rounds, paths=args.paths)
+        print(kind, {name: [round(r, 3) for r in values] for name, values in rates.items()}, flush=True)
         train_rates[kind] = medians
         for name, value in medians.items():
-            rows.append({
-                "model": label, "path": name, "steps/s": value,
-                "train / this": medians["train"] / value,
-            })
-    command = "python benchmarks/training_throughput.py " + " ".join(
-        f"--{k} {' '.join(map(str, v)) if isinstance(v, (list, tuple)) else v}" for k, v in vars(args).items())
-    notes = (f"{args.shape[0]}×{args.shape[1]} synthetic images, batch 1, {args.steps} timed steps per "
-             f"epoch, median over {args.rounds} epochs per path (paths alternate). 'train / this' > 1 "
-             "means hypermorph_nb.train is faster than that path.")
+            row = {"model": label, "path": name, "steps/s": value, "s/step": 1 / value}
+            if "train" in medians:
+                row["train / this"] = medians["train"] / value
+            rows.append(row)
+    command = "python benchmarks/training_throughput.py " + " ".join(args.argv)
+    size = "×".join(map(str, args.shape))
+    notes = (f"{size} images ({source}), batch 1, {args.steps} timed steps per epoch, median over "
+             f"{args.rounds} epochs per path (paths alternate). 'train / this' > 1 means "
+             "hypermorph_nb.train is faster than that path.")
     if len(train_rates) == 2:
         ratio = {path: train_rates["hypermorph"][path] / train_rates["vxm"][path]
                  for path in train_rates["vxm"]}
-        verdict = "met" if ratio["train"] >= TARGET_RATIO else f"missed by {TARGET_RATIO - ratio['train']:.2f}"
-        notes += ("\n\nHyperMorph / baseline steps/s: " + ", ".join(f"{path} {r:.2f}×" for path, r in ratio.items())
-                  + f". Goal: HyperMorph at >= {TARGET_RATIO}× the baseline with train: {ratio['train']:.2f}× "
-                  f"({verdict}).")
-    write_results("training_throughput", "Training throughput: train() vs the tutorial's model.fit", rows,
+        notes += "\n\nHyperMorph / baseline steps/s: " + ", ".join(f"{path} {r:.2f}×" for path, r in ratio.items())
+        if "train" in ratio:
+            verdict = "met" if ratio["train"] >= TARGET_RATIO else f"missed by {TARGET_RATIO - ratio['train']:.2f}"
+            notes += (f". Goal: HyperMorph at >= {TARGET_RATIO}× the baseline with train: {ratio['train']:.2f}× "
+                      f"({verdict}).")
+    name = "training_throughput" + ("_3d" if len(args.shape) == 3 else "") + ("_quick" if args.quick else "")
+    write_results(name, f"Training throughput at {size}: train() vs the plain paths", rows,
                   notes=notes, command=command)
+
+
+def benchmark_data(shape, path):
+    """Sixteen images of ``shape`` and where they came from: ``path`` (resized when needed), else synthetic."""
+    from hypermorph_nb.data import load_npz, resize
+
+    if path and os.path.isfile(path):
+        data = load_npz(path, subset=16)
+        return (data if data.shape == shape else resize(data, shape)), os.path.basename(path)
+    return synthetic(16, shape, seed=0), "synthetic"
+
+
+def parse_args(argv):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0],
+                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser.add_argument("--ndim", type=int, choices=(2, 3), default=2,
+                        help="2: 160×192 slices; 3: 80×96×80 volumes (the shared IXI grid)")
+    parser.add_argument("--shape", type=int, nargs="+", default=None,
+                        help="image shape, 2 or 3 sides (any size; default from --ndim)")
+    parser.add_argument("--data", default=None,
+                        help="an .npz of images (default for 3D: ../shared/data/ixi3d/ixi3d_150.npz when "
+                             "present); synthetic images when missing")
+    parser.add_argument("--steps", type=int, default=None, help="timed steps per epoch (2D 50, 3D 20)")
+    parser.add_argument("--rounds", type=int, default=None, help="timed epochs per path, median (2D 5, 3D 3)")
+    parser.add_argument("--models", nargs="+", choices=("vxm", "hypermorph"), default=("vxm", "hypermorph"))
+    parser.add_argument("--paths", nargs="+", choices=tuple(PATHS), default=None,
+                        help="paths to time (2D: all; 3D: train bare fit)")
+    parser.add_argument("--quick", action="store_true",
+                        help="smoke run: 3 steps, 1 round, 3D at 32×32×32 unless --shape; results *_quick.md")
+    args = parser.parse_args(argv)
+    args.argv = sys.argv[1:] if argv is None else list(argv)
+    if args.shape is None:
+        args.shape = {2: (160, 192), 3: (32, 32, 32) if args.quick else (80, 96, 80)}[args.ndim]
+    args.shape = tuple(args.shape)
+    if len(args.shape) not in (2, 3):
+        parser.error(f"--shape takes 2 or 3 sides, got {args.shape}")
+    three_d = len(args.shape) == 3
+    if args.data is None and three_d:
+        args.data = os.path.join(REPO, "..", "shared", "data", "ixi3d", "ixi3d_150.npz")
+    if args.quick:
+        args.steps, args.rounds = args.steps or 3, args.rounds or 1
+    args.steps = args.steps or (20 if three_d else 50)
+    args.rounds = args.rounds or (3 if three_d else 5)
+    args.paths = args.paths or (["train", "bare", "fit"] if three_d else list(PATHS))
+    return args
 
 
 if __name__ == "__main__":

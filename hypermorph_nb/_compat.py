@@ -19,12 +19,18 @@ each is covered by ``tests/test_compat.py``.
    loop per layer that costs more than the convolutions at 2D tutorial sizes
    (HyperMorph trained at 0.48x the baseline's steps/s at 160x192 on 2 CPU
    cores). For 2D layers the batch is folded into the channel axis and run as
-   one grouped convolution, the same arithmetic in one kernel call. 3D layers
-   keep the original path (TensorFlow has no grouped Conv3D on CPU).
+   one grouped convolution, the same arithmetic in one kernel call. TensorFlow
+   has no grouped Conv3D on the CPU, so 3D layers convolve directly when the
+   batch holds one sample (training's default ``batch_size=1``: the same
+   convolution op that neurite runs inside its loop, without the loop), unroll
+   the batch when its size is known when tracing, and fall back to neurite's
+   loop only for a batch size known at run time alone (then ``tf.cond``
+   still takes the direct convolution for one sample).
 """
 
 import collections
 import contextlib
+import functools
 import importlib
 import inspect
 import os
@@ -130,37 +136,71 @@ def getargspec_shim():
 
 
 def _grouped_hyperconv_call(original_call):
-    """Wrap neurite's ``HyperConv.call`` so 2D layers use one grouped convolution."""
-    import tensorflow as tf
+    """Wrap neurite's ``HyperConv.call``: grouped 2D, direct or unrolled 3D convolutions.
 
+    The wrapper keeps neurite's own method as ``call.original`` (used by the
+    equality tests).
+    """
     def call(self, inputs):
-        if self.rank != 2:
-            return original_call(self, inputs)
-        features, kernels = inputs[0], inputs[1]  # (B, H, W, C), (B, kh, kw, C, F)
-        kh, kw, channels, filters = kernels.shape[1:]
-        dynamic = tf.shape(features)
-        batch = dynamic[0]
-        height = features.shape[1] if features.shape[1] is not None else dynamic[1]
-        width = features.shape[2] if features.shape[2] is not None else dynamic[2]
-        folded = tf.reshape(tf.transpose(features, [1, 2, 0, 3]), [1, height, width, batch * channels])
-        grouped = tf.reshape(tf.transpose(kernels, [1, 2, 3, 0, 4]), [kh, kw, channels, batch * filters])
-        outputs = tf.nn.conv2d(folded, grouped, strides=self.strides, padding=self.padding.upper(),
-                               dilations=self.dilation_rate)
-        out_h = outputs.shape[1] if outputs.shape[1] is not None else tf.shape(outputs)[1]
-        out_w = outputs.shape[2] if outputs.shape[2] is not None else tf.shape(outputs)[2]
-        outputs = tf.transpose(tf.reshape(outputs, [out_h, out_w, batch, filters]), [2, 0, 1, 3])
-        if self.use_bias:
-            outputs = outputs + inputs[2][:, None, None, :]
+        if self.rank == 2:
+            outputs = _grouped_conv2d(self, inputs)
+        else:
+            outputs = _per_sample_conv(self, inputs)
         if self.activation is not None:
             outputs = self.activation(outputs)
         return outputs
 
     call.hypermorph_nb_patch = True
+    call.original = original_call
     return call
 
 
+def _grouped_conv2d(layer, inputs):
+    """2D: fold the batch into the channels and run one grouped convolution."""
+    import tensorflow as tf
+
+    features, kernels = inputs[0], inputs[1]  # (B, H, W, C), (B, kh, kw, C, F)
+    kh, kw, channels, filters = kernels.shape[1:]
+    dynamic = tf.shape(features)
+    batch = dynamic[0]
+    height = features.shape[1] if features.shape[1] is not None else dynamic[1]
+    width = features.shape[2] if features.shape[2] is not None else dynamic[2]
+    folded = tf.reshape(tf.transpose(features, [1, 2, 0, 3]), [1, height, width, batch * channels])
+    grouped = tf.reshape(tf.transpose(kernels, [1, 2, 3, 0, 4]), [kh, kw, channels, batch * filters])
+    outputs = tf.nn.conv2d(folded, grouped, strides=layer.strides, padding=layer.padding.upper(),
+                           dilations=layer.dilation_rate)
+    out_h = outputs.shape[1] if outputs.shape[1] is not None else tf.shape(outputs)[1]
+    out_w = outputs.shape[2] if outputs.shape[2] is not None else tf.shape(outputs)[2]
+    outputs = tf.transpose(tf.reshape(outputs, [out_h, out_w, batch, filters]), [2, 0, 1, 3])
+    if layer.use_bias:
+        outputs = outputs + inputs[2][:, None, None, :]
+    return outputs
+
+
+def _per_sample_conv(layer, inputs):
+    """3D: each sample's own kernel, without neurite's ``tf.map_fn`` loop where possible.
+
+    Each sample goes through ``layer._convolve_batch``, the very function
+    neurite maps over the batch, so the arithmetic is neurite's.
+    """
+    import tensorflow as tf
+
+    def sample(index):
+        return layer._convolve_batch([tensor[index] for tensor in inputs])
+
+    batch = inputs[0].shape[0]
+    if batch is not None:  # known when tracing: unroll (one sample: one direct convolution)
+        return tf.stack([sample(index) for index in range(batch)])
+    return tf.cond(tf.shape(inputs[0])[0] == 1, lambda: sample(0)[None],
+                   lambda: tf.map_fn(layer._convolve_batch, inputs, fn_output_signature=inputs[0].dtype))
+
+
+@functools.lru_cache(maxsize=None)
 def import_registration_libraries():
     """Import neurite and voxelmorph (TensorFlow backend) with the fix-ups applied.
+
+    Runs once per process; later calls return the same modules (once neurite has
+    touched ``tf.keras``, the legacy-Keras check cannot be repeated).
 
     Returns
     -------

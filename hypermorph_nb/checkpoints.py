@@ -4,7 +4,7 @@ One checkpoint is one folder under the checkpoint directory::
 
     ckpt-00000300/            (named by the global training step)
       model/                  a saved model: hypermorph_nb.load_model("ckpt-00000300/model")
-      optimizer.npz           Adam's iteration count and moment estimates
+      optimizer.npz           Adam's iteration count (the global step lr_schedule reads) and moments
       state.json              epoch, step, history and training config
       manifest.json           SHA-256 and size of every other file, written last
 

@@ -10,14 +10,18 @@ from which :func:`hypermorph_nb.load_model` rebuilds it.
 """
 
 import dataclasses
-import math
 
 import numpy as np
 import tensorflow as tf
 
 from ._compat import import_registration_libraries
+from .padding import MIN_SIDE, padded_shape, pooling_multiple, wrap_padded
 
 ne, vxm = import_registration_libraries()
+
+# conditioning.py uses neurite/voxelmorph as imported (and patched) just above
+from .conditioning import (FILM_UNITS, build_film_vxm, build_hypernetwork,  # noqa: E402
+                           check_conditioning, init_residual_hyperconvs)
 
 #: The seed tutorial's hypernetwork: four Dense layers with ReLU.
 TUTORIAL_HYPER_UNITS = (32, 64, 128, 128)
@@ -70,8 +74,11 @@ def build_vxm(inshape, *, nb_features=None, diffeomorphic=False, int_steps=7, se
     Parameters
     ----------
     inshape : tuple of int
-        Spatial image shape (2D or 3D); each side must be divisible by 16
-        (the U-Net pools four times).
+        Spatial image shape (2D or 3D), any size with sides of at least 8.
+        The U-Net pools once per encoder level (four by default), so sides
+        that are not multiples of 16 (``2 ** levels``) are zero-padded inside
+        the model and its outputs cropped back
+        (:mod:`hypermorph_nb.padding`): inputs and outputs have this shape.
     nb_features : list of two lists of int, optional
         U-Net encoder and decoder features; voxelmorph's default
         ``[[16, 32, 32, 32], [32, 32, 32, 32, 32, 16, 16]]`` when None.
@@ -101,7 +108,8 @@ def build_vxm(inshape, *, nb_features=None, diffeomorphic=False, int_steps=7, se
     return _build(ModelSpec("vxm", _check_inshape(inshape), options))
 
 
-def build_hypermorph(inshape, *, hyper_units=TUTORIAL_HYPER_UNITS, nb_features=None,
+def build_hypermorph(inshape, *, conditioning="hypernetwork", hyper_encoding="tutorial",
+                     hyper_units=TUTORIAL_HYPER_UNITS, film_units=FILM_UNITS, nb_features=None,
                      diffeomorphic=False, int_steps=7, seed=None):
     """Build HyperMorph: a VoxelMorph U-Net whose weights come from λ.
 
@@ -115,9 +123,22 @@ def build_hypermorph(inshape, *, hyper_units=TUTORIAL_HYPER_UNITS, nb_features=N
     Parameters
     ----------
     inshape : tuple of int
-        Spatial image shape (2D or 3D), each side divisible by 16.
+        Spatial image shape (2D or 3D), any size (padded inside the model as in
+        :func:`build_vxm`).
+    conditioning : {'hypernetwork', 'film'}
+        ``'hypernetwork'``: HyperMorph, λ generates every U-Net weight.
+        ``'film'``: a plain U-Net whose features are scaled and shifted per
+        channel by a small MLP of λ (:func:`hypermorph_nb.conditioning.build_film_vxm`).
+    hyper_encoding : {'tutorial', 'mip'}
+        Hypernetwork only. ``'tutorial'`` (default): the seed tutorial's raw λ
+        input (models saved before this option load so). ``'mip'``: λ enters as
+        ``[λ, 1 − λ]`` and generated weights are residuals around a learned base
+        (magnitude-invariant parametrisation, :mod:`hypermorph_nb.conditioning`);
+        experimental: in some settings it trains slower (see the README).
     hyper_units : sequence of int
         Units of the hypernetwork's Dense layers (ReLU).
+    film_units : sequence of int
+        FiLM only: hidden units of the λ-MLP.
     nb_features, diffeomorphic, int_steps, seed
         As in :func:`build_vxm`.
 
@@ -134,11 +155,15 @@ def build_hypermorph(inshape, *, hyper_units=TUTORIAL_HYPER_UNITS, nb_features=N
     >>> [tuple(t.shape) for t in model.inputs]
     [(None, 64, 64, 1), (None, 64, 64, 1), (None, 1)]
     """
-    units = [int(u) for u in hyper_units]
-    if not units or min(units) < 1:
-        raise ValueError(f"hyper_units must be a non-empty list of positive ints, got {hyper_units!r}")
+    check_conditioning(conditioning, hyper_encoding)
     options = _vxm_options(nb_features, diffeomorphic, int_steps, seed)
-    options["hyper_units"] = units
+    if conditioning == "film":
+        options.update(conditioning="film", film_units=[int(u) for u in film_units])
+    else:
+        units = [int(u) for u in hyper_units]
+        if not units or min(units) < 1:
+            raise ValueError(f"hyper_units must be a non-empty list of positive ints, got {hyper_units!r}")
+        options.update(hyper_units=units, hyper_encoding=hyper_encoding)
     return _build(ModelSpec("hypermorph", _check_inshape(inshape), options))
 
 
@@ -241,33 +266,46 @@ def _check_inshape(inshape):
     if len(shape) not in (2, 3):
         raise ValueError(
             f"inshape must be 2D or 3D spatial (no batch or channel axis), got {shape}; "
-            "for images of shape (N, H, W, 1) pass images.shape[1:3]"
+            "for images of shape (N, H, W, 1) pass images.shape[1:3], or data.shape"
         )
-    factor = 16
-    bad = [d for d in shape if d < factor or d % factor]
-    if bad:
-        fixed = tuple(max(factor, math.ceil(d / factor) * factor) for d in shape)
+    if min(shape) < MIN_SIDE:
         raise ValueError(
-            f"each side of inshape must be a multiple of {factor} (the U-Net pools four "
-            f"times), got {shape}; pad or resize the images to e.g. {fixed}"
+            f"each side of inshape must be at least {MIN_SIDE} voxels, got {shape}; a short side is "
+            "usually a channel or slice axis: pass the spatial shape only (data.shape), or "
+            "resample the images to a larger grid"
         )
     return shape
 
 
 def _build(spec):
+    """The model of ``spec``: built at its shape, or at the next poolable one and wrapped."""
+    core_shape = padded_shape(spec.inshape, pooling_multiple(spec.options.get("nb_features")))
+    model = _build_core(spec, core_shape)
+    if core_shape != spec.inshape:
+        model = wrap_padded(model, spec.inshape)
+    model.hypermorph_spec = spec
+    return model
+
+
+def _build_core(spec, inshape):
+    """The network of ``spec`` built at ``inshape``, a shape the U-Net can pool."""
     options = spec.options
     if options.get("seed") is not None:
         tf.keras.utils.set_random_seed(int(options["seed"]))
-    hyp_model = None
-    if spec.is_hypermorph:
-        lam = tf.keras.Input(shape=[1], name="lambda")
-        hidden = lam
-        for index, units in enumerate(options["hyper_units"]):
-            hidden = tf.keras.layers.Dense(units, activation="relu", name=f"hyper_dense_{index}")(hidden)
-        hyp_model = tf.keras.Model(lam, hidden, name="hypernetwork")
     diffeomorphic = options.get("diffeomorphic", False)
+    if spec.is_hypermorph and options.get("conditioning") == "film":
+        model = build_film_vxm(inshape, nb_features=options.get("nb_features"),
+                               int_steps=options.get("int_steps", 7) if diffeomorphic else 0,
+                               film_units=options["film_units"], name="hypermorph_film")
+        model.hypermorph_spec = spec
+        return model
+    hyp_model = None
+    # models saved before hyper_encoding existed have the tutorial's raw-λ input
+    encoding = options.get("hyper_encoding", "tutorial")
+    if spec.is_hypermorph:
+        hyp_model = build_hypernetwork(options["hyper_units"], encoding=encoding)
     model = vxm.networks.VxmDense(
-        spec.inshape,
+        inshape,
         nb_unet_features=options.get("nb_features"),
         int_steps=options.get("int_steps", 7) if diffeomorphic else 0,
         # integrate at full resolution, so that the flow output keeps the image shape
@@ -277,6 +315,8 @@ def _build(spec):
     )
     if spec.is_hypermorph:
         fix_hyperconv_initialisation(model, seed=options.get("seed"))
+        if encoding == "mip":
+            init_residual_hyperconvs(_hyperconv_layers(model), hyp_model)
     model.hypermorph_spec = spec
     return model
 

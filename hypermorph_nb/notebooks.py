@@ -5,16 +5,42 @@ writes ``metrics.json`` (and figures) into its ``output_dir``. Notebook 02
 saves the HyperMorph model that later notebooks load through ``model_path``.
 ``hypermorph-nb notebooks`` runs them all at full scale (e.g. on a GPU machine);
 the test suite runs them with small parameters.
+
+Every notebook that trains has the same knob in its parameters cell,
+``scale = 1.0``: each epoch count of the notebook is multiplied by it
+(:func:`scale_epochs`), like the ``max_epochs`` of MONAI's tutorials, so
+``scale=0.05`` makes a quick run of all of them. ``hypermorph-nb notebooks
+--quick`` sets :data:`QUICK`.
 """
 
+import contextlib
 import json
 import os
 from pathlib import Path
 
+from .environment import PAPERMILL_VARIABLE
 from .report import METRICS_NAME
 
 #: Notebook whose saved model the later notebooks load.
 MODEL_NOTEBOOK = "02_train_hypermorph"
+#: ``hypermorph-nb notebooks --quick``: 5% of every epoch count, images at 80×96, volumes at 48×56×48
+#: (a few minutes for all notebooks on a laptop CPU).
+QUICK = {"scale": 0.05, "image_shape": [80, 96], "volume_shape": [48, 56, 48]}
+
+
+def scale_epochs(epochs, scale):
+    """``epochs × scale``, rounded to the nearest integer, at least 1: the notebooks' ``scale`` knob.
+
+    Examples
+    --------
+    >>> scale_epochs(200, 0.05), scale_epochs(40, 0.05), scale_epochs(80, 0.01), scale_epochs(100, 1.0)
+    (10, 2, 1, 100)
+    """
+    if isinstance(scale, bool) or not isinstance(scale, (int, float)) or not scale > 0:
+        raise ValueError(f"scale must be a number > 0 (1.0 = full length, 0.05 = a quick run), got {scale!r}")
+    if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
+        raise ValueError(f"epochs must be an integer >= 1, got {epochs!r}")
+    return max(1, int(epochs * scale + 0.5))
 
 
 class NotebookFailed(RuntimeError):
@@ -43,7 +69,9 @@ def run_notebook(path, executed_path, parameters=None, *, kernel_name="python3")
         Values injected after the ``parameters`` cell; must include
         ``output_dir`` for the metrics to be found.
     kernel_name : str
-        Jupyter kernel; ``python3`` is this Python environment.
+        Jupyter kernel; ``python3`` is this Python environment. It runs with
+        ``HYPERMORPH_NB_PAPERMILL=1``, so :func:`hypermorph_nb.environment.detect`
+        reports ``'papermill'`` there (log lines instead of progress bars).
 
     Returns
     -------
@@ -61,10 +89,11 @@ def run_notebook(path, executed_path, parameters=None, *, kernel_name="python3")
     parameters = dict(parameters or {})
     executed_path.parent.mkdir(parents=True, exist_ok=True)
     try:
-        papermill.execute_notebook(
-            str(path), str(executed_path), parameters=parameters, kernel_name=kernel_name,
-            cwd=str(path.parent), progress_bar=False, log_output=False,
-        )
+        with _kernel_environment({PAPERMILL_VARIABLE: "1"}):
+            papermill.execute_notebook(
+                str(path), str(executed_path), parameters=parameters, kernel_name=kernel_name,
+                cwd=str(path.parent), progress_bar=False, log_output=False,
+            )
     except papermill.PapermillExecutionError as err:
         raise NotebookFailed(
             f"{path.name}: the cell starting {_first_line(executed_path, err.cell_index)!r} "
@@ -72,6 +101,21 @@ def run_notebook(path, executed_path, parameters=None, *, kernel_name="python3")
             f"raised {err.ename}: {err.evalue}; see {executed_path}") from None
     metrics = Path(parameters.get("output_dir", path.parent)) / METRICS_NAME
     return json.loads(metrics.read_text()) if metrics.exists() else {}
+
+
+@contextlib.contextmanager
+def _kernel_environment(variables):
+    """Set ``variables`` while a kernel starts (it inherits this process's environment)."""
+    previous = {name: os.environ.get(name) for name in variables}
+    os.environ.update(variables)
+    try:
+        yield
+    finally:
+        for name, value in previous.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 def _first_line(executed_path, cell_index):

@@ -17,6 +17,9 @@ from .registration import Registrar, one_image_batch
 
 #: λ values labelled on an axis scaled by :func:`set_lam_axis`.
 LAM_TICKS = (0.0, 0.5, 0.9, 0.99, 0.999, 1.0)
+#: Up to this many structures get their own colour and legend entry in :func:`plot_sweep_panels`;
+#: more (e.g. the 148 of a whole-brain parcellation) are drawn as thin grey lines.
+MAX_NAMED_STRUCTURES = 24
 
 
 def format_lam(lam):
@@ -375,7 +378,7 @@ def plot_sweep_panels(result, *, figure=None, near_one=True):
     """Dice per structure, image MSE and % folding against λ, side by side.
 
     The Dice panel draws the mean over structures (black) and every structure
-    (thin), with a star at each structure's optimal λ and a dashed line at
+    (thin; grey and unnamed beyond :data:`MAX_NAMED_STRUCTURES`), with a star at each structure's optimal λ and a dashed line at
     the optimal λ of the mean, which the other panels repeat. Dotted lines
     are the unregistered pairs. Without label maps the Dice panel is left out.
 
@@ -414,13 +417,17 @@ def plot_sweep_panels(result, *, figure=None, near_one=True):
     if has_dice:
         ax = axes[0]
         per_label = result.dice_per_label
+        named = len(result.labels) <= MAX_NAMED_STRUCTURES  # else a legend would hide the panels
         for k, label in enumerate(result.labels):
-            color = f"C{k % 10}"
-            ax.plot(result.lams, per_label[:, k], "-", lw=0.9, alpha=0.75, color=color,
-                    label=result.label_name(label))
+            color = f"C{k % 10}" if named else "0.55"
+            ax.plot(result.lams, per_label[:, k], "-", lw=0.9 if named else 0.5,
+                    alpha=0.75 if named else 0.35, color=color,
+                    label=result.label_name(label) if named else None)
             if not np.all(np.isnan(per_label[:, k])):  # the structure's optimum
                 index = int(np.nanargmax(per_label[:, k]))
-                ax.plot(result.lams[index], per_label[index, k], "*", ms=9, color=color)
+                ax.plot(result.lams[index], per_label[index, k], "*", ms=9 if named else 5, color=color)
+        if not named:
+            ax.plot([], [], "-", lw=0.5, color="0.55", label=f"{len(result.labels)} structures")
         ax.plot(result.lams, result.mean_dice, "o-", color="black", lw=2, label="mean")
         ax.axhline(result.identity_dice, color="black", ls=":", lw=1, label="unregistered")
         ax.set_title("Dice")
@@ -460,6 +467,26 @@ def _one_label_map(labels, name, shape):
     return array.reshape(shape)
 
 
+def require_hypermorph(model, what):
+    """Return the model's spec; raise a clear error unless it is a HyperMorph model (2D or 3D).
+
+    Examples
+    --------
+    >>> import hypermorph_nb as hnb
+    >>> vxm = hnb.build_vxm((32, 32), nb_features=[[8, 8, 8, 8], [8, 8, 8, 8, 8, 8, 8]])
+    >>> require_hypermorph(vxm, "the explorer")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    ValueError: the explorer needs a HyperMorph model (λ is its input); ...
+    """
+    spec = spec_of(model)
+    if not spec.is_hypermorph:
+        raise ValueError(f"{what} needs a HyperMorph model (λ is its input); this VoxelMorph "
+                         "baseline was trained at one fixed λ: build one with "
+                         "hypermorph_nb.build_hypermorph")
+    return spec
+
+
 def require_2d_hypermorph(model, what):
     """Return the model's spec; raise a clear error unless it is a 2D HyperMorph model.
 
@@ -478,11 +505,7 @@ def require_2d_hypermorph(model, what):
     ...
     ValueError: this figure needs a HyperMorph model (λ is its input); ...
     """
-    spec = spec_of(model)
-    if not spec.is_hypermorph:
-        raise ValueError(f"{what} needs a HyperMorph model (λ is its input); this VoxelMorph "
-                         "baseline was trained at one fixed λ: build one with "
-                         "hypermorph_nb.build_hypermorph")
+    spec = require_hypermorph(model, what)
     if len(spec.inshape) != 2:
         raise ValueError(f"{what} shows 2D images; this model is {len(spec.inshape)}D "
                          f"{spec.inshape}: explore a 2D model, or slice your volumes")

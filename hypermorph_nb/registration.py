@@ -1,16 +1,21 @@
-"""Run a trained model: register image pairs at a chosen λ and warp label maps.
+"""Run a trained model: register image pairs (2D or 3D) at a chosen λ and warp label maps.
 
-:func:`register` is the one-pair convenience call. :class:`Registrar` is the
-batched, compiled path used by the sweep and the widgets: one ``tf.function``
-per model with a fixed input signature, so moving a λ slider never retraces.
+:func:`register` is the one-pair convenience call for a user's own arrays: it
+checks them first (:mod:`hypermorph_nb.inputs`: dimensions, shape, intensities,
+grids) and says what it changed. :class:`Registrar` is the batched, compiled
+path used by the sweeps, the export and the widgets: one ``tf.function`` per
+model with a fixed input signature, so moving a λ slider never retraces.
+Writing a registration to NIfTI files is :func:`hypermorph_nb.export_registration`.
 """
 
+import warnings
 import weakref
 
 import numpy as np
 import tensorflow as tf
 
 from .data.sampling import check_lambda
+from .inputs import check_finite, check_model_shape, prepare_pair, spatial_image
 from .models import spec_of, vxm
 
 _REGISTRARS = weakref.WeakKeyDictionary()
@@ -155,25 +160,52 @@ def lambda_per_pair(lam, *, batch):
     return values
 
 
-def register(model, moving, fixed, lam=None):
-    """Register one moving image to one fixed image.
+def register(model, moving, fixed, lam=None, *, normalize="auto", moving_affine=None,
+             fixed_affine=None, resample=False):
+    """Register one moving image to one fixed image (2D or 3D).
 
     Parameters
     ----------
     model : tf.keras.Model
         A baseline (then ``lam`` must be None) or a HyperMorph model.
     moving, fixed : np.ndarray
-        Shape ``inshape`` or ``(*inshape, 1)``, e.g. ``(160, 192)``.
+        Shape ``inshape`` or ``(*inshape, 1)``, e.g. ``(160, 192)`` or
+        ``(80, 96, 80)``: the shape the model was built for.
     lam : float, optional
         λ in [0, 1] for a HyperMorph model: 0 trusts image similarity only,
         1 smoothness only.
+    normalize : {'auto', 'minmax', 'none'}
+        Intensity policy of the data loaders: ``'auto'`` keeps images in
+        [0, 1], divides 8-bit images by 255 and rescales anything else by its
+        own minimum and maximum, with a ``UserWarning`` saying so;
+        ``'minmax'`` always rescales, silently; ``'none'`` refuses images
+        outside [0, 1].
+    moving_affine, fixed_affine : array_like, optional
+        4×4 voxel → world matrices (``nibabel`` ``img.affine``). When both
+        are given, the two images must lie on the same grid (shape, voxel
+        size, position): otherwise the call is refused, or with
+        ``resample=True`` the moving image is resampled onto the fixed grid
+        (linear interpolation, with a ``UserWarning`` saying so).
+    resample : bool
+        See ``moving_affine``.
 
     Returns
     -------
     moved : np.ndarray
-        The moving image warped onto the fixed one, same shape as ``moving``.
+        The moving image warped onto the fixed grid, float32, shaped like
+        ``fixed`` (with a channel axis if ``moving`` has one), in the moving
+        image's own intensity units (any normalisation is undone).
     flow : np.ndarray
-        Displacement field in voxels, shape ``(*inshape, ndims)``.
+        Displacement field ``u`` in voxels of the fixed grid, shape
+        ``(*inshape, ndims)``, component ``i`` along array axis ``i``:
+        ``moved(x) = moving(x + u(x))``.
+
+    Raises
+    ------
+    ValueError
+        For a 2D model given a volume or the reverse, 4D arrays, shapes the
+        model was not built for, NaN/inf, out-of-range intensities with
+        ``normalize='none'``, or grids that differ without ``resample=True``.
 
     Examples
     --------
@@ -184,19 +216,19 @@ def register(model, moving, fixed, lam=None):
     ((32, 32), (32, 32, 2))
     """
     registrar = Registrar.for_model(model)
-    moving_batch = one_image_batch(moving, "moving", registrar.spec.inshape)
-    fixed_batch = one_image_batch(fixed, "fixed", registrar.spec.inshape)
-    moved, flow = registrar.predict(moving_batch, fixed_batch, lam)
-    return moved[0].reshape(np.shape(moving)), flow[0]
+    pair = prepare_pair(registrar.spec.inshape, moving, fixed, normalize=normalize,
+                        moving_affine=moving_affine, fixed_affine=fixed_affine, resample=resample)
+    for note in pair.notes:
+        warnings.warn(note, UserWarning, stacklevel=2)
+    moved, flow = registrar.predict(pair.moving[None, ..., None], pair.fixed[None, ..., None], lam)
+    moved = pair.in_moving_units(moved[0, ..., 0])
+    has_channel = np.ndim(moving) == len(registrar.spec.inshape) + 1
+    return (moved[..., None] if has_channel else moved), flow[0]
 
 
 def one_image_batch(image, name, inshape):
     """``image`` of shape ``inshape`` or ``(*inshape, 1)`` as a float32 batch of one, checked."""
-    array = np.asarray(image, dtype=np.float32)
-    if array.shape not in (tuple(inshape), (*inshape, 1)):
-        raise ValueError(
-            f"{name} has shape {array.shape}, but the model expects {tuple(inshape)} or "
-            f"{(*inshape, 1)}; resize the image, or build a model for its shape")
-    if not np.all(np.isfinite(array)):
-        raise ValueError(f"{name} contains NaN or infinite values; clean or mask them first")
-    return array.reshape(1, *inshape, 1)
+    array = spatial_image(image, name, inshape)
+    check_model_shape(array, name, inshape)
+    check_finite(array, name)
+    return array.astype(np.float32).reshape(1, *inshape, 1)

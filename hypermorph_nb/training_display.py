@@ -3,8 +3,8 @@
 In a notebook: one progress bar (``tqdm.auto``, an ipywidgets bar) with the
 running loss and the ETA, and one loss figure that is redrawn in place
 (an IPython display handle receives each new PNG), so a long training adds
-two outputs to the cell, not one per epoch. In a script or CI: one short log
-line per epoch. :func:`in_notebook` decides; ``progress=`` and ``live_plot=``
+two outputs to the cell, not one per epoch. In a script, in CI or under
+papermill: one short log line per epoch. :func:`in_notebook` decides; ``progress=`` and ``live_plot=``
 of :func:`~hypermorph_nb.train` override it.
 """
 
@@ -13,6 +13,8 @@ import sys
 import time
 
 import numpy as np
+
+from .environment import detect
 
 PROGRESS_MODES = ("auto", "bar", "log", "none")
 
@@ -50,7 +52,8 @@ def resolve_progress(progress, *, verbose):
         return progress
     if not verbose:
         return "none"
-    return "bar" if in_notebook() else "log"
+    # papermill: a log line per epoch in the saved notebook rather than a frozen bar widget
+    return "bar" if in_notebook() and not detect().papermill else "log"
 
 
 def resolve_live_plot(live_plot, *, verbose):
@@ -205,6 +208,10 @@ def loss_figure(history):
     >>> figure = loss_figure(History(loss=[3.0, 2.0], image=[4.0, 2.5], smooth=[0.1, 0.2]))
     >>> [axes.get_title() for axes in figure.axes]
     ['total loss', 'image term', 'smoothness term']
+    >>> scheduled = History(loss=[3.0, 2.0], image=[4.0, 2.5], smooth=[0.1, 0.2], learning_rate=[1e-3, 1e-4],
+    ...                     config={"lr_schedule": {"name": "step", "warmup_steps": 0}})
+    >>> loss_figure(scheduled).axes[-1].get_ylabel()
+    'learning rate (dashed)'
     """
     return LossFigure(history).update(history)
 
@@ -237,13 +244,22 @@ class LossFigure:
                                for lam in self.val_lams]
             if len(self.val_lams) > 1:
                 ax.legend(fontsize="small")
-        self.axes = axes
+        self.axes = list(axes)
+        schedule = history.config.get("lr_schedule") or {}
+        if schedule.get("name") is not None or "class_name" in schedule:   # a rate that changes
+            rate_axis = axes[0].twinx()
+            rate_axis.set_ylabel("learning rate (dashed)", fontsize="small")
+            (self.lines["learning_rate"],) = rate_axis.plot([], [], color="gray", linestyle="--", linewidth=1)
+            self.axes.append(rate_axis)
 
     def update(self, history):
         """Move every line to ``history``'s data and rescale the axes; returns the figure."""
         epochs = np.arange(1, history.epochs + 1)
         for name, _ in _TERMS:
             self.lines[name].set_data(epochs, getattr(history, name))
+        if "learning_rate" in self.lines:   # (a checkpoint of an older version may lack the first epochs')
+            rates = history.learning_rate
+            self.lines["learning_rate"].set_data(epochs[len(epochs) - len(rates):], rates)
         for key in ("val_mse", "val_dice"):
             values = np.asarray(getattr(history, key), dtype=float)
             for index, line in enumerate(self.lines.get(key, [])):

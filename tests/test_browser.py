@@ -1,9 +1,11 @@
-"""Notebook 3 in a real browser: JupyterLab on 127.0.0.1, headless Chromium driven by Playwright.
+"""Notebooks 3 and 5 in a real browser: JupyterLab on 127.0.0.1, headless Chromium driven by Playwright.
 
-Runs the notebook through JupyterLab's own "Run All Cells", drags the λ slider of the
-explorer, and checks that the rendered figure changes. Screenshots are kept under
-``artifacts/browser/``. Needs Debian's ``chromium`` (``.ci/run`` installs it); skipped
-where it is missing.
+Runs each notebook through JupyterLab's own "Run All Cells". Notebook 3: drags the λ slider of
+the explorer and checks that the rendered figure changes. Notebook 5 (volumes): drags a slice
+slider, checks that the figure changes and the model did not run (the readout's model-run
+count), then drags λ and checks that the model ran once more and the figure changed.
+Screenshots are kept under ``artifacts/browser/``. Needs Debian's ``chromium`` (``.ci/run``
+installs it); skipped where it is missing.
 """
 import os
 import shutil
@@ -26,6 +28,7 @@ CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
                   "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 NOTEBOOK = "03_explore_lambda.ipynb"
+NOTEBOOK_3D = "05_your_own_scans.ipynb"
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow,
               pytest.mark.skipif(CHROMIUM is None, reason="needs Debian's chromium (apt-get install chromium)")]
@@ -56,8 +59,25 @@ def workspace(tmp_path):
 
 
 @pytest.fixture
-def jupyterlab(workspace):
-    """A JupyterLab server on 127.0.0.1 serving the workspace; yields its base URL and token."""
+def workspace_3d(tmp_path):
+    """Notebook 5 with small synthetic volumes and a saved (untrained) 3D model, in a fresh folder."""
+    import papermill
+
+    shape = (32, 32, 32)
+    hnb.save_model(hnb.build_hypermorph(shape, nb_features=TINY_FEATURES, seed=0), tmp_path / "model")
+    papermill.execute_notebook(
+        str(ROOT / "notebooks" / NOTEBOOK_3D), str(tmp_path / NOTEBOOK_3D), prepare_only=True,
+        parameters={"saved_model": str(tmp_path / "model"), "data_source": "synthetic3d",
+                    "volume_shape": list(shape), "subset": 6, "sweep_lams": [0.0, 1.0], "n_pairs": 2,
+                    "output_dir": str(tmp_path / "out")},
+        progress_bar=False)
+    return tmp_path
+
+
+@pytest.fixture
+def jupyterlab(request):
+    """A JupyterLab server on 127.0.0.1 serving the test's workspace; yields its base URL and token."""
+    workspace = request.getfixturevalue("workspace_3d" if "3d" in request.node.name else "workspace")
     port, token = free_port(), "hypermorph-nb-test"
     env = {**os.environ, "JUPYTER_RUNTIME_DIR": str(workspace / ".runtime"),
            "JUPYTER_CONFIG_DIR": str(workspace / ".config")}
@@ -86,7 +106,38 @@ def jupyterlab(workspace):
         server.kill()
 
 
-def test_dragging_the_lambda_slider_changes_the_rendered_figure(jupyterlab, workspace):
+def run_all_cells(page, url, token, notebook):
+    """Open ``notebook`` in JupyterLab and start Run All Cells."""
+    from playwright.sync_api import expect
+
+    page.goto(f"{url}/lab/tree/{notebook}?token={token}", timeout=120_000)
+    page.get_by_text("Python 3 (ipykernel) | Idle").wait_for(timeout=120_000)
+    first_prompt = page.locator(".jp-CodeCell .jp-InputPrompt").first
+    for attempt in range(3):  # JupyterLab may ignore a command issued while it settles
+        page.get_by_role("menuitem", name="Run", exact=True).click()
+        page.get_by_text("Run All Cells", exact=True).click()
+        try:
+            expect(first_prompt).to_contain_text("1", timeout=20_000)
+            return
+        except AssertionError:
+            page.keyboard.press("Escape")
+    pytest.fail("JupyterLab's Run All Cells never started the notebook")
+
+
+def drag_to_left_end(page, slider, *, right=False):
+    """Drag the handle of an ipywidgets slider past the left (or right) end of its track (it clamps there)."""
+    handle = slider.locator(".noUi-handle").first
+    handle.scroll_into_view_if_needed()
+    box = handle.bounding_box()
+    track = slider.locator(".noUi-target").first.bounding_box()
+    page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    page.mouse.down()
+    end = track["x"] + track["width"] + 60 if right else track["x"] - 60
+    page.mouse.move(end, box["y"] + box["height"] / 2, steps=12)
+    page.mouse.up()
+
+
+def test_dragging_the_lambda_slider_changes_the_rendered_figure(jupyterlab):
     from playwright.sync_api import expect, sync_playwright
 
     url, token = jupyterlab
@@ -95,20 +146,7 @@ def test_dragging_the_lambda_slider_changes_the_rendered_figure(jupyterlab, work
         browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_FLAGS)
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
         try:
-            page.goto(f"{url}/lab/tree/{NOTEBOOK}?token={token}", timeout=120_000)
-            page.get_by_text("Python 3 (ipykernel) | Idle").wait_for(timeout=120_000)
-            first_prompt = page.locator(".jp-CodeCell .jp-InputPrompt").first
-            for attempt in range(3):  # JupyterLab may ignore a command issued while it settles
-                page.get_by_role("menuitem", name="Run", exact=True).click()
-                page.get_by_text("Run All Cells", exact=True).click()
-                try:
-                    expect(first_prompt).to_contain_text("1", timeout=20_000)
-                    break
-                except AssertionError:
-                    page.keyboard.press("Escape")
-            else:
-                pytest.fail("JupyterLab's Run All Cells never started the notebook")
-
+            run_all_cells(page, url, token, NOTEBOOK)
             # the explorer's figure is the first widget image; the sweep panel renders last
             figure = page.locator("img.widget-image").first
             figure.wait_for(timeout=120_000)
@@ -117,14 +155,7 @@ def test_dragging_the_lambda_slider_changes_the_rendered_figure(jupyterlab, work
             before_source = figure.get_attribute("src")
             before = figure.screenshot(path=str(ARTIFACTS / "explorer-lam-0.9.png"))
 
-            handle = page.locator(".widget-slider .noUi-handle").first
-            handle.scroll_into_view_if_needed()
-            box = handle.bounding_box()
-            track = page.locator(".widget-slider .noUi-target").first.bounding_box()
-            page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
-            page.mouse.down()
-            page.mouse.move(track["x"] - 60, box["y"] + box["height"] / 2, steps=12)  # past the end: clamps to 0
-            page.mouse.up()
+            drag_to_left_end(page, page.locator(".widget-slider").first)
 
             expect(figure).not_to_have_attribute("src", before_source, timeout=60_000)
             page.wait_for_timeout(1500)  # let the last coalesced update land
@@ -135,3 +166,58 @@ def test_dragging_the_lambda_slider_changes_the_rendered_figure(jupyterlab, work
             browser.close()
     assert lam_shown < 0.1, f"the slider was dragged to its left end but reads {lam_shown}"
     assert before != after, "dragging λ must change the rendered registration"
+
+
+def test_3d_slice_slider_redraws_without_the_model_and_lambda_reruns_it(jupyterlab):
+    import re
+
+    from playwright.sync_api import expect, sync_playwright
+
+    url, token = jupyterlab
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_FLAGS)
+        page = browser.new_page(viewport={"width": 1600, "height": 1100})
+        try:
+            run_all_cells(page, url, token, NOTEBOOK_3D)
+            figure = page.locator("img.widget-image").first
+            figure.wait_for(timeout=180_000)
+            expect(page.locator("img.widget-image")).to_have_count(2, timeout=300_000)  # + the sweep panel
+            # the cells that set values ran (the text is in the cell's source too: look in outputs)
+            page.locator(".jp-OutputArea-output", has_text="chosen λ =").first.wait_for(timeout=120_000)
+            page.wait_for_timeout(1500)
+            readout = page.locator(".widget-html", has_text="model run").first
+
+            def model_runs():
+                return int(re.search(r"model run (\d+)", readout.inner_text()).group(1))
+
+            figure.scroll_into_view_if_needed()
+            runs, before_source = model_runs(), figure.get_attribute("src")
+            before = figure.screenshot(path=str(ARTIFACTS / "explorer3d-start.png"))
+
+            drag_to_left_end(page, page.locator(".widget-slider").filter(has_text="axial").first)
+            expect(figure).not_to_have_attribute("src", before_source, timeout=60_000)
+            page.wait_for_timeout(1500)
+            after_slice = figure.screenshot(path=str(ARTIFACTS / "explorer3d-axial-0.png"))
+            axial_shown = int(page.locator(".widget-slider").filter(has_text="axial").first
+                              .locator(".widget-readout").inner_text())
+            runs_after_slice = model_runs()
+
+            slice_source = figure.get_attribute("src")
+            lam_slider = page.locator(".widget-slider").first
+            lam_before = float(lam_slider.locator(".widget-readout").inner_text())
+            drag_to_left_end(page, lam_slider, right=lam_before < 0.5)  # to the far end of λ
+            expect(figure).not_to_have_attribute("src", slice_source, timeout=60_000)
+            expect(readout).not_to_contain_text(f"model run {runs})", timeout=60_000)
+            page.wait_for_timeout(1500)
+            after_lam = figure.screenshot(path=str(ARTIFACTS / "explorer3d-lam-end.png"))
+            runs_after_lam = model_runs()
+            lam_after = float(lam_slider.locator(".widget-readout").inner_text())
+        finally:
+            page.screenshot(path=str(ARTIFACTS / "jupyterlab-3d.png"), full_page=True)
+            browser.close()
+    assert axial_shown == 0, f"the axial slider was dragged to its left end but reads {axial_shown}"
+    assert abs(lam_after - lam_before) > 0.5, (lam_before, lam_after)
+    assert runs_after_slice == runs, "moving a slice must not run the model"
+    assert before != after_slice != after_lam
+    assert runs_after_lam > runs, "moving λ must run the model"

@@ -1,13 +1,18 @@
-"""The README's main job: hypermorph-nb demo --out DIR."""
+"""The command line: hypermorph-nb demo / register / --version, and its one-line errors."""
 import json
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
+import nibabel
+import numpy as np
 import pytest
 
+import hypermorph_nb as hnb
 from hypermorph_nb.cli import main
+
+from tests.conftest import TINY_FEATURES
 
 
 @pytest.mark.slow
@@ -23,14 +28,81 @@ def test_demo_writes_metrics_figures_and_model(tmp_path):
     assert (tmp_path / "model" / "model.json").exists()
 
 
-def test_console_script_is_installed():
+def console_script():
     # The script sits beside the interpreter running the tests; CI calls .venv/bin/python
     # directly, so the venv's bin directory need not be on PATH.
     scripts = Path(sys.executable).parent
     exe = shutil.which("hypermorph-nb", path=str(scripts)) or shutil.which("hypermorph-nb")
     assert exe, f"pip install -e . provides the hypermorph-nb command in {scripts}"
-    result = subprocess.run([exe, "--help"], capture_output=True, text=True, timeout=120)
-    assert result.returncode == 0 and "demo" in result.stdout
+    return exe
+
+
+def test_console_script_is_installed():
+    result = subprocess.run([console_script(), "--help"], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0 and "demo" in result.stdout and "register" in result.stdout
+
+
+def test_version(capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(["--version"])
+    assert exit_.value.code == 0
+    assert capsys.readouterr().out.strip() == f"hypermorph-nb {hnb.__version__}"
+
+
+@pytest.fixture(scope="module")
+def scans(tmp_path_factory):
+    """A saved tiny 3D model and two 16^3 NIfTI volumes (8-bit) with a label map."""
+    folder = tmp_path_factory.mktemp("scans")
+    hnb.save_model(hnb.build_hypermorph((16, 16, 16), nb_features=TINY_FEATURES, seed=0),
+                   str(folder / "model"))
+    affine = np.diag([2.0, 2.0, 2.0, 1.0])
+    rng = np.random.default_rng(0)
+    for name in ("a", "b"):
+        volume = rng.integers(0, 256, (16, 16, 16)).astype(np.uint8)
+        nibabel.save(nibabel.Nifti1Image(volume, affine), str(folder / f"{name}.nii.gz"))
+    nibabel.save(nibabel.Nifti1Image(rng.integers(0, 4, (16, 16, 16)).astype(np.int16), affine),
+                 str(folder / "a_seg.nii.gz"))
+    nibabel.save(nibabel.Nifti1Image(np.zeros((16, 16), np.float32), affine), str(folder / "slice.nii.gz"))
+    return folder
+
+
+@pytest.mark.slow
+def test_register_command_writes_nifti_files(scans, tmp_path):
+    out = tmp_path / "out"
+    result = subprocess.run(
+        [console_script(), "register", "--model", str(scans / "model"), "--moving", str(scans / "a.nii.gz"),
+         "--fixed", str(scans / "b.nii.gz"), "--lam", "0.3", "--out", str(out),
+         "--moving-labels", str(scans / "a_seg.nii.gz")], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert sorted(p.name for p in out.iterdir()) == ["flow.nii.gz", "jacobian.nii.gz", "moved.nii.gz",
+                                                     "moved_labels.nii.gz", "registration.json"]
+    assert "hypermorph-nb: note:" in result.stderr and "divided by 255" in result.stderr
+    assert nibabel.load(out / "flow.nii.gz").shape == (16, 16, 16, 3)
+    assert json.loads((out / "registration.json").read_text())["lam"] == 0.3
+    failed = subprocess.run(
+        [console_script(), "register", "--model", str(scans / "model"), "--moving", str(scans / "slice.nii.gz"),
+         "--fixed", str(scans / "b.nii.gz"), "--lam", "0.3", "--out", str(out)],
+        capture_output=True, text=True, timeout=300)
+    assert failed.returncode == 2 and "Traceback" not in failed.stderr
+    assert failed.stderr.startswith(f"hypermorph-nb: error: {scans / 'slice.nii.gz'} is a 2D image")
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"--model": "nowhere"}, "nowhere"),
+    ({"--moving": "missing.nii.gz"}, "missing.nii.gz: no such file"),
+    ({"--lam": "1.5"}, r"[0, 1]"),
+    ({"--lam": None}, "pass lam"),
+])
+def test_register_errors_are_one_line(scans, tmp_path, capsys, change, message):
+    options = {"--model": str(scans / "model"), "--moving": str(scans / "a.nii.gz"),
+               "--fixed": str(scans / "b.nii.gz"), "--lam": "0.5", "--out": str(tmp_path / "out")}
+    options.update(change)
+    argv = ["register"] + [item for key, value in options.items() if value is not None
+                           for item in (key, value)]
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].startswith("hypermorph-nb: error: ") and message in err[-1]
+    assert not (tmp_path / "out").exists(), "nothing is written when the registration fails"
 
 
 def test_bad_arguments_exit_with_usage():

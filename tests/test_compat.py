@@ -90,3 +90,61 @@ def test_grouped_hyperconv_matches_per_sample_convolution(tiny_hypermorph):
         expected = layer.activation(expected).numpy()[0]
         np.testing.assert_allclose(out[i], expected, rtol=1e-4, atol=1e-5)
     assert not np.allclose(out[0], out[1]), "each sample must use its own kernel"
+
+
+def test_registration_libraries_are_imported_once():
+    from hypermorph_nb._compat import import_registration_libraries
+    assert import_registration_libraries() is import_registration_libraries()
+
+
+@pytest.fixture(scope="module")
+def hyperconv_3d():
+    """A 3D hyper-convolution with its generated per-sample kernels and biases."""
+    features = tf.keras.Input((8, 8, 8, 4))
+    hyper = tf.keras.Input((5,))
+    layer = ne.layers.HyperConv3DFromDense(6, 3, padding="same", activation="relu")
+    tf.keras.Model([features, hyper], layer([features, hyper]))
+    return layer
+
+
+@pytest.mark.parametrize("batch, signature", [(1, "static"), (3, "static"), (1, "dynamic"), (3, "dynamic")])
+def test_3d_hyperconv_without_map_fn_equals_neurites_loop(hyperconv_3d, batch, signature):
+    """Direct (one sample), unrolled (static batch) or cond/loop (dynamic batch) 3D path vs neurite's map_fn."""
+    layer = hyperconv_3d
+    rng = np.random.default_rng(batch)
+    features = tf.constant(rng.standard_normal((batch, 8, 8, 8, 4)), tf.float32)
+    hyper = tf.constant(rng.random((batch, 5)), tf.float32)
+    original = ne.layers.HyperConv.call.original
+
+    def both(features, hyper):
+        inputs = [features, layer._call_dense_pseudo_layer(hyper, layer.hyperkernel),
+                  layer._call_dense_pseudo_layer(hyper, layer.hyperbias)]
+        with tf.GradientTape(persistent=True) as tape:
+            tape.watch(inputs)
+            fast, slow = ne.layers.HyperConv.call(layer, inputs), original(layer, inputs)
+            loss_fast, loss_slow = tf.reduce_sum(fast ** 2), tf.reduce_sum(slow ** 2)
+        return fast, slow, tape.gradient(loss_fast, inputs), tape.gradient(loss_slow, inputs)
+
+    spec = [tf.TensorSpec([batch if signature == "static" else None, 8, 8, 8, 4]),
+            tf.TensorSpec([batch if signature == "static" else None, 5])]
+    fast, slow, grad_fast, grad_slow = tf.function(both, input_signature=spec)(features, hyper)
+    np.testing.assert_allclose(fast.numpy(), slow.numpy(), rtol=1e-5, atol=1e-5)
+    for mine, theirs in zip(grad_fast, grad_slow):
+        np.testing.assert_allclose(mine.numpy(), theirs.numpy(), rtol=1e-4, atol=1e-4)
+    if batch > 1:
+        assert not np.allclose(fast[0], fast[1]), "each sample must use its own kernel"
+
+
+def test_3d_hypermorph_step_has_no_map_fn_loop_at_batch_one():
+    """Training's default batch of one runs each 3D hyper-convolution directly, not in a map_fn loop."""
+    import hypermorph_nb as hnb
+    from tests.conftest import TINY_FEATURES
+
+    model = hnb.build_hypermorph((16, 16, 16), nb_features=TINY_FEATURES, seed=0)
+    image = tf.zeros([1, 16, 16, 16, 1])
+    graph = tf.function(lambda m, f, l: model([m, f, l], training=True)).get_concrete_function(
+        image, image, tf.constant([[0.5]])).graph
+    # a Conv3D op in the step's own graph (not inside a loop body) for every convolution
+    convolutions = [op for op in graph.get_operations() if op.type == "Conv3D"]
+    hyperconvs = [l for l in model.submodules if isinstance(l, ne.layers.HyperConvFromDense)]
+    assert len(convolutions) == len(hyperconvs) + 1  # + the flow layer, a plain Conv3D

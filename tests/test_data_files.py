@@ -26,6 +26,7 @@ def test_shared_oasis_file_loads_with_its_24_labels_names_and_subjects():
     assert data.images.shape == (300, 160, 192, 1) and data.images.dtype == np.float32
     assert data.labels.shape == (300, 160, 192) and np.issubdtype(data.labels.dtype, np.integer)
     assert data.label_values().tolist() == list(range(1, 25))
+    assert data.ndim == 2 and data.affines is None and data.affine is None
     assert data.label_names[11] == "Left-Hippocampus" and data.label_names[0] == "Unknown"
     assert data.names[0] == "OASIS_OAS1_0001_MR1" and len(set(data.names)) == 300
     raw = np.load(SHARED_OASIS)
@@ -107,6 +108,7 @@ def test_oasis_folder_layout_loads_images_labels_and_subject_names(tmp_path):
     np.testing.assert_array_equal(data.images[1, ..., 0], _image(1))
     np.testing.assert_array_equal(data.labels[2], _labels(2))
     assert data.label_names[1] == "Cortex"
+    np.testing.assert_array_equal(data.affine, np.eye(4))   # the slices' NIfTI affine
     assert load_folder(tmp_path / "neurite-oasis.2d.v1.0", labels=None).labels is None
 
 
@@ -178,12 +180,16 @@ def test_folder_images_of_different_shapes_are_refused_with_examples(tmp_path):
         load_folder(tmp_path)
 
 
-def test_folder_3d_volume_and_label_mismatch_and_rgb_labels_are_refused(tmp_path):
+def test_folder_3d_volume_loads_and_label_mismatch_and_rgb_labels_are_refused(tmp_path):
     volume = tmp_path / "vol"
     volume.mkdir()
     nibabel.save(nibabel.Nifti1Image(np.zeros((8, 8, 5), np.float32), np.eye(4)), volume / "v.nii.gz")
-    with pytest.raises(ValueError, match=r"v.nii.gz: holds an array of shape \(8, 8, 5\).*volume\[:, :, k\]"):
-        load_folder(volume)
+    assert load_folder(volume).images.shape == (1, 8, 8, 5, 1)   # 3D volumes are first-class now
+    colour = tmp_path / "colour"
+    colour.mkdir()
+    np.save(colour / "photo.npy", np.zeros((16, 20, 3), np.uint8))   # RGB, not a 3-slice volume
+    with pytest.raises(ValueError, match=r"photo.npy: shape \(1, 16, 20, 3\) looks like 2D images with 3 colour"):
+        load_folder(colour)
     mismatch = tmp_path / "mismatch"
     mismatch.mkdir()
     np.save(mismatch / "a.npy", _image(0))

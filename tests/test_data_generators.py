@@ -99,7 +99,9 @@ def test_training_arrays_are_checked():
         PairBatches(np.zeros((1, 8, 8, 1), np.float32))
     with pytest.raises(ValueError, match=r"training images\[0\]: intensities span \[255, 255\].*from_arrays"):
         PairBatches(np.full((2, 8, 8, 1), 255.0))
-    with pytest.raises(ValueError, match=r"training images: images must have shape \(N, H, W\)"):
-        PairBatches(np.zeros((2, 8, 8, 3), np.float32))
+    with pytest.raises(ValueError, match=r"training images: images must have shape \(N, H, W\) for 2D"):
+        PairBatches(np.zeros((2, 8), np.float32))
+    with pytest.raises(ValueError, match=r"training images: each item holds 4D data \(8, 8, 8, 3\)"):
+        PairBatches(np.zeros((2, 8, 8, 8, 3), np.float32))
     with pytest.raises(ValueError, match="NaN"):
         voxelmorph_generator(np.full((2, 8, 8), np.nan))

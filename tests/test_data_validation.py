@@ -50,10 +50,20 @@ def test_non_finite_intensities_are_refused_in_every_mode(bad):
             as_images(images, name="scan.npy", normalize=normalize)
 
 
-@pytest.mark.parametrize("shape", [(4, 4), (2, 4, 4, 3), (2, 4, 4, 4, 1)])
+@pytest.mark.parametrize("shape", [(4,), (4, 4), (2, 2, 2, 2, 2, 2)])
 def test_wrong_number_of_dimensions_is_refused(shape):
-    with pytest.raises(ValueError, match=r"arr: images must have shape \(N, H, W\).*2D"):
+    with pytest.raises(ValueError, match=r"arr: images must have shape \(N, H, W\) for 2D or \(N, D, H, W\) for 3D"):
         as_images(np.zeros(shape), name="arr")
+
+
+def test_volumes_are_accepted_and_4d_items_refused():
+    assert as_images(np.zeros((2, 4, 5, 6)), name="arr").shape == (2, 4, 5, 6, 1)
+    assert as_images(np.zeros((2, 4, 5, 6, 1)), name="arr").shape == (2, 4, 5, 6, 1)
+    with pytest.raises(ValueError, match=r"arr: each item holds 4D data \(4, 4, 4, 3\).*time series"):
+        as_images(np.zeros((2, 4, 4, 4, 3)), name="arr")
+    with pytest.raises(ValueError, match=r"arr: shape \(2, 32, 32, 3\) looks like 2D images with 3 colour channels.*mean\(axis=-1\)"):
+        as_images(np.zeros((2, 32, 32, 3)), name="arr")   # RGB images are not 3-slice volumes
+    assert as_images(np.zeros((2, 32, 32, 8)), name="arr").shape == (2, 32, 32, 8, 1)
 
 
 def test_unknown_normalize_mode_is_refused():
@@ -85,8 +95,10 @@ def test_dataset_refuses_unnormalised_or_non_finite_images():
         Dataset(images=np.full((2, 4, 4, 1), 2.0))
     with pytest.raises(ValueError, match="NaN"):
         Dataset(images=np.full((2, 4, 4, 1), np.nan))
-    with pytest.raises(ValueError, match=r"\(N, H, W, 1\)"):
+    with pytest.raises(ValueError, match=r"\(N, H, W, 1\) or \(N, D, H, W, 1\)"):
         Dataset(images=np.zeros((2, 4, 4)))
+    with pytest.raises(ValueError, match=r"Dataset.affines: expected one \(4, 4\) affine or 2 of them"):
+        Dataset(images=np.zeros((2, 4, 4, 1)), affines=np.eye(3))
     with pytest.raises(ValueError, match="to match the images"):
         Dataset(images=np.zeros((2, 4, 4, 1)), labels=np.zeros((2, 4, 3), int))
 

@@ -1,11 +1,14 @@
-"""λ sweeps: batching, the Dice convention, optimal λ per structure, comparisons, bad input."""
+"""λ sweeps in 2D and 3D: batching, the Dice convention, optimal λ per structure, comparisons, bad input."""
 import numpy as np
 import pytest
 
 import hypermorph_nb as hnb
 from hypermorph_nb.data import Dataset, synthetic
-from hypermorph_nb.evaluation import (PairScores, SweepResult, baseline_sweep, choose_pairs,
-                                      compare_sweeps, identity_scores, lambda_sweep, score_pairs)
+from hypermorph_nb import evaluation
+from hypermorph_nb.evaluation import (PairScores, SweepResult, auto_batch_size, baseline_sweep,
+                                      choose_pairs, compare_sweeps, identity_scores, lambda_sweep,
+                                      score_pairs)
+from hypermorph_nb.registration import Registrar
 
 from tests.conftest import SHAPE, TINY_FEATURES
 
@@ -191,3 +194,69 @@ def test_a_trained_hypermorph_registers_better_than_nothing_and_smoother_at_high
     assert result.mse[0].mean() < result.mse[2].mean(), "λ=0 matches the images more closely than λ=1"
     assert result.folding[0].mean() >= result.folding[2].mean()
     assert result.optimal_lam < 1.0
+
+
+# ---- 3D sweeps, batch sizes and progress --------------------------------------------------
+
+VOLUME = (16, 16, 16)
+
+
+@pytest.fixture(scope="module")
+def volumes():
+    """Six labelled 16^3 volumes made with numpy: a bright ball at a different place in each."""
+    grid = np.stack(np.meshgrid(*[np.arange(16.0)] * 3, indexing="ij"), -1)
+    rng = np.random.default_rng(0)
+    images, labels = [], []
+    for _ in range(6):
+        centre = 8 + rng.uniform(-2, 2, 3)
+        distance = np.linalg.norm(grid - centre, axis=-1)
+        images.append(np.clip(1.2 - distance / 6, 0, 1))
+        labels.append(np.digitize(distance, [3, 5, 7])[::-1] * (distance < 7))
+    return Dataset(images=np.array(images, np.float32)[..., None], labels=np.array(labels, np.int32))
+
+
+def test_a_3d_lambda_sweep_scores_volumes_like_one_call_per_lambda(volumes, monkeypatch):
+    model = hnb.build_hypermorph(VOLUME, nb_features=TINY_FEATURES, seed=0)
+    totals = []
+    real_tqdm = evaluation.tqdm
+
+    def recording_tqdm(*args, **kwargs):
+        totals.append((kwargs.get("total"), kwargs.get("desc")))
+        return real_tqdm(*args, **kwargs)
+
+    monkeypatch.setattr(evaluation, "tqdm", recording_tqdm)
+    result = lambda_sweep(model, volumes, [0.1, 0.9], n_pairs=3, batch_size=2, progress=True)
+    assert totals[0] == (6, "λ sweep"), "one bar counting every λ × pair registration"
+    assert result.dice.shape == (2, 3, len(volumes.label_values()))
+    assert result.mse.shape == result.folding.shape == (2, 3)
+    assert np.isfinite(result.mean_dice).all() and 0 <= result.identity_dice <= 1
+    for index, lam in enumerate([0.1, 0.9]):
+        alone = score_pairs(model, volumes, result.pairs, lam=lam)
+        np.testing.assert_allclose(result.dice[index], alone.dice)
+        np.testing.assert_allclose(result.mse[index], alone.mse, rtol=1e-5)
+    grid = baseline_sweep({0.5: hnb.build_vxm(VOLUME, nb_features=TINY_FEATURES, seed=0)}, volumes,
+                          pairs=result.pairs, progress=False)
+    assert grid.dice.shape == (1, 3, len(volumes.label_values()))
+
+
+def test_batch_size_follows_the_volume_size_and_2d_keeps_eight(small_data, tiny_hypermorph, monkeypatch):
+    assert auto_batch_size((32, 32)) == auto_batch_size((160, 192)) == 8
+    assert auto_batch_size((80, 96, 80)) == 3 and auto_batch_size((160, 192, 224)) == 1
+    sizes = []
+    real_predict = Registrar.predict
+
+    def spy(self, moving, fixed, lam=None):
+        sizes.append(len(moving))
+        return real_predict(self, moving, fixed, lam)
+
+    monkeypatch.setattr(Registrar, "predict", spy)
+    lambda_sweep(tiny_hypermorph, small_data, [0.2, 0.8], n_pairs=10, progress=False)
+    assert sizes == [8, 2, 8, 2], "batches of 8 pairs at one λ"
+
+
+def test_a_model_for_another_shape_or_dimension_is_refused(volumes, small_data, tiny_hypermorph, tiny_vxm):
+    with pytest.raises(ValueError, match=r"registers 2D images of shape \(32, 32\), but the data holds "
+                                         r"3D volumes of shape \(16, 16, 16\)"):
+        lambda_sweep(tiny_hypermorph, volumes, [0.5], n_pairs=2)
+    with pytest.raises(ValueError, match="build the model for the data"):
+        score_pairs(tiny_vxm, volumes, [[0, 1]])

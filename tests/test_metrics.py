@@ -189,3 +189,29 @@ def test_closed_form_jacobian_equals_the_matrix_determinant(shape):
     axes = tuple(range(len(shape) - 1 - ndims, len(shape) - 1))
     matrix = np.stack(np.gradient(flow, axis=axes), axis=-1) + np.eye(ndims)
     np.testing.assert_allclose(jacobian_determinant(flow), np.linalg.det(matrix), atol=1e-10)
+
+
+def test_3d_scaling_fields_have_the_product_of_their_scales_as_determinant():
+    scales = (1.5, 0.8, 0.5)
+    flow = affine_flow(np.diag(scales), (6, 7, 8), shift=[1.0, -2.0, 0.5])
+    np.testing.assert_allclose(jacobian_determinant(flow), np.prod(scales), atol=1e-12)
+    squash = affine_flow(np.diag([1.0, 1.0, 0.0]), (6, 7, 8))      # collapses the k axis: det 0, folds
+    batch = np.stack([flow, squash, np.zeros_like(flow)])
+    np.testing.assert_allclose(folding_fraction(batch), [0.0, 1.0, 0.0])
+
+
+def test_3d_smooth_field_determinant_matches_its_analytic_value():
+    # u_i = a sin(2π i / n) stretches along i: det = 1 + (2πa / n) cos(2π i / n); the same
+    # function in u_k is a shear (du_k/di), which leaves the determinant unchanged
+    n, a = 32, 2.0
+    i = np.arange(n, dtype=float)[:, None, None] * np.ones((n, 4, 5))
+    flow = np.zeros((n, 4, 5, 3))
+    flow[..., 0] = a * np.sin(2 * np.pi * i / n)
+    flow[..., 2] = a * np.sin(2 * np.pi * i / n)    # shear: does not change the volume
+    expected = 1 + 2 * np.pi * a / n * np.cos(2 * np.pi * i / n)
+    inner = slice(1, -1)                              # one-sided differences at the border
+    np.testing.assert_allclose(jacobian_determinant(flow)[inner], expected[inner], atol=0.01)
+    assert folding_fraction(flow) == 0.0
+    flow[..., 0] *= 3                                 # 2πa/n > 1: the field folds where cos < -n/(6πa)
+    folded = np.mean(1 + 3 * 2 * np.pi * a / n * np.cos(2 * np.pi * np.arange(n) / n) <= 0)
+    assert folding_fraction(flow) == pytest.approx(folded, abs=2 / n)

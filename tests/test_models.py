@@ -4,7 +4,8 @@ import pytest
 import tensorflow as tf
 
 import hypermorph_nb as hnb
-from hypermorph_nb.models import ModelSpec, fix_hyperconv_initialisation, ne, spec_of
+from hypermorph_nb.models import ModelSpec, _build_core, fix_hyperconv_initialisation, ne, spec_of, vxm
+from hypermorph_nb.padding import pad_widths, padded_shape, pooling_multiple
 from tests.conftest import TINY_FEATURES
 
 
@@ -33,7 +34,8 @@ def test_diffeomorphic_option_integrates_the_field():
 
 
 @pytest.mark.parametrize("shape, message", [
-    ((30, 32), "multiple of 16"),
+    ((4, 32), "at least 8"),
+    ((1, 32, 32), "at least 8"),
     ((32, 32, 32, 1), "2D or 3D"),
     ("abc", "tuple"),
 ])
@@ -86,3 +88,91 @@ def test_spec_of_rejects_foreign_models():
     inputs = tf.keras.Input((4,))
     with pytest.raises(TypeError, match="build_hypermorph"):
         spec_of(tf.keras.Model(inputs, tf.keras.layers.Dense(1)(inputs)))
+
+
+# --- any size: padding inside the model -------------------------------------------------------
+
+def padded_reference(build, shape, padded, **options):
+    """The model of the user's shape and one built directly at the padded shape, same seed."""
+    model = build(shape, nb_features=TINY_FEATURES, seed=0, **options)
+    reference = build(padded, nb_features=TINY_FEATURES, seed=0, **options)
+    return model, reference
+
+
+def run(model, moving, fixed, lam=None):
+    inputs = [moving, fixed] if lam is None else [moving, fixed, lam]
+    return [t.numpy() for t in model(inputs, training=False)]
+
+
+@pytest.mark.parametrize("build, shape, padded", [
+    (hnb.build_vxm, (20, 30), (32, 32)),
+    (hnb.build_hypermorph, (10, 12, 14), (16, 16, 16)),
+])
+def test_any_shape_is_padded_inside_the_model_and_cropped_back(build, shape, padded, rng):
+    model, reference = padded_reference(build, shape, padded)
+    ndims = len(shape)
+    assert [tuple(t.shape) for t in model.outputs] == [(None, *shape, 1), (None, *shape, ndims)]
+    assert [tuple(t.shape) for t in model.inputs[:2]] == [(None, *shape, 1)] * 2
+    assert spec_of(model).inshape == shape
+    # the same weights as a network built at the padded shape with the same seed ...
+    assert len(model.get_weights()) == len(reference.get_weights())
+    for mine, theirs in zip(model.get_weights(), reference.get_weights()):
+        np.testing.assert_array_equal(mine, theirs)
+    # ... run on the zero-padded images, with the field cropped back
+    moving, fixed = rng.random((2, 2, *shape, 1), dtype=np.float32)
+    widths = pad_widths(shape, padded)
+    pad = [*widths, (0, 0)]
+    lam = None if not spec_of(model).is_hypermorph else np.array([[0.2], [0.9]], np.float32)
+    moved, flow = run(model, moving, fixed, lam)
+    _, reference_flow = run(reference, np.pad(moving, [(0, 0), *pad]), np.pad(fixed, [(0, 0), *pad]), lam)
+    inside = (slice(None), *(slice(before, before + side) for (before, _), side in zip(widths, shape)))
+    np.testing.assert_allclose(flow, reference_flow[inside], atol=1e-5)
+    assert moved.shape == moving.shape and flow.shape == (2, *shape, ndims)
+
+
+@pytest.mark.parametrize("diffeomorphic", [False, True])
+def test_moved_image_is_the_moving_image_warped_by_the_cropped_field(diffeomorphic, rng):
+    model = hnb.build_vxm((20, 30), nb_features=TINY_FEATURES, seed=0, diffeomorphic=diffeomorphic,
+                          int_steps=4)
+    # a field of a few voxels, so that the warp visibly moves the image
+    flow_layer = next(l for l in model.references.core.layers if l.name.endswith("_flow"))
+    kernel, bias = flow_layer.get_weights()
+    flow_layer.set_weights([kernel * 3e4, bias])
+    moving, fixed = rng.random((2, 2, 20, 30, 1), dtype=np.float32)
+    displacement = tf.keras.Model(model.inputs, model.references.pos_flow)([moving, fixed]).numpy()
+    moved, field = run(model, moving, fixed)
+    assert np.abs(displacement).max() > 1, "the test needs a field that moves voxels"
+    if not diffeomorphic:
+        np.testing.assert_array_equal(field, displacement)
+    warp = vxm.layers.SpatialTransformer(interp_method="linear", indexing="ij")
+    np.testing.assert_allclose(moved, warp([moving, displacement]).numpy(), atol=1e-6)
+
+
+def test_valid_shape_model_is_built_without_the_padding_path():
+    """A poolable shape gives exactly the model of today: no wrapper, same weights and outputs."""
+    model = hnb.build_hypermorph((32, 32), nb_features=TINY_FEATURES, seed=0)
+    assert not hasattr(model.references, "core")
+    assert not any(isinstance(l, (tf.keras.layers.ZeroPadding2D, tf.keras.layers.Cropping2D))
+                   for l in model.submodules)
+    assert model.name == "hypermorph"
+    core = _build_core(spec_of(model), (32, 32))
+    for mine, theirs in zip(model.get_weights(), core.get_weights()):
+        np.testing.assert_array_equal(mine, theirs)
+
+
+def test_padded_model_registers_saves_and_loads_at_the_users_shape(tmp_path, rng):
+    model = hnb.build_hypermorph((20, 30), nb_features=TINY_FEATURES, seed=0)
+    moving, fixed = rng.random((2, 20, 30), dtype=np.float32)
+    moved, flow = hnb.register(model, moving, fixed, lam=0.4)
+    assert moved.shape == (20, 30) and flow.shape == (20, 30, 2)
+    loaded = hnb.load_model(hnb.save_model(model, tmp_path / "padded"))
+    assert spec_of(loaded).inshape == (20, 30)
+    again = hnb.register(loaded, moving, fixed, lam=0.4)
+    np.testing.assert_array_equal(again[1], flow)
+
+
+def test_pad_widths_centre_the_image():
+    assert padded_shape((50, 60), 16) == (64, 64)
+    assert padded_shape((40, 44, 36), 16) == (48, 48, 48)
+    assert pad_widths((40, 44, 36), (48, 48, 48)) == ((4, 4), (2, 2), (6, 6))
+    assert pooling_multiple(TINY_FEATURES) == 16 and pooling_multiple([[8, 8], [8, 8, 8]]) == 4

@@ -4,29 +4,40 @@ Executed notebooks and their outputs are kept under ``artifacts/notebooks/`` (ov
 with HYPERMORPH_NB_ARTIFACTS) so CI can publish them.
 """
 import os
+import sys
 from pathlib import Path
 
 import nbformat
 import pytest
 
-from hypermorph_nb.notebooks import NotebookFailed, find_notebooks, run_all, run_notebook
+from hypermorph_nb.notebooks import QUICK, NotebookFailed, find_notebooks, run_all, run_notebook, scale_epochs
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = ROOT / "notebooks"
 ARTIFACTS = Path(os.environ.get("HYPERMORPH_NB_ARTIFACTS", ROOT / "artifacts")) / "notebooks"
 
-#: Small settings for CI: the embedded synthetic data, a few hundred training steps.
+#: Small settings for CI: the embedded synthetic data, a few hundred training steps. The
+#: notebooks' one knob, ``scale``, shortens every epoch count: 01 trains 4 epochs of its 100,
+#: 02 8 of 200, 04 2 of 40 per baseline and 3 of 80 for HyperMorph.
 SMALL = {
     "data_source": "synthetic", "image_shape": [64, 64], "seed": 0,
-    "epochs": 4, "steps_per_epoch": 50, "learning_rate": 1e-3,
+    "scale": 0.04, "steps_per_epoch": 50, "learning_rate": 1e-3,
     "lam_sampling": {"mode": "oversample", "oversample_rate": 0.5}, "image_sigma": 0.2,
-    "n_pairs": 8, "sweep_lams": [0.0, 0.5, 0.9, 0.99, 1.0],
-    "lams": [0.5, 0.9], "baseline_epochs": 2, "hypermorph_epochs": 4,
+    "n_pairs": 8, "sweep_lams": [0.0, 0.5, 0.9, 0.99, 1.0], "lams": [0.5, 0.9],
 }
+#: What TensorFlow prints while it loads (see hypermorph_nb/_startup_logs.py); no output may hold it.
+STARTUP_NOISE = ("absl::InitializeLog", "oneDNN custom operations", "Could not find cuda drivers",
+                 "cudart_stub", "I0000 ")
+#: The first code cell of every notebook: installs the package on Colab, does nothing elsewhere.
+COLAB_GUARD = 'if "google.colab" in sys.modules:\n    source = os.environ.get("HYPERMORPH_NB_SOURCE")'
+#: Epoch counts that ``scale`` multiplies, per notebook that trains.
+EPOCH_PARAMETERS = {"01_voxelmorph_baseline": ["epochs"], "02_train_hypermorph": ["epochs"],
+                    "04_hypermorph_vs_separate_models": ["baseline_epochs", "hypermorph_epochs"],
+                    "05_your_own_scans": ["epochs"]}
 #: Notebooks that load what an earlier one saved.
 DEPENDS_ON = {"03_explore_lambda": "02_train_hypermorph"}
 EXPECTED = ["01_voxelmorph_baseline", "02_train_hypermorph", "03_explore_lambda",
-            "04_hypermorph_vs_separate_models"]
+            "04_hypermorph_vs_separate_models", "05_your_own_scans"]
 
 
 @pytest.fixture(scope="module")
@@ -47,10 +58,37 @@ def executed():
     return run
 
 
+def executed_notebook(stem):
+    return nbformat.read(ARTIFACTS / "executed" / f"{stem}.ipynb", as_version=4)
+
+
 def png_outputs(stem):
-    notebook = nbformat.read(ARTIFACTS / "executed" / f"{stem}.ipynb", as_version=4)
     return sum("image/png" in output.get("data", {})
-               for cell in notebook.cells if cell.cell_type == "code" for output in cell.outputs)
+               for cell in executed_notebook(stem).cells if cell.cell_type == "code" for output in cell.outputs)
+
+
+def startup_noise(notebook):
+    """Outputs of an executed notebook that hold TensorFlow's start-up lines."""
+    found = []
+    for cell in notebook.cells:
+        for output in cell.get("outputs", []):
+            text = output.get("text", "") + "".join(str(v) for v in output.get("data", {}).values())
+            found += [line for line in text.splitlines() if any(marker in line for marker in STARTUP_NOISE)]
+    return found
+
+
+def default_of(stem, name):
+    import papermill
+
+    return int(papermill.inspect_notebook(str(NOTEBOOKS / f"{stem}.ipynb"))[name]["default"])
+
+
+def check_executed(stem):
+    """What every executed notebook must show: no start-up noise, a silent Colab cell."""
+    notebook = executed_notebook(stem)
+    assert not startup_noise(notebook), f"{stem}: TensorFlow start-up lines in the outputs"
+    colab_cell = next(c for c in notebook.cells if c.cell_type == "code" and COLAB_GUARD in c.source)
+    assert colab_cell.outputs == [], f"{stem}: the Colab install cell printed something outside Colab"
 
 
 def test_notebooks_are_numbered_committed_without_outputs_and_parameterised():
@@ -62,6 +100,72 @@ def test_notebooks_are_numbered_committed_without_outputs_and_parameterised():
         tagged = [c for c in code if "parameters" in c.metadata.get("tags", [])]
         assert len(tagged) == 1, f"{path.name} needs exactly one cell tagged 'parameters'"
         assert "output_dir" in tagged[0].source and "seed" in tagged[0].source
+        assert COLAB_GUARD in code[0].source, f"{path.name}: the first code cell must be the Colab install cell"
+
+
+def test_every_training_notebook_scales_all_its_epoch_counts_with_one_knob():
+    import papermill
+
+    for stem, names in EPOCH_PARAMETERS.items():
+        path = NOTEBOOKS / f"{stem}.ipynb"
+        assert papermill.inspect_notebook(str(path))["scale"]["default"] == "1.0", stem
+        source = "\n".join(c.source for c in nbformat.read(path, as_version=4).cells if c.cell_type == "code")
+        for name in names:
+            assert f"epochs=scale_epochs({name}, scale)" in source, f"{stem}: {name} is not scaled"
+
+
+def test_colab_cell_does_nothing_outside_colab_and_installs_on_colab(monkeypatch):
+    from IPython.core.inputtransformer2 import TransformerManager
+
+    source = next(c.source for c in nbformat.read(find_notebooks(NOTEBOOKS)[0], as_version=4).cells
+                  if c.cell_type == "code")
+    python = TransformerManager().transform_cell(source)   # how IPython runs the %pip line
+    calls = []
+    shell = type("Shell", (), {"run_line_magic": lambda self, *args: calls.append(args)})()
+    exec(python, {"get_ipython": lambda: shell})
+    assert calls == []                                       # no google.colab here
+    colab = type(sys)("google.colab")
+    sys.modules["google.colab"] = colab
+    try:
+        monkeypatch.delenv("HYPERMORPH_NB_SOURCE", raising=False)
+        with pytest.raises(RuntimeError, match="set HYPERMORPH_NB_SOURCE"):
+            exec(python, {"get_ipython": lambda: shell})      # no source named: says what to set
+        monkeypatch.setenv("HYPERMORPH_NB_SOURCE", "git+https://example.org/me/hypermorph-nb")
+        exec(python, {"get_ipython": lambda: shell})
+    finally:
+        del sys.modules["google.colab"]
+    assert len(calls) == 1 and calls[0][0] == "pip"
+    # IPython expands {source} in a magic's line from the cell's variables
+    assert "hypermorph-nb @ git+https://example.org/me/hypermorph-nb" in calls[0][1].format(
+        source="git+https://example.org/me/hypermorph-nb")
+
+
+def test_quick_preset_scales_every_notebook_and_set_overrides_it(monkeypatch, tmp_path):
+    from hypermorph_nb import cli, notebooks
+
+    seen = {}
+    monkeypatch.setattr(notebooks, "run_all", lambda folder, out, *, parameters, names: seen.update(parameters))
+    assert cli.main(["notebooks", "--out", str(tmp_path), "--quick", "--set", "image_shape=[64,64]"]) == 0
+    assert seen == {**QUICK, "image_shape": [64, 64]} and seen["scale"] < 1
+    assert scale_epochs(40, QUICK["scale"]) == 2 and scale_epochs(200, QUICK["scale"]) == 10
+
+
+@pytest.mark.slow
+def test_a_papermill_kernel_is_detected_and_shows_no_tensorflow_start_up_lines(tmp_path):
+    notebook = nbformat.v4.new_notebook(cells=[
+        nbformat.v4.new_code_cell("x = 1", metadata={"tags": ["parameters"]}),
+        nbformat.v4.new_code_cell("import hypermorph_nb as hnb\n"
+                                  "print(hnb.environment.detect().frontend, hnb.environment.quiet_progress())"),
+    ])
+    notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    path = tmp_path / "00_environment.ipynb"
+    nbformat.write(notebook, path)
+    run_notebook(path, tmp_path / "executed.ipynb", {"output_dir": str(tmp_path)})
+    executed = nbformat.read(tmp_path / "executed.ipynb", as_version=4)
+    assert not startup_noise(executed), startup_noise(executed)
+    printed = "".join(o.get("text", "") for c in executed.cells for o in c.get("outputs", []))
+    assert printed.strip() == "papermill True"
+    assert "HYPERMORPH_NB_PAPERMILL" not in os.environ   # only the kernel had it
 
 
 def test_small_parameters_exist_in_the_notebooks():
@@ -90,7 +194,9 @@ def test_a_failing_cell_is_named(tmp_path):
 def test_01_baseline_registers_better_than_no_registration(executed):
     metrics = executed("01_voxelmorph_baseline")
     assert metrics["data"].startswith("synthetic")
-    assert metrics["lams"] == [0.5] and metrics["epochs"] == SMALL["epochs"]
+    assert metrics["lams"] == [0.5]
+    assert metrics["epochs"] == scale_epochs(default_of("01_voxelmorph_baseline", "epochs"), SMALL["scale"]) == 4
+    check_executed("01_voxelmorph_baseline")
     assert metrics["mean_dice"][0] > metrics["identity_dice"] + 0.02
     assert metrics["mse"][0] < metrics["identity_mse"]
     assert png_outputs("01_voxelmorph_baseline") >= 3  # images, loss plot, registered pair
@@ -99,6 +205,8 @@ def test_01_baseline_registers_better_than_no_registration(executed):
 @pytest.mark.slow
 def test_02_hypermorph_learns_every_lambda(executed):
     metrics = executed("02_train_hypermorph")
+    assert metrics["epochs"] == scale_epochs(default_of("02_train_hypermorph", "epochs"), SMALL["scale"])
+    check_executed("02_train_hypermorph")
     smooth = metrics["field_smoothness"]
     assert smooth["1"] < 0.5 * smooth["0"], "λ=1 must give a smoother field than λ=0"
     assert len(metrics["lams"]) == 5 and max(metrics["mean_dice"]) > metrics["identity_dice"] + 0.02
@@ -109,6 +217,7 @@ def test_02_hypermorph_learns_every_lambda(executed):
 @pytest.mark.slow
 def test_03_explorer_and_sweep_choose_lambda(executed):
     metrics = executed("03_explore_lambda")
+    check_executed("03_explore_lambda")
     assert metrics["lams"] == SMALL["sweep_lams"]
     assert metrics["optimal_lam"] in SMALL["sweep_lams"]
     per_label = metrics["optimal_lam_per_label"]
@@ -118,11 +227,19 @@ def test_03_explorer_and_sweep_choose_lambda(executed):
     assert explorer["folding_at_1"] <= explorer["folding_at_0"]
     assert max(metrics["mean_dice"]) > metrics["identity_dice"]
     assert png_outputs("03_explore_lambda") >= 2  # explorer and sweep snapshots
+    for name in ("explorer", "panel"):   # the widgets' own display data carries their last frame
+        shown = [c for c in executed_notebook("03_explore_lambda").cells
+                 if c.cell_type == "code" and c.source.strip().splitlines()[-1] == name]
+        assert shown, f"notebook 03 no longer displays `{name}` on its own line"
+        bundles = [o.get("data", {}) for o in shown[0].outputs]
+        assert any("application/vnd.jupyter.widget-view+json" in b and "image/png" in b for b in bundles), \
+            f"the cell displaying `{name}` has no image/png beside its widget view"
 
 
 @pytest.mark.slow
 def test_04_compares_hypermorph_with_separate_models(executed):
     metrics = executed("04_hypermorph_vs_separate_models")
+    check_executed("04_hypermorph_vs_separate_models")
     assert [row["lam"] for row in metrics["rows"]] == SMALL["lams"]
     assert metrics["baseline_seconds"] > 0 and metrics["hypermorph_seconds"] > 0
     identity = metrics["baselines"]["identity_dice"]

@@ -11,6 +11,7 @@ import pytest
 import hypermorph_nb as hnb
 from hypermorph_nb import metrics
 from hypermorph_nb.data import Dataset, synthetic
+from hypermorph_nb.environment import PAPERMILL_VARIABLE
 from hypermorph_nb.losses import smoothness_term
 from hypermorph_nb.plotting import label_outlines
 from hypermorph_nb.registration import Registrar
@@ -164,6 +165,22 @@ def test_log_slider_snapping_in_the_browser_does_not_move_lambda():
     assert controls.lam_slider.value == 0.38
     controls.one_minus_slider.value = 10 ** (np.log10(snapped) - step)  # a real move of one step
     assert controls.lam_slider.value == pytest.approx(1 - 10 ** (np.log10(snapped) - step))
+
+
+def test_a_late_echo_of_an_earlier_log_slider_value_does_not_move_lambda():
+    """Found by tests/test_browser.py on notebook 5: the log slider's view, rendered at λ = 0.9,
+    snapped 1 − λ = 0.1 and sent it back; under Run All Cells that message waited until every
+    cell had run (λ was 0 by then) and dragged λ back to 0.9."""
+    controls = LambdaControls(lam=0.9)
+    controls.lam_slider.value = 0.0   # later cells
+    controls.lam_slider.value = 1.0
+    controls.lam_slider.value = 0.0
+    controls.one_minus_slider.set_state({"value": 0.09999999999999998})  # the late echo
+    assert controls.lam_slider.value == 0.0 and controls.one_minus_slider.value == 1.0
+    controls.one_minus_slider.set_state({"value": 0.01})  # a real move in the browser
+    assert controls.lam_slider.value == pytest.approx(0.99)
+    controls.one_minus_slider.set_state({"value": 0.1})  # ... and back to an earlier value
+    assert controls.lam_slider.value == pytest.approx(0.9)
 
 
 def test_log_slider_gives_each_decade_near_one_the_same_travel():
@@ -324,10 +341,13 @@ def test_png_display_and_savefig(untrained, small_data):
 
 
 def test_auto_display_follows_the_matplotlib_backend(monkeypatch):
+    from hypermorph_nb.environment import Environment
+
+    lab = Environment(frontend="jupyterlab", kernel=True, ci=False)
     monkeypatch.setattr(matplotlib, "get_backend", lambda: "module://ipympl.backend_nbagg")
-    assert resolve_mode("auto") == "ipympl"
+    assert resolve_mode("auto", where=lab) == "ipympl"
     monkeypatch.setattr(matplotlib, "get_backend", lambda: "module://matplotlib_inline.backend_inline")
-    assert resolve_mode("auto") == "image"
+    assert resolve_mode("auto", where=lab) == "image"
     with pytest.raises(ValueError, match="display must be one of"):
         resolve_mode("svg")
 
@@ -474,3 +494,41 @@ def test_refresh_reruns_after_the_weights_change(small_data):
 def test_lambda_out_of_range_is_refused(untrained, small_data):
     with pytest.raises(ValueError, match=r"lam must lie in \[0, 1\], got 1.5"):
         LambdaExplorer(untrained, small_data, lam=1.5)
+
+
+def test_displayed_explorer_keeps_its_saved_picture_up_to_date(explorer, monkeypatch):
+    """Saved notebooks show the image/png of the display data: it follows changes made in code."""
+    import base64
+
+    import IPython.display
+
+    published = []
+
+    class Handle:
+        def update(self, bundle, **kwargs):
+            published.append(bundle)
+
+    def display(bundle, **kwargs):
+        assert kwargs == {"raw": True, "display_id": True}
+        published.append(bundle)
+        return Handle()
+
+    monkeypatch.setattr(IPython.display, "display", display)
+    monkeypatch.delenv(PAPERMILL_VARIABLE, raising=False)  # a live front-end: the output is never replaced
+    explorer._ipython_display_()
+    explorer.lam_slider.value = 0.6
+    assert len(published) == 1 and "image/png" in published[0]
+
+    published.clear()
+    monkeypatch.setenv(PAPERMILL_VARIABLE, "1")  # no browser: the output may be replaced
+    explorer._ipython_display_()
+    assert len(published) == 1
+    first = published[0]
+    assert "application/vnd.jupyter.widget-view+json" in first
+    assert base64.b64decode(first["image/png"])[:4] == b"\x89PNG"
+    explorer.lam_slider.value = 0.95  # a later cell, or papermill
+    assert len(published) == 2 and published[1]["image/png"] != first["image/png"]
+    assert published[1]["image/png"] == explorer._repr_mimebundle_()["image/png"]
+    explorer.lam_slider.set_state({"value": 0.3})  # a drag in the browser: the output is left alone
+    assert explorer.wait(20) and explorer.state.lam == 0.3
+    assert len(published) == 2

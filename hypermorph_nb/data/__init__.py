@@ -1,22 +1,27 @@
 """Data: loaders, the synthetic default, splits and training-pair generators.
 
-Every loader returns a :class:`Dataset`: ``images`` ``(N, H, W, 1)`` float32 in
-[0, 1] and ``labels`` ``(N, H, W)`` int32 label maps (or None).
+Every loader returns a :class:`Dataset`: ``images`` ``(N, *spatial, 1)`` float32
+in [0, 1] (2D ``(N, H, W, 1)`` or 3D ``(N, D, H, W, 1)``), ``labels``
+``(N, *spatial)`` int32 label maps (or None) and ``affines`` ``(N, 4, 4)``
+voxel-to-world matrices (or None).
 
 - :func:`load_tutorial`: the seed tutorial's 2D OASIS file, downloaded once and cached;
-- :func:`load_npz`: a stack in one ``.npz`` (e.g. ``../shared/data/oasis2d/oasis2d_300.npz``);
-- :func:`load_folder`: the neurite-oasis folder layout or a folder of your own files;
-- :func:`synthetic`, :func:`synthetic_pairs`: the embedded default, no download;
+- :func:`load_npz`: a stack in one ``.npz`` (e.g. ``../shared/data/oasis2d/oasis2d_300.npz``,
+  or the 3D ``../shared/data/ixi3d/ixi3d_150.npz``);
+- :func:`load_folder`: the neurite-oasis folder layouts (2D and 3D) or a folder of your
+  own NIfTI/MGZ/NumPy/PNG files;
+- :func:`synthetic`, :func:`synthetic_pairs`: the embedded default in 2D or 3D, no download;
 - :func:`load_source`: pick one of the above by name (the notebooks' parameter), with fallbacks;
 - :func:`even_split`, :func:`random_split`: training/validation/test sets;
 - :class:`PairBatches`, :func:`voxelmorph_generator`, :func:`hypermorph_generator`:
   training pairs, with λ drawn by :class:`LambdaSampling`.
 """
 from .dataset import Dataset
-from .files import load_folder, load_npz, read_label_names
+from .files import load_npz, read_label_names
+from .folders import load_folder
 from .generators import PairBatches, hypermorph_generator, voxelmorph_generator
 from .sampling import LAMBDA_MODES, LambdaSampling, check_lambda
-from .sources import SOURCES, find_shared_oasis2d, load_source, resize
+from .sources import SOURCES, find_shared_ixi3d, find_shared_oasis2d, load_source, resize
 from .splits import even_split, random_split
 from .synthetic import KnownPairs, synthetic, synthetic_pairs
 from .tutorial import OASIS_TUTORIAL, DataUnavailableError, TutorialSource, cache_dir, load_tutorial
@@ -25,7 +30,7 @@ __all__ = [
     "Dataset", "KnownPairs", "synthetic", "synthetic_pairs",
     "load_tutorial", "load_npz", "load_folder", "read_label_names",
     "cache_dir", "OASIS_TUTORIAL", "TutorialSource", "DataUnavailableError",
-    "load_source", "SOURCES", "find_shared_oasis2d", "resize",
+    "load_source", "SOURCES", "find_shared_oasis2d", "find_shared_ixi3d", "resize",
     "even_split", "random_split",
     "PairBatches", "voxelmorph_generator", "hypermorph_generator",
     "LambdaSampling", "LAMBDA_MODES", "check_lambda",

@@ -1,24 +1,29 @@
-"""The in-memory dataset every loader returns: images with optional label maps."""
+"""The in-memory dataset every loader returns: 2D or 3D images with optional label maps and affines."""
 
 import dataclasses
 
 import numpy as np
 
+from .affines import AFFINE_ATOL, as_affines, voxel_sizes
 from .validation import as_images, as_labels
 
 
 @dataclasses.dataclass
 class Dataset:
-    """Images (and optionally label maps) that travel together.
+    """Images (and optionally label maps and affines) that travel together.
+
+    Slicing (``data[2:5]``), :func:`even_split`, :func:`random_split` and
+    :class:`PairBatches` keep each image's label map, name and affine with it.
 
     Attributes
     ----------
     images : np.ndarray
-        ``(N, H, W, 1)`` float32 in [0, 1] (converted to float32 when given
+        ``(N, *spatial, 1)`` float32 in [0, 1]: ``(N, H, W, 1)`` 2D images or
+        ``(N, D, H, W, 1)`` 3D volumes (converted to float32 when given
         another float type; NaN, inf and values outside [0, 1] are refused:
         build from raw arrays with :meth:`from_arrays`, which normalises).
     labels : np.ndarray or None
-        ``(N, H, W)`` integer label maps aligned with ``images`` (0 is
+        ``(N, *spatial)`` integer label maps aligned with ``images`` (0 is
         background), or None when the source has none.
     label_names : dict of int to str, optional
         Name of each label value, when known.
@@ -26,15 +31,22 @@ class Dataset:
         One identifier per image (subject id or file name).
     source : str
         Where the data came from, for reports.
+    affines : np.ndarray or None
+        ``(N, 4, 4)`` float64 voxel-to-world affines (mm, RAS as in NIfTI),
+        or None when the source has none. One ``(4, 4)`` given here is
+        repeated for every image.
 
     Examples
     --------
     >>> import numpy as np
     >>> data = Dataset(images=np.zeros((4, 32, 32, 1), "float32"), labels=None)
-    >>> len(data), data.shape
-    (4, (32, 32))
+    >>> len(data), data.shape, data.ndim, data.affine
+    (4, (32, 32), 2, None)
     >>> len(data[1:3])
     2
+    >>> volumes = Dataset(images=np.zeros((2, 8, 8, 8, 1), "float32"), affines=np.diag([2.0, 2, 2, 1]))
+    >>> volumes.ndim, volumes[1:].voxel_sizes.tolist()
+    (3, [[2.0, 2.0, 2.0]])
     """
 
     images: np.ndarray
@@ -42,21 +54,23 @@ class Dataset:
     label_names: dict = None
     names: list = None
     source: str = ""
+    affines: np.ndarray = None
 
     def __post_init__(self):
         images = np.asarray(self.images)
-        if images.ndim != 4 or images.shape[-1] != 1:
+        if images.ndim not in (4, 5) or images.shape[-1] != 1:
             raise ValueError(
-                f"Dataset.images must have shape (N, H, W, 1), got {images.shape}; "
-                "Dataset.from_arrays also accepts (N, H, W)")
+                f"Dataset.images must have shape (N, H, W, 1) or (N, D, H, W, 1), got "
+                f"{images.shape}; Dataset.from_arrays also accepts (N, H, W) and (N, D, H, W)")
         if images.dtype != np.float32:
             images = images.astype(np.float32)
-        if not np.isfinite(images).all():
+        low, high = (images.min(), images.max()) if images.size else (0.0, 0.0)
+        if not (np.isfinite(low) and np.isfinite(high)):   # NaN and inf show in the extremes
             raise ValueError("Dataset.images contain NaN or infinite values; replace them "
                              "(e.g. np.nan_to_num) or drop those images")
-        if images.size and (images.min() < 0 or images.max() > 1):
+        if low < 0 or high > 1:
             raise ValueError(
-                f"Dataset.images must lie in [0, 1], got [{images.min():g}, {images.max():g}]; "
+                f"Dataset.images must lie in [0, 1], got [{low:g}, {high:g}]; "
                 "use Dataset.from_arrays(images, normalize='auto') to rescale them")
         self.images = images
         if self.labels is not None:
@@ -69,21 +83,23 @@ class Dataset:
                 raise ValueError(f"Dataset.labels must be integers, got dtype {labels.dtype}")
         if self.names is not None and len(self.names) != len(images):
             raise ValueError(f"got {len(self.names)} names for {len(images)} images")
+        if self.affines is not None:
+            self.affines = as_affines(self.affines, len(images), name="Dataset.affines")
 
     @classmethod
     def from_arrays(cls, images, labels=None, *, normalize="auto", label_names=None, names=None,
-                    source="arrays"):
+                    source="arrays", affines=None):
         """Build a Dataset from raw arrays, checking and normalising them.
 
         Parameters
         ----------
         images : array-like
-            ``(N, H, W)`` or ``(N, H, W, 1)``.
+            ``(N, H, W)``, ``(N, D, H, W)``, or either with a trailing axis of 1.
         labels : array-like, optional
-            ``(N, H, W)`` integer label maps.
+            ``(N, *spatial)`` integer label maps.
         normalize : {'auto', 'minmax', 'none'}
             Intensity policy (see :mod:`hypermorph_nb.data.validation`).
-        label_names, names, source
+        label_names, names, source, affines
             As the attributes.
 
         Examples
@@ -97,7 +113,7 @@ class Dataset:
         if labels is not None:
             labels = as_labels(labels, name="labels", image_shape=images.shape[:-1])
         return cls(images=images, labels=labels, label_names=label_names,
-                   names=None if names is None else list(names), source=source)
+                   names=None if names is None else list(names), source=source, affines=affines)
 
     def __len__(self):
         return len(self.images)
@@ -113,12 +129,35 @@ class Dataset:
             label_names=self.label_names,
             names=names,
             source=self.source,
+            affines=None if self.affines is None else self.affines[index],
         )
 
     @property
     def shape(self):
-        """Spatial shape ``(H, W)`` of the images."""
+        """Spatial shape of the images: ``(H, W)`` or ``(D, H, W)``."""
         return tuple(self.images.shape[1:-1])
+
+    @property
+    def ndim(self):
+        """Number of spatial dimensions: 2 or 3."""
+        return self.images.ndim - 2
+
+    @property
+    def affine(self):
+        """The ``(4, 4)`` affine shared by every image (within 0.001 mm), else None.
+
+        None also when no affines are known; per-image ones are in :attr:`affines`.
+        """
+        if self.affines is None or not len(self.affines):
+            return None
+        if not np.allclose(self.affines, self.affines[0], rtol=0, atol=AFFINE_ATOL):
+            return None
+        return self.affines[0].copy()
+
+    @property
+    def voxel_sizes(self):
+        """``(N, ndim)`` voxel sizes in mm from the affines, or None without affines."""
+        return None if self.affines is None else voxel_sizes(self.affines, self.ndim)
 
     @property
     def has_labels(self):
@@ -129,9 +168,24 @@ class Dataset:
         """Sorted non-zero label values present in the data."""
         if self.labels is None:
             return np.array([], dtype=int)
-        values = np.unique(self.labels)
-        return values[values != 0]
+        return present_values(self.labels)
 
     def __repr__(self):
         labels = "no labels" if self.labels is None else f"{len(self.label_values())} labels"
         return f"Dataset({len(self)} images of {self.shape}, {labels}, source={self.source!r})"
+
+
+def present_values(labels, *, include_zero=False):
+    """Sorted values of a label array, 0 left out unless ``include_zero`` (counting when small).
+
+    Examples
+    --------
+    >>> present_values(np.array([[0, 3], [3, 1]])).tolist()
+    [1, 3]
+    """
+    labels = np.asarray(labels)
+    if labels.size and labels.min() >= 0 and labels.max() < 2 ** 16:
+        values = np.flatnonzero(np.bincount(labels.ravel()))
+    else:
+        values = np.unique(labels)
+    return values if include_zero else values[values != 0]

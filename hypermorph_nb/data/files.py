@@ -1,17 +1,21 @@
-"""Load images (and label maps) from an ``.npz`` stack or from a folder of files.
+"""Load a stack of 2D images or 3D volumes (and label maps, affines) from one ``.npz`` file.
 
-Two folder layouts are understood by :func:`load_folder`:
+:func:`load_npz` reads, for example:
 
-OASIS (neurite-oasis 2D)
-    One sub-folder per subject, ``OASIS_OAS1_xxxx_MR1/slice_norm.nii.gz``
-    with ``slice_seg24.nii.gz`` (or ``slice_seg4.nii.gz``) beside it.
-Your own files
-    Image files directly in the folder, one 2D image each, as NIfTI
-    (``.nii``, ``.nii.gz``, ``.mgz``), NumPy (``.npy``, ``.npz``) or PNG.
-    A label map is paired with the image ``NAME.ext`` when it is named
-    ``NAME_seg.<any of these extensions>`` beside it, or ``NAME.<ext>`` in a
-    ``labels/`` sub-folder. Either every image has a label map or none does.
+``../shared/data/oasis2d/oasis2d_300.npz``
+    300 OASIS-1 slices (160×192) with 24-label ``segs`` and 4-class ``segs4``.
+    Terms: the OASIS Data Use Agreement (oasis-brains.org); cite Marcus et al.,
+    "Open Access Series of Imaging Studies (OASIS)", J Cogn Neurosci 19:1498-1507,
+    2007, and Hoopes et al., "HyperMorph: Amortized Hyperparameter Learning for
+    Image Registration", IPMI 2021 (arXiv:2101.01035).
+``../shared/data/ixi3d/ixi3d_150.npz``
+    150 IXI T1 volumes (80×96×80, 2 mm, uint8) with 148-structure DLMUSE
+    ``segs``, ``subjects`` and one shared ``affine``. Terms: the IXI images are
+    under CC BY-SA 3.0; the processed copies and label maps are under the SBIA
+    licence, whose Part B (``LICENSE-DATA.md`` beside the file) must travel with
+    any copy; research use only, not for clinical use.
 
+Neither file is part of this package: it reads them from where they are.
 Label names are read from a FreeSurfer-style colour table (``ID Name R G B A``
 lines, like ``seg24_labels.txt``) found beside the data: the smallest
 ``*labels*.txt`` whose ids cover every label value present.
@@ -19,54 +23,56 @@ lines, like ``seg24_labels.txt``) found beside the data: the smallest
 
 import pathlib
 
-import nibabel
 import numpy as np
-from PIL import Image
 
-from .dataset import Dataset
-from .validation import as_images, as_labels, check_normalize
+from .affines import as_affines, check_isotropic
+from .dataset import Dataset, present_values
+from .readers import IMAGE_KEYS, LABEL_KEYS, npz_shape, pick_key, read_npz_array
+from .validation import as_images, as_labels, check_count, check_normalize
 
-#: File name endings :func:`load_folder` reads, longest first.
-IMAGE_SUFFIXES = (".nii.gz", ".nii", ".mgz", ".npy", ".npz", ".png")
-#: Arrays tried, in order, as the images of an ``.npz`` file.
-IMAGE_KEYS = ("images", "vols", "vol", "image", "imgs")
-#: Arrays tried, in order, as the label maps of an ``.npz`` file.
-LABEL_KEYS = ("segs", "labels", "seg", "label", "segmentations")
 #: Arrays tried, in order, as the image names of an ``.npz`` file.
 NAME_KEYS = ("subjects", "names")
-#: Label-map name suffix of the default pairing convention.
-LABEL_SUFFIX = "_seg"
-#: Image file of one neurite-oasis 2D subject folder.
-OASIS_IMAGE = "slice_norm.nii.gz"
-#: PNG modes read as they are (others are converted to grey for images).
-GREY_MODES = ("L", "I", "I;16", "F", "1")
+#: Arrays tried, in order, as the affines of an ``.npz`` file: one (4, 4) or (N, 4, 4).
+AFFINE_KEYS = ("affines", "affine")
 
 
-def load_npz(path, *, images_key=None, labels_key="auto", normalize="auto", label_names=None):
-    """Load a stack of 2D images, and their label maps, from one ``.npz`` file.
+def load_npz(path, *, images_key=None, labels_key="auto", normalize="auto", label_names=None,
+             subset=None, allow_anisotropic=False):
+    """Load a stack of 2D images or 3D volumes, their label maps and affines, from one ``.npz``.
 
     Parameters
     ----------
     path : str or path-like
         E.g. ``../shared/data/oasis2d/oasis2d_300.npz`` (300 OASIS slices with
-        24-label ``segs``) or the tutorial file ``2D-OASIS-TUTORIAL.npz``.
+        24-label ``segs``), ``../shared/data/ixi3d/ixi3d_150.npz`` (150 IXI
+        volumes, 80×96×80, 2 mm) or the tutorial file ``2D-OASIS-TUTORIAL.npz``.
     images_key : str, optional
-        Array holding the images ``(N, H, W)`` or ``(N, H, W, 1)``; default
-        the first of ``images, vols, vol, image, imgs`` present, or the only array.
+        Array holding the images ``(N, H, W)`` or ``(N, D, H, W)`` (a trailing
+        axis of 1 is allowed); default the first of ``images, vols, vol,
+        image, imgs`` present, or the only array.
     labels_key : str or None
         Array holding the label maps; ``"auto"`` takes the first of
         ``segs, labels, seg, label, segmentations`` present (none: no labels),
         None loads no labels. E.g. ``"segs4"`` for the 4-class OASIS maps.
     normalize : {'auto', 'minmax', 'none'}
-        Intensity policy (see :mod:`hypermorph_nb.data.validation`).
+        Intensity policy (see :mod:`hypermorph_nb.data.validation`); ``uint8``
+        images (as in ixi3d) are divided by 255.
     label_names : dict or path-like, optional
         ``{value: name}`` or a colour table file; default a ``*labels*.txt``
         beside the file that covers the labels.
+    subset : int, optional
+        Load only the first ``subset`` images (read without decompressing
+        the rest: a few ixi3d volumes load in a fraction of a second).
+    allow_anisotropic : bool
+        Accept an affine whose voxel sizes differ by more than 1% (refused
+        by default; see :mod:`hypermorph_nb.data.affines`).
 
     Returns
     -------
     Dataset
-        Names from a ``subjects`` or ``names`` array when present.
+        Names from a ``subjects`` or ``names`` array, affines from an
+        ``affine`` ``(4, 4)`` (shared by all) or ``affines`` ``(N, 4, 4)`` array,
+        when present.
 
     Examples
     --------
@@ -74,10 +80,15 @@ def load_npz(path, *, images_key=None, labels_key="auto", normalize="auto", labe
     >>> path = pathlib.Path(tempfile.mkdtemp()) / "stack.npz"
     >>> np.savez(path, images=np.zeros((3, 16, 16), "float32"), segs=np.ones((3, 16, 16), "uint8"))
     >>> data = load_npz(path)
-    >>> data.images.shape, data.labels.shape, data.labels.dtype
-    ((3, 16, 16, 1), (3, 16, 16), dtype('int32'))
+    >>> data.images.shape, data.labels.shape, data.labels.dtype, data.affine
+    ((3, 16, 16, 1), (3, 16, 16), dtype('int32'), None)
+    >>> np.savez(path, images=np.full((3, 8, 8, 8), 255, "uint8"), affine=np.diag([2.0, 2, 2, 1]))
+    >>> volumes = load_npz(path, subset=2)
+    >>> volumes.images.shape, float(volumes.images.max()), volumes.voxel_sizes[0].tolist()
+    ((2, 8, 8, 8, 1), 1.0, [2.0, 2.0, 2.0])
     """
     check_normalize(normalize)
+    count = None if subset is None else check_count(subset, "subset")
     path = _existing(path, "load_npz")
     try:
         archive = np.load(path, allow_pickle=False)
@@ -90,96 +101,29 @@ def load_npz(path, *, images_key=None, labels_key="auto", normalize="auto", labe
                          "Dataset.from_arrays(np.load(path))")
     with archive:
         keys = list(archive.files)
-        images_key = _pick_key(path, keys, images_key, IMAGE_KEYS, "images_key", single_ok=True)
-        images = as_images(archive[images_key], name=f"{path}['{images_key}']", normalize=normalize)
+        images_key = pick_key(path, keys, images_key, IMAGE_KEYS, "images_key", single_ok=True)
+        shape = npz_shape(archive, images_key)
+        total = shape[0] if shape else 0
+        images = as_images(read_npz_array(archive, images_key, count),
+                           name=f"{path}['{images_key}']", normalize=normalize)
         if labels_key == "auto":
             labels_key = next((key for key in LABEL_KEYS if key in keys), None)
         labels = None
         if labels_key is not None:
-            labels_key = _pick_key(path, keys, labels_key, (), "labels_key", single_ok=False)
-            labels = as_labels(archive[labels_key], name=f"{path}['{labels_key}']",
-                               image_shape=images.shape[:-1])
+            labels_key = pick_key(path, keys, labels_key, (), "labels_key", single_ok=False)
+            labels = as_labels(read_npz_array(archive, labels_key, count),
+                               name=f"{path}['{labels_key}']", image_shape=images.shape[:-1])
         names = None
         for key in NAME_KEYS:
-            if key in keys and archive[key].shape == (len(images),):
-                names = [str(name) for name in archive[key]]
+            if key in keys and archive[key].shape == (total,):
+                names = [str(name) for name in archive[key][: len(images)]]
                 break
+        affines = _npz_affines(path, archive, keys, total, len(images), images.ndim - 2,
+                               allow_anisotropic)
     return Dataset(
-        images=images, labels=labels, names=names,
+        images=images, labels=labels, names=names, affines=affines,
         label_names=_label_names(label_names, labels, [path.parent]),
         source=str(path) if labels_key is None else f"{path} (labels: {labels_key})",
-    )
-
-
-def load_folder(path, *, labels="auto", normalize="auto", label_names=None):
-    """Load 2D images (and label maps) from a folder: the OASIS layout or your own files.
-
-    Parameters
-    ----------
-    path : str or path-like
-        The folder (see the module documentation for both layouts).
-    labels : str or None
-        ``"auto"``: OASIS ``slice_seg24``, or for your own files the pairing
-        convention ``NAME_seg.*`` / ``labels/NAME.*``. OASIS: ``"seg4"``
-        (or any ``X`` of ``slice_X.nii.gz``) picks other maps. Own files: a
-        string is the label-name suffix instead of ``_seg`` (e.g. ``"_mask"``).
-        None loads no labels.
-    normalize : {'auto', 'minmax', 'none'}
-        Intensity policy, applied per file (see
-        :mod:`hypermorph_nb.data.validation`).
-    label_names : dict or path-like, optional
-        ``{value: name}`` or a colour table file; default a ``*labels*.txt``
-        in the folder (or its parent) that covers the labels.
-
-    Returns
-    -------
-    Dataset
-        Images sorted by file (or subject folder) name; ``names`` are the
-        file stems (or subject ids).
-
-    Examples
-    --------
-    >>> import numpy as np, tempfile, pathlib
-    >>> folder = pathlib.Path(tempfile.mkdtemp())
-    >>> for name in ("a", "b"):
-    ...     np.save(folder / f"{name}.npy", np.zeros((16, 16), "float32"))
-    ...     np.save(folder / f"{name}_seg.npy", np.ones((16, 16), "uint8"))
-    >>> data = load_folder(folder)
-    >>> data.names, data.labels.shape
-    (['a', 'b'], (2, 16, 16))
-    """
-    check_normalize(normalize)
-    folder = _existing(path, "load_folder")
-    if not folder.is_dir():
-        raise NotADirectoryError(f"{folder}: is a file, not a folder; load an .npz stack with "
-                                 "load_npz, or give the folder that holds the image files")
-    subjects = sorted(p for p in folder.iterdir() if (p / OASIS_IMAGE).is_file())
-    if subjects:
-        entries = _oasis_entries(subjects, labels)
-        layout = "OASIS"
-    else:
-        entries = _own_entries(folder, labels)
-        layout = "files"
-    if not entries:
-        found = sorted(p.name for p in folder.iterdir())
-        raise FileNotFoundError(
-            f"{folder}: no images found (looked for {', '.join(IMAGE_SUFFIXES)} files, and for "
-            f"OASIS subject folders holding {OASIS_IMAGE}); it holds {len(found)} other entries"
-            f"{': ' + ', '.join(found[:5]) if found else ''}. Point load_folder at the folder "
-            "with the images, or start from synthetic(64, (64, 64), seed=0)")
-    images, label_maps = [], []
-    for name, image_file, label_file in entries:
-        images.append(as_images(_read_2d(image_file, role="image")[None], name=str(image_file),
-                                normalize=normalize)[0])
-        if label_file is not None:
-            label_maps.append(as_labels(_read_2d(label_file, role="label map")[None],
-                                        name=str(label_file), image_shape=(1, *images[-1].shape[:-1]))[0])
-    _check_same_shape(folder, [entry[1] for entry in entries], [image.shape[:-1] for image in images])
-    labels_array = np.stack(label_maps) if label_maps else None
-    return Dataset(
-        images=np.stack(images), labels=labels_array, names=[entry[0] for entry in entries],
-        label_names=_label_names(label_names, labels_array, [folder, folder.parent]),
-        source=f"{folder} ({layout}{'' if labels_array is None else ', with labels'})",
     )
 
 
@@ -214,127 +158,23 @@ def _existing(path, caller):
     return path
 
 
-def _pick_key(path, keys, wanted, defaults, argument, *, single_ok):
-    """The array name to read: ``wanted`` if given, else the first default present."""
-    if wanted is not None:
-        if wanted not in keys:
-            raise KeyError(f"{path}: has no array {wanted!r}; it holds {keys}; "
-                           f"pass {argument}= one of those")
-        return wanted
-    found = next((key for key in defaults if key in keys), None)
-    if found is None and single_ok and len(keys) == 1:
-        found = keys[0]
-    if found is None:
-        raise KeyError(f"{path}: found none of the arrays {list(defaults)}; it holds {keys}; "
-                       f"pass {argument}= the one to use")
-    return found
-
-
-def _oasis_entries(subjects, labels):
-    seg = "seg24" if labels == "auto" else labels
-    entries = []
-    for subject in subjects:
-        label_file = None
-        if seg is not None:
-            label_file = subject / f"slice_{seg}.nii.gz"
-            if not label_file.is_file():
-                raise FileNotFoundError(
-                    f"{label_file}: missing; every OASIS subject folder needs slice_{seg}.nii.gz "
-                    "beside slice_norm.nii.gz; pass labels=None to load the images only, or "
-                    "labels='seg4' for the 4-class maps")
-        entries.append((subject.name, subject / OASIS_IMAGE, label_file))
-    return entries
-
-
-def _own_entries(folder, labels):
-    suffix = LABEL_SUFFIX if labels in ("auto", None) else labels
-    files = _files_by_stem(folder)
-    label_folder = folder / "labels"
-    label_files = _files_by_stem(label_folder) if label_folder.is_dir() else {}
-    entries = []
-    for stem, path in files.items():
-        if stem.endswith(suffix) and stem[: -len(suffix)] in files:
-            continue
-        label_file = None if labels is None else files.get(stem + suffix, label_files.get(stem))
-        entries.append((stem, path, label_file))
-    with_labels = [entry for entry in entries if entry[2] is not None]
-    if with_labels and len(with_labels) != len(entries):
-        missing = [entry[1].name for entry in entries if entry[2] is None]
-        raise FileNotFoundError(
-            f"{folder}: {len(with_labels)} images have label maps but {len(missing)} do not "
-            f"({', '.join(missing[:5])}); give every image a label map NAME{suffix}.* or "
-            "labels/NAME.*, or pass labels=None to load the images without labels")
-    return entries
-
-
-def _files_by_stem(folder):
-    """``{stem: path}`` of the readable files in ``folder``; one file per stem."""
-    files = {}
-    for path in sorted(folder.iterdir()):
-        stem, extension = _split_suffix(path)
-        if not path.is_file() or extension is None:
-            continue
-        if stem in files:
-            raise ValueError(f"{folder}: two files for {stem!r} ({files[stem].name} and "
-                             f"{path.name}); keep one file per image name")
-        files[stem] = path
-    return files
-
-
-def _split_suffix(path):
-    name = path.name
-    for extension in IMAGE_SUFFIXES:
-        if name.lower().endswith(extension):
-            return name[: -len(extension)], extension
-    return name, None
-
-
-def _read_2d(path, *, role):
-    """The 2D array stored in one file (a trailing axis of length 1 is dropped)."""
-    _, extension = _split_suffix(path)
-    try:
-        if extension in (".nii.gz", ".nii", ".mgz"):
-            array = np.asanyarray(nibabel.load(str(path)).dataobj)
-        elif extension == ".npy":
-            array = np.load(path, allow_pickle=False)
-        elif extension == ".npz":
-            with np.load(path, allow_pickle=False) as archive:
-                arrays = {key: archive[key] for key in archive.files}
-        else:
-            with Image.open(path) as picture:
-                picture.load()
-            mode = picture.mode
-    except Exception as error:
-        article = "an" if role == "image" else "a"
-        raise ValueError(f"{path}: cannot be read as {article} {role} "
-                         f"({type(error).__name__}: {error}); check the file is complete") from None
-    if extension == ".npz":
-        defaults = IMAGE_KEYS if role == "image" else LABEL_KEYS
-        array = arrays[_pick_key(path, list(arrays), None, defaults, "a single array",
-                                 single_ok=True)]
-    elif extension == ".png":
-        if role == "image" and mode not in GREY_MODES:
-            picture = picture.convert("L")
-        elif role == "label map" and mode not in GREY_MODES + ("P",):
-            raise ValueError(f"{path}: a label map must be a single-channel PNG (grey or "
-                             f"palette), got mode {mode}; save one integer per pixel")
-        array = np.array(picture)
-    while array.ndim > 2 and array.shape[-1] == 1:
-        array = array[..., 0]
-    if array.ndim != 2:
-        raise ValueError(
-            f"{path}: holds an array of shape {array.shape}, but each file must hold one 2D "
-            f"{role}; save a single slice (e.g. volume[:, :, k]) per file, or stack slices "
-            "into an .npz and use load_npz")
-    return array
-
-
-def _check_same_shape(folder, files, shapes):
-    distinct = sorted(set(shapes))
-    if len(distinct) > 1:
-        examples = [f"{shape} in {files[shapes.index(shape)].name}" for shape in distinct[:4]]
-        raise ValueError(f"{folder}: images have different shapes: {', '.join(examples)}; "
-                         "resample or crop them to one shape (H, W) before loading")
+def _npz_affines(path, archive, keys, total, count, ndim, allow_anisotropic):
+    """The affines stored in an archive, ``(count, 4, 4)``, or None without any."""
+    key = next((key for key in AFFINE_KEYS if key in keys), None)
+    if key is None:
+        return None
+    name = f"{path}['{key}']"
+    array = np.asarray(archive[key])
+    if array.shape == (total, 4, 4):
+        array = array[:count]
+    elif array.shape != (4, 4):
+        raise ValueError(f"{name}: expected one (4, 4) affine shared by all images or one per "
+                         f"image ({total}, 4, 4), got shape {array.shape}; fix the array or "
+                         "rename it if it is not an affine")
+    affines = as_affines(array, count, name=name)
+    for affine in np.unique(affines, axis=0):
+        check_isotropic(affine, ndim, name=name, allow_anisotropic=allow_anisotropic)
+    return affines
 
 
 def _label_names(given, labels, folders):
@@ -343,16 +183,16 @@ def _label_names(given, labels, folders):
         return {int(key): str(value) for key, value in given.items()}
     if given is not None:
         return read_label_names(given)
-    if labels is None:
+    tables = [table for folder in folders for table in sorted(folder.glob("*labels*.txt"))]
+    if labels is None or not tables:
         return None
-    values = set(np.unique(labels).tolist())
+    values = set(present_values(labels, include_zero=True).tolist())
     best = None
-    for folder in folders:
-        for table in sorted(folder.glob("*labels*.txt")):
-            try:
-                names = read_label_names(table)
-            except (ValueError, OSError, UnicodeDecodeError):
-                continue
-            if values <= set(names) and (best is None or len(names) < len(best)):
-                best = names
+    for table in tables:
+        try:
+            names = read_label_names(table)
+        except (ValueError, OSError, UnicodeDecodeError):
+            continue
+        if values <= set(names) and (best is None or len(names) < len(best)):
+            best = names
     return best

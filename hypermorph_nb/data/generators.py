@@ -31,8 +31,8 @@ class PairBatches:
     Parameters
     ----------
     data : Dataset or np.ndarray
-        Training images; an array must be ``(N, H, W, 1)`` or ``(N, H, W)``
-        with values in [0, 1].
+        Training images, 2D or 3D; an array must be ``(N, *spatial, 1)`` or
+        ``(N, *spatial)`` with values in [0, 1].
     batch_size : int
         Pairs per batch.
     seed : int
@@ -41,9 +41,14 @@ class PairBatches:
         When given, each batch also carries one λ per pair (HyperMorph); see
         :class:`LambdaSampling` for the modes.
     include_labels : bool
-        Also carry ``moving_labels`` and ``fixed_labels`` ``(B, H, W)`` int32
-        (``data`` must be a Dataset with labels), e.g. to score validation
-        batches with Dice.
+        Also carry ``moving_labels`` and ``fixed_labels`` ``(B, *spatial)``
+        int32 (``data`` must be a Dataset with labels), e.g. to score
+        validation batches with Dice.
+    include_affines : bool
+        Also carry ``moving_affine`` and ``fixed_affine`` ``(B, 4, 4)`` float64,
+        the voxel-to-world affines of the images drawn (``data`` must be a
+        Dataset with affines), e.g. to write registrations as NIfTI files.
+        Off by default: the batches hold exactly what training needs.
 
     Examples
     --------
@@ -54,9 +59,12 @@ class PairBatches:
     ((2, 32, 32, 1), (2, 1))
     >>> bool((batches.batch(5)["lam"] == batches.batch(5)["lam"]).all())
     True
+    >>> PairBatches(synthetic(3, (16, 16, 16)), include_affines=True).batch(0)["fixed_affine"].shape
+    (1, 4, 4)
     """
 
-    def __init__(self, data, *, batch_size=1, seed=0, lam_sampling=None, include_labels=False):
+    def __init__(self, data, *, batch_size=1, seed=0, lam_sampling=None, include_labels=False,
+                 include_affines=False):
         if isinstance(data, Dataset):
             self.images = data.images
         else:
@@ -71,6 +79,13 @@ class PairBatches:
                                  "with labels (e.g. load_npz on a file with 'segs') or pass "
                                  "include_labels=False")
             self.labels = data.labels.astype(np.int32, copy=False)
+        self.affines = None
+        if include_affines:
+            if not (isinstance(data, Dataset) and data.affines is not None):
+                raise ValueError("include_affines=True needs a Dataset with affines (from NIfTI/MGZ "
+                                 "files, an .npz with 'affine', or synthetic data); pass "
+                                 "Dataset(..., affines=...) or include_affines=False")
+            self.affines = data.affines
         self.seed = int(seed)
         self.lam_sampling = None if lam_sampling is None else LambdaSampling.coerce(lam_sampling)
 
@@ -85,6 +100,9 @@ class PairBatches:
         if self.labels is not None:
             batch["moving_labels"] = self.labels[moving]
             batch["fixed_labels"] = self.labels[fixed]
+        if self.affines is not None:
+            batch["moving_affine"] = self.affines[moving]
+            batch["fixed_affine"] = self.affines[fixed]
         return batch
 
     def batches(self, start_step=0, stop_step=None):
@@ -106,6 +124,9 @@ class PairBatches:
         if self.labels is not None:
             for key in ("moving_labels", "fixed_labels"):
                 signature[key] = tf.TensorSpec((self.batch_size, *shape[:-1]), tf.int32)
+        if self.affines is not None:
+            for key in ("moving_affine", "fixed_affine"):
+                signature[key] = tf.TensorSpec((self.batch_size, 4, 4), tf.float64)
         dataset = tf.data.Dataset.from_generator(
             lambda: self.batches(start_step, stop_step), output_signature=signature)
         return dataset.prefetch(tf.data.AUTOTUNE)
@@ -117,7 +138,7 @@ def voxelmorph_generator(data, *, batch_size=1, seed=0, start_step=0):
     Yields ``([moving, fixed], [fixed, zeros])`` forever: the model registers
     moving onto fixed, the first loss compares the moved image with
     ``fixed``, and the smoothness loss ignores its target, so it gets zeros
-    of the flow's shape ``(B, H, W, 2)``.
+    of the flow's shape ``(B, *spatial, ndim)``.
 
     Parameters
     ----------

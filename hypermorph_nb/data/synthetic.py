@@ -1,4 +1,4 @@
-"""The embedded default data: synthetic head-like images with label maps.
+"""The embedded default data: synthetic head-like 2D images or 3D volumes with label maps.
 
 In the spirit of SynthMorph: a random smooth label map (a "head" with a
 cortex-like rim and blob-shaped inner structures) is drawn once per seed; each
@@ -7,7 +7,12 @@ per-label intensities, a smooth bias field and noise. Pairs of subjects can
 be registered and scored with Dice. :func:`synthetic_pairs` additionally
 returns pairs related by a *known* deformation, so the error against the true
 field can be measured. Everything is deterministic given ``seed`` and needs
-no download.
+no download. A 2-element shape gives 2D images, a 3-element shape 3D volumes
+(keep them small for quick runs: 32³ takes well under a second per subject).
+
+Geometry: synthetic data lives on a 1 mm grid whose voxel indices are world
+coordinates, so every image's affine is the identity (``Dataset.affine`` is
+``np.eye(4)``); displacements are in voxels, which are also mm.
 """
 
 import dataclasses
@@ -29,7 +34,8 @@ def synthetic(n, shape=DEFAULT_SHAPE, *, seed=0, n_labels=8, max_displacement=No
     n : int
         Number of subjects.
     shape : tuple of int
-        Spatial image shape ``(H, W)``.
+        Spatial image shape: ``(H, W)`` for 2D images, ``(D, H, W)`` for 3D
+        volumes; each side >= 16.
     seed : int
         Seed; the same seed gives the same data.
     n_labels : int
@@ -43,7 +49,8 @@ def synthetic(n, shape=DEFAULT_SHAPE, *, seed=0, n_labels=8, max_displacement=No
     Returns
     -------
     Dataset
-        ``images`` (n, H, W, 1) float32 in [0, 1] and ``labels`` (n, H, W) int32.
+        ``images`` (n, *shape, 1) float32 in [0, 1], ``labels`` (n, *shape)
+        int32 and identity ``affines`` (1 mm voxels).
 
     Examples
     --------
@@ -53,6 +60,9 @@ def synthetic(n, shape=DEFAULT_SHAPE, *, seed=0, n_labels=8, max_displacement=No
     ((4, 64, 64, 1), (4, 64, 64), dtype('float32'))
     >>> bool((data.images >= 0).all() and (data.images <= 1).all())
     True
+    >>> volumes = synthetic(2, (16, 20, 16), seed=0)
+    >>> volumes.images.shape, volumes.ndim, volumes.voxel_sizes[0].tolist()
+    ((2, 16, 20, 16, 1), 3, [1.0, 1.0, 1.0])
     """
     n, shape, rng, max_displacement = _check_args(n, shape, seed, n_labels, max_displacement, noise)
     template = _template_labels(shape, n_labels, rng)
@@ -69,6 +79,7 @@ def synthetic(n, shape=DEFAULT_SHAPE, *, seed=0, n_labels=8, max_displacement=No
         label_names={0: "background", 1: "rim", **{v: f"structure-{v}" for v in range(2, n_labels)}},
         names=[f"synthetic-{seed}-{index:04d}" for index in range(n)],
         source=f"synthetic(n={n}, shape={shape}, seed={seed})",
+        affines=np.eye(4),
     )
 
 
@@ -83,11 +94,11 @@ class KnownPairs:
     Attributes
     ----------
     moving, fixed : np.ndarray
-        ``(N, H, W, 1)`` float32.
+        ``(N, *shape, 1)`` float32.
     moving_labels, fixed_labels : np.ndarray
-        ``(N, H, W)`` int32.
+        ``(N, *shape)`` int32.
     flow : np.ndarray
-        ``(N, H, W, 2)`` float32, in pixels.
+        ``(N, *shape, ndim)`` float32, in voxels (= mm: the affine is the identity).
     """
 
     moving: np.ndarray
@@ -115,6 +126,8 @@ def synthetic_pairs(n, shape=DEFAULT_SHAPE, *, seed=0, n_labels=8, max_displacem
     >>> pairs = synthetic_pairs(2, (32, 32), seed=1)
     >>> pairs.flow.shape
     (2, 32, 32, 2)
+    >>> synthetic_pairs(1, (16, 16, 16), seed=1).flow.shape
+    (1, 16, 16, 16, 3)
     """
     n, shape, rng, max_displacement = _check_args(n, shape, seed, n_labels, max_displacement, noise)
     template = _template_labels(shape, n_labels, rng)
@@ -123,7 +136,7 @@ def synthetic_pairs(n, shape=DEFAULT_SHAPE, *, seed=0, n_labels=8, max_displacem
     fixed_labels = np.empty((n, *shape), np.int32)
     moving = np.empty((n, *shape, 1), np.float32)
     fixed = np.empty((n, *shape, 1), np.float32)
-    flows = np.empty((n, *shape, 2), np.float32)
+    flows = np.empty((n, *shape, len(shape)), np.float32)
     for index in range(n):
         moving_labels[index] = warp(template, smooth_field(shape, max_displacement, rng), order=0)
         flows[index] = smooth_field(shape, max_displacement, rng)
@@ -177,8 +190,9 @@ def warp(volume, flow, *, order):
 def _check_args(n, shape, seed, n_labels, max_displacement, noise):
     check_count(n, "n")
     shape = tuple(int(s) for s in shape)
-    if len(shape) != 2 or min(shape) < 16:
-        raise ValueError(f"shape must be 2D with sides >= 16, e.g. (64, 64); got {shape}")
+    if len(shape) not in (2, 3) or min(shape) < 16:
+        raise ValueError(f"shape must be 2D or 3D with sides >= 16, e.g. (64, 64) or "
+                         f"(32, 32, 32); got {shape}")
     if int(n_labels) < 3:
         raise ValueError(f"n_labels must be >= 3 (background, rim and a structure), got {n_labels!r}")
     if noise < 0:
@@ -194,7 +208,8 @@ def _template_labels(shape, n_labels, rng):
     """Head-like label map: background 0, a rim 1, blob structures 2.. inside."""
     centre = (np.array(shape) - 1) / 2
     grid = np.stack(np.meshgrid(*[np.arange(s) for s in shape], indexing="ij"), -1)
-    radius = np.sqrt((((grid - centre) / (np.array(shape) * np.array([0.42, 0.40]))) ** 2).sum(-1))
+    axes = np.array([0.42, 0.40, 0.38][: len(shape)])
+    radius = np.sqrt((((grid - centre) / (np.array(shape) * axes)) ** 2).sum(-1))
     labels = np.zeros(shape, np.int32)
     inner = radius < 0.84
     labels[radius < 1.0] = 1

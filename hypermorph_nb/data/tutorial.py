@@ -19,6 +19,12 @@ format) and checked on every later load, so a cached file that changes is
 noticed. A download is written to a temporary file in the cache folder and
 renamed into place only after it passed, so an interrupted or corrupt
 download never takes the cache's place.
+
+Terms. The tutorial slices come from OASIS-1 (the neurite-oasis release): use
+them under the OASIS Data Use Agreement (oasis-brains.org) and cite Marcus et
+al., "Open Access Series of Imaging Studies (OASIS)", J Cogn Neurosci
+19:1498-1507, 2007, and Hoopes et al., "HyperMorph: Amortized Hyperparameter
+Learning for Image Registration", IPMI 2021 (arXiv:2101.01035).
 """
 
 import dataclasses

@@ -5,7 +5,7 @@ The intensity policy of every loader is set by ``normalize``:
 ``"auto"`` (default)
     An image whose values already lie in [0, 1] is kept exactly as it is (the
     OASIS slices are published in [0, 0.98] and stay comparable across
-    subjects). An 8-bit image (``uint8``, e.g. a PNG) is divided by 255. Any
+    subjects). An 8-bit image (``uint8``, e.g. a PNG or ixi3d) is divided by 255. Any
     other image (values outside [0, 1], e.g. raw MRI intensities or 16-bit
     PNGs) is rescaled on its own to [0, 1] by its minimum and maximum.
 ``"minmax"``
@@ -37,12 +37,13 @@ def check_normalize(normalize):
 
 
 def as_images(array, *, name, normalize="auto"):
-    """Turn an array of 2D images into ``(N, H, W, 1)`` float32 in [0, 1].
+    """Turn a stack of 2D images or 3D volumes into ``(N, *spatial, 1)`` float32 in [0, 1].
 
     Parameters
     ----------
     array : array-like
-        ``(N, H, W)`` or ``(N, H, W, 1)``.
+        2D: ``(N, H, W)`` or ``(N, H, W, 1)``; 3D: ``(N, D, H, W)`` or
+        ``(N, D, H, W, 1)``. A trailing axis of length 1 is a channel axis.
     name : str
         What the array is (a file or key), quoted in errors.
     normalize : {'auto', 'minmax', 'none'}
@@ -51,7 +52,7 @@ def as_images(array, *, name, normalize="auto"):
     Returns
     -------
     np.ndarray
-        ``(N, H, W, 1)`` float32.
+        ``(N, *spatial, 1)`` float32.
 
     Examples
     --------
@@ -60,29 +61,41 @@ def as_images(array, *, name, normalize="auto"):
     np.float32(1.0)
     >>> as_images(np.array([[[0.0, 2.0], [4.0, 4.0]]]), name="demo")[0, ..., 0].tolist()
     [[0.0, 0.5], [1.0, 1.0]]
+    >>> as_images(np.zeros((3, 8, 8, 8), np.uint8), name="volumes").shape
+    (3, 8, 8, 8, 1)
     """
     check_normalize(normalize)
     array = np.asarray(array)
-    if array.ndim == 4 and array.shape[-1] == 1:
+    if array.ndim in (4, 5) and array.shape[-1] == 1:
         array = array[..., 0]
-    if array.ndim != 3:
+    if array.ndim == 5:
         raise ValueError(
-            f"{name}: images must have shape (N, H, W) or (N, H, W, 1), got {array.shape}; "
-            "this toolkit registers 2D images: stack 2D slices along the first axis "
-            "(e.g. take volume[:, :, k] of a 3D volume)")
+            f"{name}: each item holds 4D data {array.shape[1:]} (a time series or several "
+            "channels), but images must be 2D or 3D; keep one frame or channel per image, "
+            "e.g. images[..., 0]")
+    if array.ndim not in (3, 4):
+        raise ValueError(
+            f"{name}: images must have shape (N, H, W) for 2D or (N, D, H, W) for 3D (a trailing "
+            f"channel axis of 1 is allowed), got {array.shape}; stack 2D images or 3D volumes "
+            "along the first axis (one image: image[None])")
+    if array.ndim == 4 and array.shape[-1] in (2, 3, 4) and min(array.shape[1:3]) >= 16:
+        raise ValueError(
+            f"{name}: shape {array.shape} looks like 2D images with {array.shape[-1]} colour "
+            f"channels (N, H, W, C), not 3D volumes of only {array.shape[-1]} slices; convert "
+            "them to grey (e.g. images.mean(axis=-1)) or keep one channel (images[..., 0])")
     if len(array) == 0:
         raise ValueError(f"{name}: holds no images (shape {array.shape}); give at least two")
     if array.dtype.kind not in "biuf":
         raise ValueError(f"{name}: images must be numbers, got dtype {array.dtype}")
+    flat = array.reshape(len(array), -1)
+    lows, highs = flat.min(axis=1), flat.max(axis=1)   # NaN and inf show in the extremes
     if array.dtype.kind == "f":
-        finite = np.isfinite(array).reshape(len(array), -1).all(axis=1)
+        finite = np.isfinite(lows) & np.isfinite(highs)
         if not finite.all():
             bad = np.flatnonzero(~finite)
             raise ValueError(
                 f"{name}: image(s) {_first(bad)} contain NaN or infinite values; replace them "
                 "(e.g. np.nan_to_num(images)) or drop those images before loading")
-    flat = array.reshape(len(array), -1)
-    lows, highs = flat.min(axis=1), flat.max(axis=1)
     in_range = (lows >= 0) & (highs <= 1)
     if normalize == "none" and not in_range.all():
         index = int(np.flatnonzero(~in_range)[0])
@@ -108,22 +121,22 @@ def as_images(array, *, name, normalize="auto"):
 
 
 def as_labels(array, *, name, image_shape):
-    """Turn label maps into ``(N, H, W)`` int32 that match the images.
+    """Turn label maps into ``(N, *spatial)`` int32 that match the images.
 
     Parameters
     ----------
     array : array-like
-        ``(N, H, W)`` or ``(N, H, W, 1)`` integer labels (floats holding whole
-        numbers, as NIfTI segmentations often store them, are accepted).
+        ``(N, *spatial)`` or ``(N, *spatial, 1)`` integer labels (floats holding
+        whole numbers, as NIfTI segmentations often store them, are accepted).
     name : str
         What the array is (a file or key), quoted in errors.
     image_shape : tuple of int
-        ``(N, H, W)`` of the images the labels belong to.
+        ``(N, *spatial)`` of the images the labels belong to.
 
     Returns
     -------
     np.ndarray
-        ``(N, H, W)`` int32, 0 = background.
+        ``(N, *spatial)`` int32, 0 = background.
 
     Examples
     --------
@@ -132,13 +145,13 @@ def as_labels(array, *, name, image_shape):
     dtype('int32')
     """
     array = np.asarray(array)
-    if array.ndim == 4 and array.shape[-1] == 1:
-        array = array[..., 0]
     image_shape = tuple(image_shape)
+    if array.ndim == len(image_shape) + 1 and array.shape[-1] == 1:
+        array = array[..., 0]
     if array.shape != image_shape:
         raise ValueError(
             f"{name}: label maps have shape {array.shape} but the images have {image_shape}; "
-            "each image needs one label map of the same size (N, H, W)")
+            "each image needs one label map of the same size")
     if array.dtype.kind == "f":
         if not np.isfinite(array).all() or not (array == np.round(array)).all():
             raise ValueError(

@@ -2,12 +2,16 @@
 
 - :mod:`.loop`: ``train`` and the epoch loop (progress, validation, checkpoints, stops);
 - :mod:`.engine`: the model replica, the optimizer and the compiled steps;
+- :mod:`.schedules`: learning-rate schedules (``lr_schedule``);
+- :mod:`.divergence`: the guard against a loss that blows up without NaN;
+- :mod:`.resume`: the settings a checkpoint stores and a resumed call must repeat;
 - :mod:`.validation`: scores of fixed validation pairs during training;
 - :mod:`.strategy`: which ``tf.distribute`` strategy a run uses;
 - :mod:`.history`: the per-epoch record.
 """
 from .history import History
-from .loop import DEFAULT_BASELINE_LAMBDA, RESUME_KEYS, train
+from .loop import DEFAULT_BASELINE_LAMBDA, train
+from .resume import RESUME_KEYS
 from .validation import DEFAULT_VALIDATION_LAMBDAS
 
 __all__ = ["train", "History", "DEFAULT_BASELINE_LAMBDA", "DEFAULT_VALIDATION_LAMBDAS", "RESUME_KEYS"]

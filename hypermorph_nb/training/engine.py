@@ -12,7 +12,12 @@ MAX_STEPS_PER_CALL = 100
 
 
 class Engine:
-    """The model (a copy under a distribution strategy), Adam and the compiled steps."""
+    """The model (a copy under a distribution strategy), Adam and the compiled steps.
+
+    ``learning_rate`` is a ``LearningRateSchedule``, which Adam
+    evaluates at its step counter ``optimizer.iterations`` (saved with its
+    moments in checkpoints and in :meth:`remember_good`).
+    """
 
     def __init__(self, model, spec, strategy, *, use_model, learning_rate, loss_config, fixed_lam,
                  global_batch):
@@ -24,6 +29,7 @@ class Engine:
             else:
                 self.model = build_from_spec(ModelSpec(spec.kind, spec.inshape, {**spec.options, "seed": None}))
                 self.model.set_weights(model.get_weights())
+            self.schedule = learning_rate
             self.optimizer = tf.keras.optimizers.legacy.Adam(learning_rate)
             self.optimizer._create_all_weights(self.model.trainable_weights)
             tracked = self.model.weights + self.optimizer.variables()
@@ -33,6 +39,14 @@ class Engine:
         self._run = _compiled_steps(self.model, self.optimizer, strategy, loss_config=loss_config,
                                     is_hypermorph=spec.is_hypermorph, fixed_lam=fixed_lam,
                                     global_batch=global_batch)
+
+    def set_schedule(self, schedule):
+        """Use ``schedule`` (a LearningRateSchedule of the global step) from the next step on."""
+        self.schedule = self.optimizer.learning_rate = schedule
+
+    def learning_rate_at(self, step):
+        """The rate Adam uses at 0-based global step ``step``."""
+        return float(self.schedule(step))
 
     def run(self, iterator, count):
         """Run up to ``count`` steps; returns (sums of the 3 terms, steps done, all finite)."""

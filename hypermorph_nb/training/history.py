@@ -15,6 +15,8 @@ class History:
         Epoch means of the total loss and of its two unweighted terms.
     epoch_seconds : list of float
         Wall time of each epoch.
+    learning_rate : list of float
+        Adam's learning rate at the last step of each epoch (see ``lr_schedule``).
     config : dict
         The training settings (JSON-serialisable).
     model : tf.keras.Model
@@ -48,6 +50,7 @@ class History:
     image: list = dataclasses.field(default_factory=list)
     smooth: list = dataclasses.field(default_factory=list)
     epoch_seconds: list = dataclasses.field(default_factory=list)
+    learning_rate: list = dataclasses.field(default_factory=list)
     config: dict = dataclasses.field(default_factory=dict)
     model: object = dataclasses.field(default=None, repr=False, compare=False)
     val_epochs: list = dataclasses.field(default_factory=list)
@@ -80,7 +83,8 @@ class History:
         """The loss curves (and validation scores) as a matplotlib Figure."""
         return training_display.loss_figure(self)
 
-    _SAVED = ("loss", "image", "smooth", "epoch_seconds", "val_epochs", "val_lams", "val_mse", "val_dice")
+    _SAVED = ("loss", "image", "smooth", "epoch_seconds", "learning_rate", "val_epochs", "val_lams", "val_mse",
+              "val_dice")
 
     def to_json(self):
         """The per-epoch record as a JSON-serialisable dict (what checkpoints store)."""

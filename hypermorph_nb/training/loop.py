@@ -6,12 +6,11 @@ depends only on ``(seed, s)``. Around that loop it adds what a notebook user
 needs: a progress bar and a live loss plot (:mod:`hypermorph_nb.training_display`),
 validation scores, atomic checkpoints with exact resume
 (:mod:`hypermorph_nb.checkpoints`), a clean stop on the notebook's stop
-button, recovery from a NaN/inf loss, and ``tf.distribute`` data parallelism.
+button, learning-rate schedules (:mod:`.schedules`), recovery from a NaN/inf
+loss or a diverging one (:mod:`.divergence`), and ``tf.distribute`` data
+parallelism.
 """
 
-import dataclasses
-import hashlib
-import json
 import os
 import signal
 import threading
@@ -22,25 +21,26 @@ import numpy as np
 import tensorflow as tf
 
 from .. import training_display
-from ..checkpoints import latest_checkpoint, list_checkpoints, write_checkpoint
+from ..checkpoints import list_checkpoints
 from ..data.generators import PairBatches
 from ..data.sampling import LambdaSampling, check_lambda
 from ..losses import DEFAULT_IMAGE_SIGMA, LossConfig
 from ..models import spec_of
+from .divergence import DivergenceGuard
 from .engine import CallSize, Engine
 from .history import History
-from .strategy import resolve_strategy
+from .resume import check_resume_config, resume_config
+from .schedules import make_schedule, schedule_settings
+from .strategy import distribute_batches, resolve_strategy
 from .validation import Validation
+from .workers import WorkerRole
 
 #: λ of the seed tutorial's baseline.
 DEFAULT_BASELINE_LAMBDA = 0.5
-#: Settings a checkpoint must share with the call that resumes it.
-RESUME_KEYS = ("model", "data", "lam", "lam_sampling", "loss", "learning_rate", "batch_size", "seed",
-               "steps_per_epoch")
 _TERMS = ("loss", "image", "smooth")
 
 
-def train(model, data, *, epochs, steps_per_epoch, learning_rate=1e-4, lam=None,
+def train(model, data, *, epochs, steps_per_epoch, learning_rate=None, lr_schedule=None, warmup_steps=0, lam=None,
           lam_sampling="uniform", image_loss="mse", image_sigma=DEFAULT_IMAGE_SIGMA, batch_size=1,
           seed=0, verbose=True, checkpoint_dir=None, resume=False, checkpoint_every=1, keep_checkpoints=2,
           validation_data=None, validation_pairs=8, validation_lams=None, validate_every=1,
@@ -58,8 +58,23 @@ def train(model, data, *, epochs, steps_per_epoch, learning_rate=1e-4, lam=None,
         Total number of epochs; when resuming, training continues up to it.
     steps_per_epoch : int
         Training steps (batches) per epoch.
-    learning_rate : float
-        Adam learning rate.
+    learning_rate : float, optional
+        Adam's (peak) learning rate; default 1e-3 for 2D images and 1e-4 for
+        volumes (1e-3 diverged on 3D brain MRI, see
+        :data:`.schedules.DEFAULT_LEARNING_RATE`).
+    lr_schedule : None, 'step', 'cosine' or tf.keras.optimizers.schedules.LearningRateSchedule
+        None: constant ``learning_rate``. 'step': ``learning_rate``, then a tenth
+        of it for the last 25% of the steps. 'cosine': a half cosine from
+        ``learning_rate`` down to a hundredth of it. A named schedule spans the
+        ``epochs * steps_per_epoch`` of the call that starts training (kept when
+        resuming: extra epochs run at its final rate). A ``LearningRateSchedule``
+        (e.g. :class:`hypermorph_nb.training.schedules.StepDecay` with other
+        factors) gives the rate itself: leave out ``learning_rate`` and
+        ``warmup_steps``. All are functions of the global step, so a resumed
+        run continues the schedule exactly (see :mod:`.schedules`).
+    warmup_steps : int
+        Linear warm-up of a named schedule (or of the constant rate) over its
+        first steps.
     lam : float, optional
         Baseline only: the fixed λ (default 0.5, the tutorial's).
     lam_sampling : str, dict or LambdaSampling
@@ -97,10 +112,13 @@ def train(model, data, *, epochs, steps_per_epoch, learning_rate=1e-4, lam=None,
     validate_every : int
         Epochs between validations (the last epoch is always validated).
     strategy : 'auto', None or tf.distribute.Strategy
-        'auto' uses a ``MirroredStrategy`` over all GPUs when there are
-        several and ``batch_size`` divides evenly among them (or the strategy
-        whose scope is active), else one device. None: one device. A strategy:
-        train under it (``batch_size`` must be a multiple of its replicas).
+        'auto' uses the strategy whose scope is active, else a
+        ``MultiWorkerMirroredStrategy`` when ``TF_CONFIG`` names several
+        workers (see :mod:`.workers`: the chief alone shows progress, validates
+        and writes checkpoints), else a ``MirroredStrategy`` over all GPUs when
+        there are several and ``batch_size`` divides evenly among them, else
+        one device. None: one device. A strategy: train under it
+        (``batch_size``, the global batch, must be a multiple of its replicas).
     steps_per_call : 'auto' or int
         Training steps per compiled call; 'auto' aims at about half a second
         per call, which keeps Python overhead low and the stop button responsive.
@@ -114,8 +132,10 @@ def train(model, data, *, epochs, steps_per_epoch, learning_rate=1e-4, lam=None,
     History
         With ``interrupted=True`` when stopped by KeyboardInterrupt (the model
         keeps the weights reached; a checkpoint is written when
-        ``checkpoint_dir`` is set) and ``stop_reason`` set when a NaN/inf loss
-        stopped training (the weights of the last finite epoch are restored).
+        ``checkpoint_dir`` is set) and ``stop_reason`` set when a NaN/inf loss,
+        or a loss that blew up far above its recent range, stopped training
+        (the weights and Adam state of the last good epoch are restored; see
+        :mod:`.divergence`).
 
     Examples
     --------
@@ -125,10 +145,14 @@ def train(model, data, *, epochs, steps_per_epoch, learning_rate=1e-4, lam=None,
     >>> history = hnb.train(model, synthetic(4, (32, 32)), epochs=2, steps_per_epoch=3, verbose=False)
     >>> history.epochs, len(history.loss), history.interrupted
     (2, 2, False)
+    >>> history = hnb.train(model, synthetic(4, (32, 32)), epochs=4, steps_per_epoch=2, verbose=False,
+    ...                     learning_rate=1e-3, lr_schedule="step")
+    >>> [round(rate, 6) for rate in history.learning_rate]
+    [0.001, 0.001, 0.001, 0.0001]
     """
     run = _TrainingRun(
         model, data, epochs=epochs, steps_per_epoch=steps_per_epoch, learning_rate=learning_rate,
-        lam=lam, lam_sampling=lam_sampling, image_loss=image_loss, image_sigma=image_sigma,
+        lr_schedule=lr_schedule, warmup_steps=warmup_steps, lam=lam, lam_sampling=lam_sampling, image_loss=image_loss, image_sigma=image_sigma,
         batch_size=batch_size, seed=seed, checkpoint_dir=checkpoint_dir,
         checkpoint_every=checkpoint_every, keep_checkpoints=keep_checkpoints,
         validation_data=validation_data, validation_pairs=validation_pairs,
@@ -147,7 +171,8 @@ def train(model, data, *, epochs, steps_per_epoch, learning_rate=1e-4, lam=None,
 class _TrainingRun:
     """The state of one :func:`train` call: settings, engine, position, history."""
 
-    def __init__(self, model, data, *, epochs, steps_per_epoch, learning_rate, lam, lam_sampling,
+    def __init__(self, model, data, *, epochs, steps_per_epoch, learning_rate, lr_schedule, warmup_steps,
+                 lam, lam_sampling,
                  image_loss, image_sigma, batch_size, seed, checkpoint_dir, checkpoint_every,
                  keep_checkpoints, validation_data, validation_pairs, validation_lams,
                  validate_every, strategy, steps_per_call):
@@ -170,25 +195,27 @@ class _TrainingRun:
             if lam is not None:
                 check_lambda(lam, name="lam")
             fixed_lam = DEFAULT_BASELINE_LAMBDA if lam is None else float(lam)
-        if not learning_rate > 0:
-            raise ValueError(f"learning_rate must be > 0, got {learning_rate!r}")
+        schedule, self.learning_rate = schedule_settings(lr_schedule, learning_rate=learning_rate,
+                                                         warmup_steps=warmup_steps, ndim=len(spec.inshape))
+        self.lr_schedule = lr_schedule
         self.batches = PairBatches(data, batch_size=batch_size, seed=seed, lam_sampling=sampling)
         if self.batches.images.shape[1:-1] != spec.inshape:
             raise ValueError(
                 f"images have shape {self.batches.images.shape[1:-1]} but the model was built for "
                 f"{spec.inshape}; build the model with inshape=data.shape")
         self.strategy, default_strategy = resolve_strategy(strategy, self.batches.batch_size)
-        self.learning_rate = float(learning_rate)
+        self.role = WorkerRole.of(self.strategy)  # chief or another worker of a multi-worker job
         self.validation = None if validation_data is None else Validation(
             validation_data, spec=spec, pairs=validation_pairs, lams=validation_lams, seed=seed)
         self.checkpoint_dir = None if checkpoint_dir is None else os.fspath(checkpoint_dir)
-        self.resume_config = _resume_config(
+        self.resume_config = resume_config(
             spec, self.batches.images, fixed_lam=fixed_lam, sampling=sampling, loss_config=loss_config,
-            learning_rate=self.learning_rate, batch_size=self.batches.batch_size, seed=int(seed),
-            steps_per_epoch=self.steps_per_epoch)
+            learning_rate=self.learning_rate, lr_schedule=schedule, batch_size=self.batches.batch_size,
+            seed=int(seed), steps_per_epoch=self.steps_per_epoch)
         self.history = History(
             config={
                 "kind": spec.kind, "epochs": self.epochs, **self.resume_config,
+                "schedule_steps": self.total_steps,
                 "replicas": int(self.strategy.num_replicas_in_sync),
                 "validation": None if self.validation is None else self.validation.config(),
             },
@@ -196,7 +223,7 @@ class _TrainingRun:
             val_lams=[] if self.validation is None else list(self.validation.lams),
         )
         self.engine = Engine(model, spec, self.strategy, use_model=default_strategy,
-                              learning_rate=self.learning_rate, loss_config=loss_config,
+                              learning_rate=self._schedule(self.total_steps), loss_config=loss_config,
                               fixed_lam=fixed_lam, global_batch=self.batches.batch_size)
         self.step = 0
         self.epoch_sums = np.zeros(3)
@@ -208,16 +235,27 @@ class _TrainingRun:
     def total_steps(self):
         return self.epochs * self.steps_per_epoch
 
+    def _schedule(self, total_steps):
+        return make_schedule(self.lr_schedule, learning_rate=self.learning_rate, total_steps=total_steps,
+                             warmup_steps=self.resume_config["lr_schedule"].get("warmup_steps", 0))
+
     def resume(self):
         """Load the newest intact checkpoint (or note that training starts from scratch)."""
         if self.checkpoint_dir is None:
             raise ValueError("resume=True needs checkpoint_dir, the folder the checkpoints were written to")
-        checkpoint = latest_checkpoint(self.checkpoint_dir)
+        checkpoint = self.role.latest_checkpoint(self.checkpoint_dir)
         if checkpoint is None:
             self.notices.append(f"no checkpoint in {self.checkpoint_dir} yet: starting from scratch")
             return
-        _check_resume_config(checkpoint, self.resume_config)
+        check_resume_config(checkpoint, self.resume_config)
         state = checkpoint.state
+        schedule_steps = state.get("config", {}).get("schedule_steps")
+        if schedule_steps and schedule_steps != self.total_steps:   # the schedule keeps its first length
+            self.engine.set_schedule(self._schedule(schedule_steps))
+            self.history.config["schedule_steps"] = schedule_steps
+            if isinstance(self.lr_schedule, str):
+                self.notices.append(f"lr_schedule={self.lr_schedule!r} spans the {schedule_steps} steps of the "
+                                    "first call; later steps train at its final rate")
         self.engine.load(checkpoint)
         self.history.extend_from_json(state["history"])
         self.history.checkpoint = checkpoint.path
@@ -235,14 +273,15 @@ class _TrainingRun:
 
     def run(self, *, progress, live_plot):
         history = self.history
-        reporter = training_display.make_progress(progress, epochs=self.epochs,
-                                                  steps_per_epoch=self.steps_per_epoch,
-                                                  start_step=min(self.step, self.total_steps))
-        plot = training_display.LiveLossPlot(history) if live_plot else None
+        reporter = self.role.progress(progress, epochs=self.epochs, steps_per_epoch=self.steps_per_epoch,
+                                      start_step=min(self.step, self.total_steps))
+        plot = training_display.LiveLossPlot(history) if live_plot and self.role.is_chief else None
         for notice in self.notices:
             reporter.message(notice)
+        self.role.share_chief_state(self.engine.model.weights + self.engine.optimizer.variables())
         self.engine.remember_good()
         good_step = self.step
+        guard = DivergenceGuard()
         call_size = CallSize(self.steps_per_call)
         epoch_start = time.perf_counter()
         try:
@@ -250,7 +289,7 @@ class _TrainingRun:
                 iterator = self._iterator() if self.step < self.total_steps else None
                 while self.step < self.total_steps:
                     epoch_end = (self.step // self.steps_per_epoch + 1) * self.steps_per_epoch
-                    count = min(call_size.next(), epoch_end - self.step)
+                    count = self.role.agree_on_count(min(call_size.next(), epoch_end - self.step))
                     call_start = time.perf_counter()
                     try:
                         sums, done, finite = self.engine.run(iterator, count)
@@ -268,6 +307,11 @@ class _TrainingRun:
                     if not finite:
                         self._stop_on_nonfinite(good_step, failed_step=self.step, what="the loss")
                         break
+                    call_loss = sums[0] / done
+                    if guard.check(call_loss=call_loss, epoch_mean=self.epoch_sums[0] / self.epoch_steps,
+                                   epoch_losses=history.loss):
+                        self._stop_on_divergence(guard, good_step, failed_step=self.step, loss=call_loss)
+                        break
                     reporter.steps(self.step, self.epoch_sums[0] / self.epoch_steps)
                     if self.step == epoch_end:
                         seconds = self.epoch_carried_seconds + time.perf_counter() - epoch_start
@@ -275,7 +319,7 @@ class _TrainingRun:
                         self.engine.remember_good()
                         good_step = self.step
                         epoch_start = time.perf_counter()
-                    if stop.requested:
+                    if self.role.stop_everywhere(stop.requested):
                         raise KeyboardInterrupt
         except KeyboardInterrupt:
             self.epoch_carried_seconds += time.perf_counter() - epoch_start
@@ -288,19 +332,18 @@ class _TrainingRun:
         return history
 
     def _iterator(self):
-        dataset = self.batches.dataset(self.step, self.total_steps)
-        options = tf.data.Options()
-        options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.OFF
-        return iter(self.strategy.experimental_distribute_dataset(dataset.with_options(options)))
+        return iter(distribute_batches(self.strategy, self.batches, self.step, self.total_steps))
 
     def _end_epoch(self, seconds, reporter, plot):
         history = self.history
         for name, value in zip(_TERMS, self.epoch_sums / self.epoch_steps):
             getattr(history, name).append(float(value))
+        history.learning_rate.append(self.engine.learning_rate_at(self.step - 1))
         history.epoch_seconds.append(float(seconds))
         self.epoch_sums, self.epoch_steps, self.epoch_carried_seconds = np.zeros(3), 0, 0.0
         last = self.step >= self.total_steps
-        if self.validation is not None and (history.epochs % self.validate_every == 0 or last):
+        if self.validation is not None and self.role.is_chief and (history.epochs % self.validate_every == 0
+                                                                   or last):
             self.engine.sync()
             mse, dice = self.validation.scores(history.model)
             history.val_epochs.append(history.epochs)
@@ -321,12 +364,13 @@ class _TrainingRun:
                        "seconds": self.epoch_carried_seconds}
         state = {"step": self.step, "epoch": self.history.epochs, "partial": partial,
                  "history": self.history.to_json(), "config": self.history.config}
-        self.history.checkpoint = write_checkpoint(
+        self.history.checkpoint = self.role.write_checkpoint(
             self.checkpoint_dir, model=self.history.model,
             optimizer_weights=self.engine.optimizer.get_weights(),
             state=state, keep=self.keep_checkpoints)
 
-    def _stop_on_nonfinite(self, good_step, *, failed_step, what):
+    def _restore(self, good_step, failed_step):
+        """Return to the last good epoch; returns (failed epoch, where the restored state is from)."""
         epoch = (failed_step - 1) // self.steps_per_epoch + 1
         self.engine.restore_good()
         self.step = self.history.steps = good_step
@@ -335,12 +379,28 @@ class _TrainingRun:
             origin = f"the end of epoch {good_step // self.steps_per_epoch}"
         else:
             origin = "the start of this run"
-        message = (
+        return epoch, origin
+
+    def _rate_text(self):
+        if self.learning_rate is None:
+            return "set by your lr_schedule"
+        return f"{self.learning_rate:g}" + (f" with lr_schedule={self.lr_schedule!r}" if self.lr_schedule else "")
+
+    def _stop(self, message):
+        self.history.stop_reason = message
+        warnings.warn(message, RuntimeWarning, stacklevel=5)
+
+    def _stop_on_nonfinite(self, good_step, *, failed_step, what):
+        epoch, origin = self._restore(good_step, failed_step)
+        self._stop(
             f"training stopped: {what} became NaN or infinite in epoch {epoch}; the weights and "
             f"optimizer state from {origin} (step {good_step}) were restored. Lower learning_rate "
-            f"(now {self.learning_rate:g}), or check the data and image_sigma.")
-        self.history.stop_reason = message
-        warnings.warn(message, RuntimeWarning, stacklevel=4)
+            f"(now {self._rate_text()}), or check the data and image_sigma.")
+
+    def _stop_on_divergence(self, guard, good_step, *, failed_step, loss):
+        epoch, origin = self._restore(good_step, failed_step)
+        self._stop(guard.message(loss=loss, epoch=epoch, origin=origin, good_step=good_step,
+                                 learning_rate=self._rate_text()))
 
     def _interrupted(self, reporter):
         history = self.history
@@ -382,37 +442,6 @@ class _StopRequest:
         if self._previous is not None:
             signal.signal(signal.SIGINT, self._previous)
         return False
-
-
-def _resume_config(spec, images, *, fixed_lam, sampling, loss_config, learning_rate, batch_size, seed,
-                   steps_per_epoch):
-    """The settings that fix the training stream and loss, as stored in checkpoints."""
-    model = spec.to_json()
-    model["options"] = {k: v for k, v in model["options"].items() if k != "seed"}
-    digest = hashlib.blake2b(np.ascontiguousarray(images).data, digest_size=16).hexdigest()
-    config = {
-        "model": model,
-        "data": {"images": int(len(images)), "shape": list(images.shape[1:]), "checksum": digest},
-        "lam": fixed_lam,
-        "lam_sampling": None if sampling is None else sampling.to_json(),
-        "loss": dataclasses.asdict(loss_config),
-        "learning_rate": learning_rate,
-        "batch_size": batch_size,
-        "seed": seed,
-        "steps_per_epoch": steps_per_epoch,
-    }
-    return json.loads(json.dumps(config))
-
-
-def _check_resume_config(checkpoint, current):
-    stored = checkpoint.state.get("config", {})
-    different = [key for key in RESUME_KEYS if stored.get(key) != current[key]]
-    if different:
-        lines = [f"  {key}: checkpoint {stored.get(key)!r}, this call {current[key]!r}" for key in different]
-        raise ValueError(
-            f"cannot resume from {checkpoint.path}: it was trained with other settings\n"
-            + "\n".join(lines)
-            + "\nPass the checkpoint's settings to continue it, or use a new checkpoint_dir to start over.")
 
 
 def _positive_int(value, name):

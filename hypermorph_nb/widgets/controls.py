@@ -121,6 +121,10 @@ class LambdaControls(widgets.VBox):
                                  interval=int(play_interval), description="play λ")
         self.weight_label = widgets.HTML()
         self._syncing = False
+        # values given to the log slider since the browser last moved it: a browser view snaps a
+        # value onto the slider's grid and sends it back, possibly much later (queued behind
+        # "Run All Cells"), and that echo must not move λ
+        self._sent = [self.one_minus_slider.value]
         self.lam_slider.observe(self._on_lam, "value")
         self.one_minus_slider.observe(self._on_one_minus, "value")
         self.lam_text.observe(self._on_text, "value")
@@ -140,21 +144,38 @@ class LambdaControls(widgets.VBox):
         lam = float(change["new"])
         self._syncing, was_syncing = True, self._syncing
         try:
-            self.one_minus_slider.value = max(1.0 - lam, self.min_one_minus)
+            self._set_one_minus(max(1.0 - lam, self.min_one_minus))
             self.lam_text.value = lam
         finally:
             self._syncing = was_syncing
         self._show_weight(lam)
+
+    def _set_one_minus(self, value):
+        self.one_minus_slider.value = value
+        self._sent = [*self._sent[-63:], value]
+
+    def _snapped(self, new, sent):
+        return abs(math.log10(new) - math.log10(sent)) <= self.one_minus_slider.step / 2 + 1e-9
 
     def _on_one_minus(self, change):
         if self._syncing:
             return
         new = float(change["new"])
         current = max(1.0 - self.lam_slider.value, self.min_one_minus)
-        if abs(math.log10(new) - math.log10(current)) <= self.one_minus_slider.step / 2 + 1e-9:
+        if self._snapped(new, current):
             # the browser snapped a value we sent onto the log slider's grid and sent it
             # back: not a move by the user, and echoing it would drag λ away mid-drag
             return
+        if self.one_minus_slider._property_lock:  # sent by the browser
+            if any(self._snapped(new, sent) for sent in self._sent):
+                # a late echo of an earlier value: put the slider back where λ is
+                self._syncing = True
+                try:
+                    self._set_one_minus(current)
+                finally:
+                    self._syncing = False
+                return
+            self._sent = []
         # round off the float noise of 1 - 10**x (0.9900000000000001 -> 0.99)
         self.lam_slider.value = round(1.0 - new, 10)
 

@@ -2,13 +2,18 @@
 
 Two displays, chosen by ``mode``:
 
-- ``'ipympl'`` (with ``%matplotlib widget``): the figure's canvas is the ipympl
-  widget; an update restores the saved background, draws the changed artists and
-  sends ipympl's diff image, with no full redraw and no round trip to the browser;
-- ``'image'`` (any other backend, e.g. inline): an off-screen Agg figure whose
-  pixels go, as JPEG (default, ~3 ms to encode) or PNG (~15 ms) bytes, into one
+- ``'image'`` (the default path): an off-screen Agg figure whose pixels go, as
+  JPEG (default, ~3 ms to encode) or PNG (~15 ms) bytes, into one
   ``ipywidgets.Image`` that is replaced in place, so nothing accumulates in the
-  cell output.
+  cell output. It needs ipywidgets alone, so it works wherever core widgets do:
+  JupyterLab, Notebook 7, VS Code, Colab;
+- ``'ipympl'``: the figure's canvas is the ipympl widget; an update restores the
+  saved background, draws the changed artists and sends ipympl's diff image,
+  with no full redraw and no round trip to the browser. ``'auto'`` picks it only
+  after ``%matplotlib widget`` and only where ipympl works without set-up
+  (:func:`hypermorph_nb.environment.ipympl_supported`: JupyterLab, Notebook 7);
+  Colab, VS Code and papermill get ``'image'`` even then. ``mode='ipympl'``
+  forces it (on Colab after turning on its custom widget manager).
 
 Artists registered with :meth:`LiveFigure.animate` are the ones that change;
 they are left out of full draws (matplotlib's ``animated`` flag) and drawn over
@@ -25,17 +30,30 @@ import matplotlib
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from .. import environment
+
 MODES = ("auto", "ipympl", "image")
 IMAGE_FORMATS = ("jpeg", "png")
 _FIGURE_NUMBERS = itertools.count(1)
 
 
-def resolve_mode(mode):
-    """``'ipympl'`` when asked for, or when ``mode='auto'`` and the ipympl backend is active.
+def resolve_mode(mode, *, where=None):
+    """The display path: ``'image'`` unless ipympl is asked for and known to work here.
+
+    Parameters
+    ----------
+    mode : {'auto', 'ipympl', 'image'}
+        ``'auto'`` means ``'ipympl'`` when the ipympl backend is active
+        (``%matplotlib widget``) in a front-end of
+        :data:`hypermorph_nb.environment.IPYMPL_FRONTENDS`, else ``'image'``.
+    where : hypermorph_nb.environment.Environment, optional
+        The environment (default: :func:`hypermorph_nb.environment.detect`).
 
     Examples
     --------
     >>> resolve_mode("image")
+    'image'
+    >>> resolve_mode("auto")   # a script: inline/Agg backend
     'image'
     """
     if mode not in MODES:
@@ -43,7 +61,9 @@ def resolve_mode(mode):
     if mode != "auto":
         return mode
     backend = matplotlib.get_backend().lower()
-    return "ipympl" if ("ipympl" in backend or backend == "widget") else "image"
+    if "ipympl" not in backend and backend != "widget":
+        return "image"
+    return "ipympl" if environment.ipympl_supported(where) else "image"
 
 
 def _ipympl_classes():
@@ -104,6 +124,7 @@ class LiveFigure:
         self.animated = []
         self._background = None
         if self.mode == "ipympl":
+            environment.enable_third_party_widgets()  # Colab's custom widget manager
             Canvas, FigureManager = _ipympl_classes()
             canvas = Canvas(self.figure)
             with warnings.catch_warnings():  # ipympl's toolbar vs matplotlib >= 3.10, harmless
@@ -149,6 +170,27 @@ class LiveFigure:
                 canvas.restore_region(self._background)
                 self._draw_animated()
                 canvas.blit(self.figure.bbox)
+            if self.mode == "image":
+                self.widget.value = self.encode()
+
+    def refresh_region(self, artists, bbox):
+        """Redraw only ``artists``, all inside ``bbox`` (display pixels), over the cached background.
+
+        For an update that changes one part of the figure (e.g. one plane of a
+        volume): the rest of the figure, animated artists included, stays as drawn.
+        """
+        with self.lock:
+            canvas = self.figure.canvas
+            if self._background is None:
+                return self.refresh(full=True)
+            height = self.figure.bbox.height  # the saved region counts rows from the top
+            x0, x1 = int(bbox.x0), int(bbox.x1) + 1
+            top, bottom = int(height - bbox.y1), int(height - bbox.y0) + 1
+            # xy places the saved region's corner (the figure's: 0, 0), so nothing moves
+            canvas.restore_region(self._background, bbox=(x0, top, x1, bottom), xy=(0, 0))
+            for artist in artists:
+                self.figure.draw_artist(artist)
+            canvas.blit(bbox)
             if self.mode == "image":
                 self.widget.value = self.encode()
 

@@ -1,7 +1,7 @@
-"""SweepPanel: Dice per structure, image MSE and folding over λ, on validation pairs.
+"""SweepPanel: Dice per structure, image MSE and folding over λ, on validation pairs (2D or 3D).
 
 The numbers come from :func:`hypermorph_nb.lambda_sweep` (all pairs of a λ
-registered in batches); the panel draws them with
+registered in batches, images or volumes); the panel draws them with
 :func:`hypermorph_nb.plotting.plot_sweep_panels`, lists the optimal λ of the
 mean and of every structure, and can send any of them to a
 :class:`~hypermorph_nb.widgets.LambdaExplorer`.
@@ -16,12 +16,13 @@ from matplotlib.figure import Figure
 
 from ..evaluation import lambda_sweep
 from ..plotting import format_lam, plot_sweep_panels
+from .pictures import PictureMixin
 
 #: Default λ grid: coarse below 0.9, dense towards 1 where the tutorial's loss is useful.
 DEFAULT_SWEEP_LAMS = (0.0, 0.25, 0.5, 0.75, 0.9, 0.95, 0.97, 0.98, 0.99, 0.995, 0.999, 1.0)
 
 
-class SweepPanel(widgets.VBox):
+class SweepPanel(PictureMixin, widgets.VBox):
     """Sweep λ over validation pairs and show the curves, the optima and the table.
 
     Parameters
@@ -29,11 +30,14 @@ class SweepPanel(widgets.VBox):
     model : tf.keras.Model
         A HyperMorph model.
     data : Dataset
-        Validation images, with label maps for Dice.
+        Validation images or volumes, with label maps for Dice.
     lams : sequence of float
         The λ grid (default :data:`DEFAULT_SWEEP_LAMS`).
-    pairs, n_pairs, seed, batch_size, progress
+    pairs, n_pairs, seed, progress
         As for :func:`hypermorph_nb.lambda_sweep`.
+    batch_size : int, optional
+        Registrations per model call; default that of :func:`hypermorph_nb.lambda_sweep`
+        (lower it when volumes do not fit in memory).
     explorer : LambdaExplorer, optional
         When given, a picker sends an optimal λ to the explorer's slider.
     dpi : float
@@ -58,14 +62,16 @@ class SweepPanel(widgets.VBox):
     """
 
     def __init__(self, model, data, lams=DEFAULT_SWEEP_LAMS, *, pairs=None, n_pairs=16, seed=0,
-                 batch_size=8, progress=True, explorer=None, dpi=90):
+                 batch_size=None, progress=True, explorer=None, dpi=90):
+        batching = {} if batch_size is None else {"batch_size": batch_size}
         self.result = lambda_sweep(model, data, lams, pairs=pairs, n_pairs=n_pairs, seed=seed,
-                                   batch_size=batch_size, progress=progress)
+                                   progress=progress, **batching)
         self.explorer = explorer
         self.figure = Figure(dpi=dpi)
         FigureCanvasAgg(self.figure)
         plot_sweep_panels(self.result, figure=self.figure)
         self.image = widgets.Image(value=_png(self.figure), format="png")
+        self._picture_cache = (self._view_version, bytes(self.image.value))  # the figure never changes
         self.summary = widgets.HTML(self._summary_html())
         self.table_view = widgets.HTML(self._table_html())
         children = [self.image, self.summary]
@@ -90,16 +96,9 @@ class SweepPanel(widgets.VBox):
         """Dict: label value -> λ of the grid with that structure's highest Dice."""
         return self.result.optimal_lam_per_label if self.result.dice is not None else {}
 
-    def snapshot(self):
-        """The sweep figure as a static PNG image (for notebooks rendered without a kernel).
-
-        Returns
-        -------
-        IPython.display.Image
-        """
-        from IPython.display import Image
-
-        return Image(data=bytes(self.image.value), format="png")  # the figure never changes
+    def savefig(self, fname, **kwargs):
+        """Save the sweep figure (``Figure.savefig`` options)."""
+        self.figure.savefig(fname, **kwargs)
 
     def table(self):
         """Per-λ numbers: mean and per-structure Dice, MSE, % folding.

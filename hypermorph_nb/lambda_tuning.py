@@ -1,0 +1,349 @@
+"""Choose λ by gradient: test-time tuning of a trained λ-conditioned model.
+
+With the network frozen, λ = sigmoid(t) is tuned on validation pairs for a
+differentiable objective: the soft Dice of warped one-hot label maps (mean over
+structures, or one structure), or, without label maps, an image term (MSE or
+NCC) plus a folding penalty. λ enters the model as an input, so the objective's
+derivative in t comes from one backward pass; the search brackets the zero of
+that derivative and closes in on it by regula falsi (Illinois), which needs far
+fewer registrations than a fine λ grid.
+"""
+
+import dataclasses
+import weakref
+
+import numpy as np
+import tensorflow as tf
+
+from .data.validation import check_count
+from .evaluation import _check_data, _check_pairs, _labels_of, _presence, choose_pairs
+from .models import spec_of, vxm
+from .registration import Registrar
+
+#: t = logit(λ) is kept in [-T_BOUND, T_BOUND], i.e. λ in about [0.0025, 0.9975].
+T_BOUND = 6.0
+
+
+@dataclasses.dataclass
+class LambdaSearch:
+    """Result of :func:`optimize_lambda`.
+
+    Attributes
+    ----------
+    lam : float
+        The best λ found (highest Dice, or lowest image objective).
+    value : float
+        The objective at ``lam``: soft Dice (higher is better) or image loss
+        (lower is better).
+    trace : list of (float, float)
+        ``(λ, objective)`` at every evaluation, in order.
+    model_calls : int
+        Registrations run (evaluations × pairs), each with a backward pass.
+    objective : str
+        ``'dice'`` or ``'image'``.
+    label : int or None
+        The structure tuned for (None: the mean over structures).
+    pairs : np.ndarray
+        ``(P, 2)`` (moving, fixed) indices used.
+    """
+
+    lam: float
+    value: float
+    trace: list
+    model_calls: int
+    objective: str
+    label: object
+    pairs: np.ndarray
+
+    @property
+    def lams(self):
+        """λ of every evaluation."""
+        return np.array([lam for lam, _ in self.trace])
+
+
+def optimize_lambda(model, data, *, pairs=None, n_pairs=16, seed=0, label=None, objective="dice",
+                    steps=12, init_lam=0.5, tol=0.01, image_loss="mse", folding_weight=1.0,
+                    batch_size=8):
+    """Tune λ of a trained HyperMorph (or FiLM) model by gradient on validation pairs.
+
+    Parameters
+    ----------
+    model : tf.keras.Model
+        A λ-conditioned model from :func:`hypermorph_nb.build_hypermorph`; it is not changed.
+    data : Dataset
+        Validation data; with label maps for ``objective='dice'``.
+    pairs : array_like, optional
+        ``(P, 2)`` (moving, fixed) indices; default ``n_pairs`` random pairs
+        chosen as :func:`hypermorph_nb.lambda_sweep` does (same ``seed``, same pairs).
+    n_pairs, seed : int
+    label : int or str, optional
+        Tune for one structure (label value or name); default the mean Dice
+        over structures present in both images of a pair.
+    objective : {'dice', 'image'}
+        ``'dice'``: maximise the soft Dice of the moving one-hot label maps,
+        warped linearly, against the fixed ones. ``'image'``: minimise
+        ``image_loss`` + ``folding_weight`` × mean(relu(−det J)).
+    steps : int
+        Most objective evaluations (each registers every pair once, with gradient).
+    init_lam : float
+        Starting λ in (0, 1).
+    tol : float
+        Stop once the bracket around the optimum is narrower than ``tol`` in λ.
+    image_loss : {'mse', 'ncc'}
+    folding_weight : float
+    batch_size : int
+        Pairs per model call (gradients are summed over batches).
+
+    Returns
+    -------
+    LambdaSearch
+
+    Examples
+    --------
+    >>> import hypermorph_nb as hnb
+    >>> from hypermorph_nb.data import synthetic
+    >>> data = synthetic(4, (32, 32), seed=0)
+    >>> model = hnb.build_hypermorph((32, 32), nb_features=[[8, 8, 8, 8], [8, 8, 8, 8, 8, 8, 8]], seed=0)
+    >>> found = hnb.optimize_lambda(model, data, n_pairs=2, steps=3)
+    >>> 0 < found.lam < 1, len(found.trace) <= 3, found.model_calls == 2 * len(found.trace)
+    (True, True, True)
+    """
+    if not spec_of(model).is_hypermorph:
+        raise ValueError("optimize_lambda needs a λ-conditioned model (build_hypermorph); a "
+                         "VoxelMorph baseline was trained at one fixed λ")
+    _check_data(data)
+    if objective not in ("dice", "image"):
+        raise ValueError(f"objective must be 'dice' or 'image', got {objective!r}")
+    if image_loss not in ("mse", "ncc"):
+        raise ValueError(f"image_loss must be 'mse' or 'ncc', got {image_loss!r}")
+    if not 0 < float(init_lam) < 1:
+        raise ValueError(f"init_lam must lie strictly between 0 and 1, got {init_lam!r}")
+    steps = check_count(steps, "steps")
+    batch_size = check_count(batch_size, "batch_size")
+    pairs = choose_pairs(len(data), n_pairs, seed=seed) if pairs is None \
+        else _check_pairs(pairs, len(data))
+    if objective == "dice":
+        if not data.has_labels:
+            raise ValueError("objective='dice' needs label maps; this data has none. Use "
+                             "objective='image' (image term with a folding penalty) instead")
+        target = _DiceTarget(data, pairs, label)
+        label = target.label
+    else:
+        if label is not None:
+            raise ValueError("label applies to objective='dice' only")
+        target = _ImageTarget(data, pairs, image_loss, float(folding_weight))
+    evaluate = _Evaluator(model, target, batch_size)
+    search = _bracket_and_close(evaluate, float(np.log(init_lam / (1 - init_lam))), steps, tol)
+    sign = 1.0 if objective == "dice" else -1.0
+    trace = [(float(_sigmoid(t)), sign * score) for t, score in search]
+    best = int(np.argmax([score for _, score in search]))
+    return LambdaSearch(lam=trace[best][0], value=trace[best][1], trace=trace,
+                        model_calls=len(trace) * len(pairs), objective=objective, label=label,
+                        pairs=pairs)
+
+
+def _sigmoid(t):
+    return 1.0 / (1.0 + np.exp(-t))
+
+
+def _bracket_and_close(evaluate, t0, steps, tol):
+    """Maximise a score of t in at most ``steps`` evaluations; return [(t, score), ...].
+
+    Steps uphill with doubling strides until the derivative changes sign (or
+    t reaches ±T_BOUND), then shrinks that bracket: a secant step on the
+    derivative, or the midpoint when the secant point falls near an end of the
+    bracket or the same end moved twice in a row.
+    """
+    trace = []
+
+    def probe(t):
+        score, slope = evaluate(t)
+        trace.append((t, score))
+        return slope
+
+    a, ga = t0, probe(t0)
+    if ga == 0:
+        return trace
+    stride = 1.0
+    while len(trace) < steps:  # bracket: walk uphill until the slope changes sign
+        b = float(np.clip(a + np.sign(ga) * stride, -T_BOUND, T_BOUND))
+        if b == a:
+            return trace  # the optimum is at the end of the range
+        gb = probe(b)
+        if np.sign(gb) != np.sign(ga):
+            break
+        a, ga, stride = b, gb, 2 * stride
+    else:
+        return trace
+    (lo, g_lo), (hi, g_hi) = sorted([(a, ga), (b, gb)])  # g_lo > 0 > g_hi: the peak lies between
+    last_side, bisect = None, False
+    while len(trace) < steps and _sigmoid(hi) - _sigmoid(lo) > tol:
+        width = hi - lo
+        c = lo + width * g_lo / (g_lo - g_hi)  # zero of the derivative's secant
+        if bisect or not lo + 0.1 * width <= c <= hi - 0.1 * width:
+            c = lo + width / 2
+        gc = probe(c)
+        if gc == 0:
+            break
+        side = gc > 0
+        bisect, last_side = side == last_side, side
+        if side:
+            lo, g_lo = c, gc
+        else:
+            hi, g_hi = c, gc
+    return trace
+
+
+class _Evaluator:
+    """Score and d(score)/dt summed over all pairs, in batches, with the model frozen."""
+
+    def __init__(self, model, target, batch_size):
+        self.target, self.batch_size = target, batch_size
+        self._step = _step_function(model, target.kind)
+
+    def __call__(self, t):
+        total, slope = 0.0, 0.0
+        for moving, fixed, *extras in self.target.batches(self.batch_size):
+            score, grad = self._step(tf.constant(t, tf.float32), moving, fixed, tuple(extras))
+            total, slope = total + float(score), slope + float(grad)
+        return total, slope
+
+
+def _step_function(model, kind):
+    """The compiled (score, d score / dt) of one batch, cached per model and objective.
+
+    ``kind`` is (objective, number of label channels or None, *static score arguments).
+    """
+    cache = _STEPS.setdefault(model, {})
+    if kind not in cache:
+        inference = Registrar.for_model(model).inference  # outputs [moved, displacement]
+        score, static = _SCORES[kind[0]], kind[2:]
+        warper = vxm.layers.SpatialTransformer(interp_method="linear", indexing="ij", fill_value=0.0)
+
+        def step(t, moving, fixed, extras):
+            with tf.GradientTape() as tape:
+                tape.watch(t)
+                lam = tf.fill([tf.shape(moving)[0], 1], tf.sigmoid(t))
+                moved, flow = inference([moving, fixed, lam], training=False)
+                value = score(moved, flow, fixed, warper, *static, *extras)
+            return value, tape.gradient(value, t)
+
+        cache[kind] = tf.function(step, reduce_retracing=True)
+    return cache[kind]
+
+
+_STEPS = weakref.WeakKeyDictionary()
+
+
+class _DiceTarget:
+    """Soft Dice of linearly warped one-hot label maps, weighted like the sweep's means."""
+
+    def __init__(self, data, pairs, label):
+        labels = _labels_of(data, None)
+        if label is not None:
+            labels = labels[[_label_index(data, labels, label)]]
+            self.label = int(labels[0])
+        else:
+            self.label = None
+        present = _presence(data, pairs, labels).astype(np.float64)  # (P, K)
+        if label is not None:
+            if not present.any():
+                raise ValueError(f"no pair has structure {label!r} in both its moving and fixed "
+                                 "label maps; use more pairs (n_pairs) or another structure")
+            weights = present / present.sum()  # mean over the pairs that have it
+        else:
+            per_pair = present.sum(axis=1, keepdims=True)
+            scored = per_pair[:, 0] > 0
+            if not scored.any():
+                raise ValueError("no pair shares a structure between its moving and fixed label "
+                                 "maps; use more pairs (n_pairs)")
+            weights = np.where(per_pair > 0, present / np.maximum(per_pair, 1), 0) / scored.sum()
+        self.data, self.pairs, self.labels = data, pairs, labels
+        self.weights = weights.astype(np.float32)
+        # the compiled step is cached per kind: its spatial transformer is built for K channels
+        self.kind = ("dice", len(labels))
+
+    def batches(self, size):
+        for start in range(0, len(self.pairs), size):
+            chunk = self.pairs[start:start + size]
+            yield (self.data.images[chunk[:, 0]], self.data.images[chunk[:, 1]],
+                   self._one_hot(self.data.labels[chunk[:, 0]]),
+                   self._one_hot(self.data.labels[chunk[:, 1]]), self.weights[start:start + size])
+
+    def _one_hot(self, maps):
+        return (maps[..., None] == self.labels).astype(np.float32)
+
+
+def _dice_score(moved, flow, fixed, warper, moving_maps, fixed_maps, weights):
+    """Weighted sum over pairs and structures of the soft Dice of warped one-hot maps."""
+    warped = warper([moving_maps, flow])
+    axes = list(range(1, len(moving_maps.shape) - 1))
+    overlap = tf.reduce_sum(warped * fixed_maps, axis=axes)
+    size = tf.reduce_sum(warped, axis=axes) + tf.reduce_sum(fixed_maps, axis=axes)
+    return tf.reduce_sum(weights * 2.0 * overlap / tf.maximum(size, 1e-6))
+
+
+class _ImageTarget:
+    """Minus (image term + folding_weight × mean relu(−det J)), averaged over pairs."""
+
+    def __init__(self, data, pairs, image_loss, folding_weight):
+        self.data, self.pairs = data, pairs
+        self.kind = ("image", None, image_loss)
+        self.weight = np.float32(folding_weight)
+
+    def batches(self, size):
+        for start in range(0, len(self.pairs), size):
+            chunk = self.pairs[start:start + size]
+            yield (self.data.images[chunk[:, 0]], self.data.images[chunk[:, 1]],
+                   np.float32(1.0 / len(self.pairs)), self.weight)
+
+
+def _image_score(moved, flow, fixed, warper, image_loss, pair_weight, folding_weight):
+    axes = list(range(1, len(moved.shape)))
+    if image_loss == "mse":
+        image = tf.reduce_mean(tf.square(moved - fixed), axis=axes)
+    else:
+        a = moved - tf.reduce_mean(moved, axis=axes, keepdims=True)
+        b = fixed - tf.reduce_mean(fixed, axis=axes, keepdims=True)
+        ncc = tf.reduce_sum(a * b, axis=axes) / tf.sqrt(
+            tf.reduce_sum(a * a, axis=axes) * tf.reduce_sum(b * b, axis=axes) + 1e-8)
+        image = 1.0 - ncc
+    folding = tf.reduce_mean(tf.nn.relu(-jacobian_determinant(flow)),
+                             axis=list(range(1, len(flow.shape) - 1)))
+    return -pair_weight * tf.reduce_sum(image + folding_weight * folding)
+
+
+_SCORES = {"dice": _dice_score, "image": _image_score}
+
+
+def jacobian_determinant(flow):
+    """Differentiable Jacobian determinant of ``x + u(x)`` for ``(B, *spatial, ndims)`` fields.
+
+    Forward differences; the result has each spatial side one voxel shorter.
+
+    Examples
+    --------
+    >>> float(tf.reduce_max(tf.abs(jacobian_determinant(tf.zeros((1, 5, 5, 2))) - 1)))
+    0.0
+    """
+    ndims = flow.shape[-1]
+    rows = []
+    for axis in range(1, ndims + 1):
+        ahead = [slice(None)] + [slice(0, -1)] * ndims + [slice(None)]
+        behind = list(ahead)
+        ahead[axis] = slice(1, None)
+        rows.append(flow[tuple(ahead)] - flow[tuple(behind)])
+    jacobian = tf.stack(rows, axis=-2) + tf.eye(ndims)  # [..., d/dx_i, u_j]
+    return tf.linalg.det(jacobian)
+
+
+def _label_index(data, labels, label):
+    names = data.label_names or {}
+    if isinstance(label, str):
+        matches = [k for k, value in enumerate(labels) if names.get(int(value)) == label]
+    else:
+        matches = list(np.flatnonzero(labels == int(label)))
+    if not matches:
+        known = [names.get(int(value), int(value)) for value in labels]
+        raise ValueError(f"no structure {label!r} in this data's label maps; known: {known}")
+    return matches[0]

@@ -1,0 +1,128 @@
+"""``hypermorph-nb train``: train from the shell, in one process or as a multi-worker job.
+
+One process trains on its own devices. With ``TF_CONFIG`` naming several
+workers (set by you, a cluster manager or a cloud service), the same command
+is one worker of a ``MultiWorkerMirroredStrategy`` job; ``--workers N`` starts
+N such workers on this machine for trying it out
+(:func:`hypermorph_nb.training.launcher.launch_local_workers`).
+
+The output folder gets ``checkpoints/`` (resume with ``--resume``), and from
+the chief ``model/`` (:func:`hypermorph_nb.load_model`) and ``history.json``.
+"""
+
+import json
+import os
+import sys
+
+from .launcher import launch_local_workers
+from .workers import cluster_from_env, multiworker_strategy, several_workers
+
+#: Exit status of a run stopped by Ctrl-C (after writing its checkpoint).
+INTERRUPTED_STATUS = 130
+HISTORY_NAME = "history.json"
+
+# (flag, argparse options); the same table rebuilds a worker's command line.
+_OPTIONS = (
+    ("--out", dict(required=True, help="output folder: checkpoints/, and model/ + history.json from the chief")),
+    ("--data", dict(default="synthetic", help="data source of hypermorph_nb.data.load_source, e.g. "
+                                              "synthetic, oasis2d, ixi3d, npz (with --path)")),
+    ("--path", dict(default=None, help="file or folder of the data source")),
+    ("--size", dict(type=int, nargs="+", default=None, metavar="N",
+                    help="resize (or generate) the images at this shape, e.g. 64 64 or 32 32 32")),
+    ("--subset", dict(type=int, default=None, help="keep only the first N images")),
+    ("--images", dict(type=int, default=64, help="number of synthetic subjects")),
+    ("--model", dict(choices=("hypermorph", "vxm"), default="hypermorph")),
+    ("--features", dict(default=None, help='U-Net features as JSON, e.g. "[[8,8,8,8],[8,8,8,8,8,8,8]]"')),
+    ("--epochs", dict(type=int, default=10)),
+    ("--steps-per-epoch", dict(type=int, default=100)),
+    ("--batch-size", dict(type=int, default=1, help="global batch: pairs per step over all workers")),
+    ("--learning-rate", dict(type=float, default=None)),
+    ("--lam-sampling", dict(default="uniform", help="HyperMorph: how λ is drawn (uniform, oversample, ...)")),
+    ("--seed", dict(type=int, default=0)),
+    ("--checkpoint-every", dict(type=int, default=1, help="epochs between checkpoints")),
+    ("--resume", dict(action="store_true", help="continue from the newest intact checkpoint in OUT/checkpoints")),
+    ("--workers", dict(type=int, default=1, help="start this many local workers (127.0.0.1, free ports)")),
+)
+
+
+def add_arguments(parser):
+    """Add the options of ``hypermorph-nb train`` to an argparse parser."""
+    for flag, options in _OPTIONS:
+        parser.add_argument(flag, **options)
+
+
+def run(args):
+    """Run ``hypermorph-nb train`` with parsed ``args``; returns the exit status."""
+    if args.workers != 1:
+        if args.workers < 1:
+            raise ValueError(f"--workers must be >= 1, got {args.workers}")
+        if os.environ.get("TF_CONFIG"):
+            raise ValueError("--workers starts local workers with their own TF_CONFIG; unset TF_CONFIG, "
+                             "or leave out --workers to run as the worker that TF_CONFIG names")
+        print(f"hypermorph-nb: starting {args.workers} local workers on 127.0.0.1; Ctrl-C stops all of "
+              "them at the same step, with a checkpoint", file=sys.stderr, flush=True)
+        return launch_local_workers([sys.executable, "-m", "hypermorph_nb.cli", *worker_argv(args)],
+                                    args.workers)
+    if several_workers():
+        multiworker_strategy()  # before any other TensorFlow operation
+    return _train(args)
+
+
+def worker_argv(args):
+    """The command line of one worker of ``args`` (everything but ``--workers``).
+
+    Examples
+    --------
+    >>> import argparse
+    >>> parser = argparse.ArgumentParser()
+    >>> add_arguments(parser)
+    >>> argv = worker_argv(parser.parse_args(["--out", "o", "--size", "32", "32", "--resume", "--workers", "2"]))
+    >>> argv[:3], argv[argv.index("--size"):][:3], "--resume" in argv, "--workers" in argv
+    (['train', '--out', 'o'], ['--size', '32', '32'], True, False)
+    """
+    argv = ["train"]
+    for flag, options in _OPTIONS:
+        value = getattr(args, flag[2:].replace("-", "_"))
+        if flag == "--workers" or value is None or value is False:
+            continue
+        if value is True:
+            argv.append(flag)
+        elif isinstance(value, (list, tuple)):
+            argv += [flag, *map(str, value)]
+        else:
+            argv += [flag, str(value)]
+    return argv
+
+
+def _train(args):
+    from ..data import load_source
+    from ..models import build_hypermorph, build_vxm
+    from ..persistence import save_model
+    from .loop import train
+
+    cluster = cluster_from_env()
+    chief = cluster is None or cluster.num_workers == 1 or cluster.is_chief
+    data = load_source(args.data, path=args.path, shape=None if args.size is None else tuple(args.size),
+                       subset=args.subset, seed=args.seed, n_synthetic=args.images, verbose=chief)
+    options = {"seed": args.seed}
+    if args.features:
+        try:
+            options["nb_features"] = json.loads(args.features)
+        except ValueError as err:
+            raise ValueError(f"--features must be JSON, e.g. [[8,8,8,8],[8,8,8,8,8,8,8]] ({err})") from err
+    model = (build_hypermorph if args.model == "hypermorph" else build_vxm)(data.shape, **options)
+    settings = {"learning_rate": args.learning_rate} if args.learning_rate is not None else {}
+    if args.model == "hypermorph":
+        settings["lam_sampling"] = args.lam_sampling
+    history = train(model, data, epochs=args.epochs, steps_per_epoch=args.steps_per_epoch,
+                    batch_size=args.batch_size, seed=args.seed, strategy="auto",
+                    checkpoint_dir=os.path.join(args.out, "checkpoints"), resume=args.resume,
+                    checkpoint_every=args.checkpoint_every, **settings)
+    if chief:
+        save_model(model, os.path.join(args.out, "model"))
+        record = {**history.to_json(), "steps": history.steps, "interrupted": history.interrupted,
+                  "stop_reason": history.stop_reason, "checkpoint": history.checkpoint,
+                  "config": history.config}
+        with open(os.path.join(args.out, HISTORY_NAME), "w") as handle:
+            json.dump(record, handle, indent=1)
+    return INTERRUPTED_STATUS if history.interrupted else 0

@@ -1,0 +1,47 @@
+"""The settings a checkpoint stores and a resumed :func:`hypermorph_nb.train` call must repeat."""
+
+import dataclasses
+import hashlib
+import json
+
+import numpy as np
+
+#: Settings a checkpoint must share with the call that resumes it.
+RESUME_KEYS = ("model", "data", "lam", "lam_sampling", "loss", "learning_rate", "lr_schedule", "batch_size",
+               "seed", "steps_per_epoch")
+#: What checkpoints written before a setting existed used (a constant rate).
+_OLD_DEFAULTS = {"lr_schedule": {"name": None, "warmup_steps": 0}}
+
+
+def resume_config(spec, images, *, fixed_lam, sampling, loss_config, learning_rate, lr_schedule, batch_size,
+                  seed, steps_per_epoch):
+    """The settings that fix the training stream and loss, as stored in checkpoints."""
+    model = spec.to_json()
+    model["options"] = {k: v for k, v in model["options"].items() if k != "seed"}
+    digest = hashlib.blake2b(np.ascontiguousarray(images).data, digest_size=16).hexdigest()
+    config = {
+        "model": model,
+        "data": {"images": int(len(images)), "shape": list(images.shape[1:]), "checksum": digest},
+        "lam": fixed_lam,
+        "lam_sampling": None if sampling is None else sampling.to_json(),
+        "loss": dataclasses.asdict(loss_config),
+        "learning_rate": learning_rate,
+        "lr_schedule": lr_schedule,
+        "batch_size": batch_size,
+        "seed": seed,
+        "steps_per_epoch": steps_per_epoch,
+    }
+    return json.loads(json.dumps(config))
+
+
+def check_resume_config(checkpoint, current):
+    """Refuse a checkpoint whose settings differ from ``current``, naming each setting."""
+    stored = checkpoint.state.get("config", {})
+    stored = {key: stored.get(key, _OLD_DEFAULTS.get(key)) for key in RESUME_KEYS}
+    different = [key for key in RESUME_KEYS if stored[key] != current[key]]
+    if different:
+        lines = [f"  {key}: checkpoint {stored[key]!r}, this call {current[key]!r}" for key in different]
+        raise ValueError(
+            f"cannot resume from {checkpoint.path}: it was trained with other settings\n"
+            + "\n".join(lines)
+            + "\nPass the checkpoint's settings to continue it, or use a new checkpoint_dir to start over.")

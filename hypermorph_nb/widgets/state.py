@@ -1,0 +1,76 @@
+"""What the λ explorer shows: one registration of the current pair, and the numbers under the figure."""
+
+import dataclasses
+
+import numpy as np
+
+from ..plotting import format_lam
+from .controls import effective_weight
+
+
+@dataclasses.dataclass
+class ExplorerState:
+    """What the explorer shows: one registration of the current pair at the current λ.
+
+    Arrays are ``spatial``: ``(H, W)`` for 2D images, ``(D, H, W)`` for volumes.
+
+    Attributes
+    ----------
+    lam : float
+    moving_index, fixed_index : int
+        Indices into the explorer's data.
+    moved : np.ndarray
+        The moving image warped onto the fixed one.
+    flow : np.ndarray
+        ``(*spatial, ndims)`` displacement in voxels.
+    jacobian : np.ndarray
+        Jacobian determinant of ``x -> x + flow(x)``.
+    folding : float
+        Fraction of voxels (of the whole volume) with Jacobian determinant <= 0.
+    mse : float
+        Mean squared difference between moved and fixed.
+    warped_labels : np.ndarray or None
+        Moving labels warped with nearest-neighbour interpolation.
+    dice_per_label : np.ndarray or None
+        Dice per structure of :attr:`LambdaExplorer.label_values` (NaN when
+        the structure is in neither map), over the whole image or volume.
+    dice : float
+        Mean over the structures present (NaN without labels).
+    seconds : dict
+        Wall time of the update: ``model``, ``metrics``, ``draw``, ``total``.
+    """
+
+    lam: float
+    moving_index: int
+    fixed_index: int
+    moved: np.ndarray
+    flow: np.ndarray
+    jacobian: np.ndarray
+    folding: float
+    mse: float
+    warped_labels: np.ndarray = None
+    dice_per_label: np.ndarray = None
+    dice: float = float("nan")
+    seconds: dict = dataclasses.field(default_factory=dict)
+
+
+def readout_html(state, *, unregistered, image_sigma, model_runs):
+    """The table under the figure: λ, the equivalent weight, MSE, Dice and folding against the
+    unregistered pair (``unregistered``: dict with ``mse`` and, with labels, ``dice``), update time."""
+    cells = [("λ", format_lam(state.lam)), ("1 − λ", f"{1 - state.lam:.1e}")]
+    if image_sigma is not None:
+        weight = effective_weight(state.lam, image_sigma)
+        cells.append(("w = λσ²/(1−λ)", "∞" if np.isinf(weight) else f"{weight:.3g}"))
+    cells += [("image MSE", f"{state.mse:.4f} <small>(unregistered {unregistered['mse']:.4f})</small>")]
+    if state.warped_labels is not None:
+        cells.append(("mean Dice", f"{state.dice:.3f} "
+                                   f"<small>(unregistered {unregistered['dice']:.3f})</small>"))
+    cells += [("folding", f"{100 * state.folding:.2f}%"),
+              ("update", f"{1000 * state.seconds['total']:.0f} ms "
+                         f"<small>(model {1000 * state.seconds['model']:.0f} ms, "
+                         f"model run {model_runs})</small>")]
+    return ("<table style='border-collapse:collapse'><tr>"
+            + "".join(f"<th style='padding:0 10px;text-align:left'>{name}</th>" for name, _ in cells)
+            + "</tr><tr>"
+            + "".join(f"<td style='padding:0 10px'>{value}</td>" for _, value in cells)
+            + "</tr></table>")

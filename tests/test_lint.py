@@ -1,0 +1,32 @@
+"""Lint: ``ruff check`` over the package, the tests and the benchmarks (rules in pyproject.toml)."""
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def ruff_command():
+    """``python -m ruff`` from this environment (the dev extra installs it), else ``ruff`` on PATH."""
+    probe = subprocess.run([sys.executable, "-m", "ruff", "--version"], capture_output=True)
+    if probe.returncode == 0:
+        return [sys.executable, "-m", "ruff"]
+    if shutil.which("ruff"):
+        return ["ruff"]
+    pytest.skip("ruff is not installed: pip install -e '.[dev]'")
+
+
+def test_project_rules_include_pyflakes_and_syntax_errors():
+    tomllib = pytest.importorskip("tomllib")
+    rules = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["ruff"]["lint"]["select"]
+    assert {"F", "E9"} <= set(rules)
+
+
+def test_ruff_check_passes():
+    result = subprocess.run(
+        [*ruff_command(), "check", "--no-cache", "hypermorph_nb", "tests", "benchmarks"],
+        cwd=ROOT, capture_output=True, text=True)
+    assert result.returncode == 0, f"ruff check found problems (fix them or see pyproject.toml):\n{result.stdout}{result.stderr}"
