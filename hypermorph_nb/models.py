@@ -324,3 +324,23 @@ def _build_core(spec, inshape):
 def count_parameters(model):
     """Number of trainable parameters (for reports)."""
     return int(sum(np.prod(w.shape) for w in model.trainable_weights))
+
+
+def require_hypermorph(model, what):
+    """Return the model's spec; raise a clear error unless it takes λ (HyperMorph or FiLM, 2D or 3D).
+
+    Examples
+    --------
+    >>> import hypermorph_nb as hnb
+    >>> vxm = hnb.build_vxm((32, 32), nb_features=[[8, 8, 8, 8], [8, 8, 8, 8, 8, 8, 8]])
+    >>> require_hypermorph(vxm, "the explorer")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    ValueError: the explorer needs a HyperMorph model (λ is its input); ...
+    """
+    spec = spec_of(model)
+    if not spec.is_hypermorph:
+        raise ValueError(f"{what} needs a HyperMorph model (λ is its input); this VoxelMorph "
+                         "baseline was trained at one fixed λ: build one with "
+                         "hypermorph_nb.build_hypermorph")
+    return spec

@@ -10,7 +10,7 @@ from PIL import Image
 import hypermorph_nb as hnb
 from hypermorph_nb import metrics
 from hypermorph_nb.data import synthetic
-from hypermorph_nb.plotting import grid_lines, label_outlines
+from hypermorph_nb.drawing import grid_lines, label_outlines
 from hypermorph_nb.widgets import PLANES, LambdaExplorer, SweepPanel, plane_views
 from hypermorph_nb.widgets.step import RegistrationStep
 

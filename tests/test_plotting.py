@@ -8,8 +8,8 @@ from matplotlib.figure import Figure
 import hypermorph_nb as hnb
 from hypermorph_nb import metrics
 from hypermorph_nb.data import Dataset
-from hypermorph_nb.plotting import (format_lam, grid_lines, label_colors, label_outlines,
-                                    lambda_row_figure, plot_sweep, plot_sweep_panels, set_lam_axis)
+from hypermorph_nb.drawing import format_lam, grid_lines, label_colors, label_outlines, set_lam_axis
+from hypermorph_nb.plotting import lambda_row_figure, plot_sweep, plot_sweep_panels
 from hypermorph_nb.registration import Registrar
 
 from tests.conftest import SHAPE, TINY_FEATURES

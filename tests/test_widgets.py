@@ -13,7 +13,7 @@ from hypermorph_nb import metrics
 from hypermorph_nb.data import Dataset, synthetic
 from hypermorph_nb.environment import PAPERMILL_VARIABLE
 from hypermorph_nb.losses import smoothness_term
-from hypermorph_nb.plotting import label_outlines
+from hypermorph_nb.drawing import label_outlines
 from hypermorph_nb.registration import Registrar
 from hypermorph_nb.widgets import (Coalescer, LambdaControls, LambdaExplorer, SweepPanel,
                                    changed_by_frontend, effective_weight)

@@ -23,7 +23,8 @@ import numpy as np
 from ..data.dataset import Dataset
 from ..losses import DEFAULT_IMAGE_SIGMA
 from ..metrics import dice_batch, jacobian_determinant
-from ..plotting import format_lam, label_colors, require_hypermorph
+from ..drawing import format_lam, label_colors
+from ..models import require_hypermorph
 from .controls import LambdaControls
 from .explorer_inputs import as_dataset, check_pair, mean_present, read_array, slice_sliders
 from .live_figure import LiveFigure

@@ -4,7 +4,7 @@ import os
 
 import numpy as np
 
-from ..plotting import format_lam
+from ..drawing import format_lam
 
 #: λ of an exported sweep by default: evenly spaced on the log scale of 1 − λ, as the play button.
 DEFAULT_ANIMATION_FRAMES = 17

@@ -4,7 +4,7 @@ import dataclasses
 
 import numpy as np
 
-from ..plotting import format_lam
+from ..drawing import format_lam
 from .controls import effective_weight
 
 

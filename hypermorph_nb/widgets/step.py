@@ -5,7 +5,7 @@ import weakref
 import numpy as np
 import tensorflow as tf
 
-from ..plotting import require_hypermorph
+from ..models import require_hypermorph
 from ..registration import Registrar
 
 

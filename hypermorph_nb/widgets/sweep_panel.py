@@ -15,7 +15,8 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from ..evaluation import lambda_sweep
-from ..plotting import format_lam, plot_sweep_panels
+from ..drawing import format_lam
+from ..plotting import plot_sweep_panels
 from .pictures import PictureMixin
 
 #: Default λ grid: coarse below 0.9, dense towards 1 where the tutorial's loss is useful.
