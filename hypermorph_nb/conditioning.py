@@ -83,7 +83,8 @@ def check_conditioning(conditioning, hyper_encoding):
             f"residual weights; 'tutorial': the seed tutorial's raw λ), got {hyper_encoding!r}")
 
 
-def _check_units(units, name):
+def check_units(units, name):
+    """``units`` as a list of ints; raise ``ValueError`` naming ``name`` unless all are positive."""
     units = [int(u) for u in units]
     if not units or min(units) < 1:
         raise ValueError(f"{name} must be a non-empty list of positive ints, got {units!r}")
@@ -112,7 +113,7 @@ def build_hypernetwork(units, *, encoding="mip", name="hypernetwork"):
     TensorShape([1, 8])
     """
     check_conditioning("hypernetwork", encoding)
-    units = _check_units(units, "hyper_units")
+    units = check_units(units, "hyper_units")
     lam = tf.keras.Input(shape=[1], name="lambda")
     hidden = LambdaEncoding(name="lambda_encoding")(lam) if encoding == "mip" else lam
     for index, width in enumerate(units):
@@ -191,7 +192,7 @@ def build_film_vxm(inshape, *, nb_features=None, int_steps=0, film_units=FILM_UN
     [(None, 32, 32, 1), (None, 32, 32, 2)]
     """
     ndims = len(inshape)
-    film_units = _check_units(film_units, "film_units")
+    film_units = check_units(film_units, "film_units")
     enc_nf, dec_nf = nb_features if nb_features is not None else vxm.networks.default_unet_features()
     enc_nf, dec_nf = list(enc_nf), list(dec_nf)
     conv_features = enc_nf + dec_nf

@@ -213,8 +213,7 @@ def lambda_sweep(model, data, lams, *, pairs=None, n_pairs=16, seed=0, batch_siz
     registrar = _registrar(model, data)
     lams = _check_lams(lams)
     batch_size = _batch_size(batch_size, data)
-    pairs = choose_pairs(len(data), n_pairs, seed=seed) if pairs is None \
-        else _check_pairs(pairs, len(data))
+    pairs = _resolve_pairs(pairs, len(data), n_pairs=n_pairs, seed=seed)
     labels = _labels_of(data, None)
     with _progress_bar(len(lams) * len(pairs), "λ sweep", progress) as bar:
         scores = [_register_and_score(registrar, data, pairs, float(lam), labels, batch_size, bar)
@@ -259,8 +258,7 @@ def baseline_sweep(models, data, *, pairs=None, n_pairs=16, seed=0, batch_size=N
                              "baselines trained at one λ each (use lambda_sweep for HyperMorph)")
     registrars = [_registrar(models[lam], data) for lam in lams]
     batch_size = _batch_size(batch_size, data)
-    pairs = choose_pairs(len(data), n_pairs, seed=seed) if pairs is None \
-        else _check_pairs(pairs, len(data))
+    pairs = _resolve_pairs(pairs, len(data), n_pairs=n_pairs, seed=seed)
     labels = _labels_of(data, None)
     with _progress_bar(len(lams) * len(pairs), "baselines", progress) as bar:
         scores = [_register_and_score(registrar, data, pairs, None, labels, batch_size, bar)
@@ -379,6 +377,11 @@ def _check_pairs(pairs, n_images):
         raise ValueError(f"pairs index images {array.min()}..{array.max()}, but the data has "
                          f"{n_images} images (valid indices 0..{n_images - 1})")
     return array.astype(int)
+
+
+def _resolve_pairs(pairs, n_images, *, n_pairs, seed):
+    """The given ``pairs``, checked, or ``n_pairs`` random ones from :func:`choose_pairs`."""
+    return choose_pairs(n_images, n_pairs, seed=seed) if pairs is None else _check_pairs(pairs, n_images)
 
 
 def _labels_of(data, labels):

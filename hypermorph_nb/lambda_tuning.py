@@ -16,7 +16,7 @@ import numpy as np
 import tensorflow as tf
 
 from .data.validation import check_count
-from .evaluation import _check_data, _check_pairs, _labels_of, _presence, choose_pairs
+from .evaluation import _check_data, _labels_of, _presence, _resolve_pairs
 from .models import spec_of, vxm
 from .registration import Registrar
 
@@ -120,8 +120,7 @@ def optimize_lambda(model, data, *, pairs=None, n_pairs=16, seed=0, label=None, 
         raise ValueError(f"init_lam must lie strictly between 0 and 1, got {init_lam!r}")
     steps = check_count(steps, "steps")
     batch_size = check_count(batch_size, "batch_size")
-    pairs = choose_pairs(len(data), n_pairs, seed=seed) if pairs is None \
-        else _check_pairs(pairs, len(data))
+    pairs = _resolve_pairs(pairs, len(data), n_pairs=n_pairs, seed=seed)
     if objective == "dice":
         if not data.has_labels:
             raise ValueError("objective='dice' needs label maps; this data has none. Use "

@@ -21,7 +21,7 @@ ne, vxm = import_registration_libraries()
 
 # conditioning.py uses neurite/voxelmorph as imported (and patched) just above
 from .conditioning import (FILM_UNITS, build_film_vxm, build_hypernetwork,  # noqa: E402
-                           check_conditioning, init_residual_hyperconvs)
+                           check_conditioning, check_units, init_residual_hyperconvs)
 
 #: The seed tutorial's hypernetwork: four Dense layers with ReLU.
 TUTORIAL_HYPER_UNITS = (32, 64, 128, 128)
@@ -158,12 +158,9 @@ def build_hypermorph(inshape, *, conditioning="hypernetwork", hyper_encoding="tu
     check_conditioning(conditioning, hyper_encoding)
     options = _vxm_options(nb_features, diffeomorphic, int_steps, seed)
     if conditioning == "film":
-        options.update(conditioning="film", film_units=[int(u) for u in film_units])
+        options.update(conditioning="film", film_units=check_units(film_units, "film_units"))
     else:
-        units = [int(u) for u in hyper_units]
-        if not units or min(units) < 1:
-            raise ValueError(f"hyper_units must be a non-empty list of positive ints, got {hyper_units!r}")
-        options.update(hyper_units=units, hyper_encoding=hyper_encoding)
+        options.update(hyper_units=check_units(hyper_units, "hyper_units"), hyper_encoding=hyper_encoding)
     return _build(ModelSpec("hypermorph", _check_inshape(inshape), options))
 
 
@@ -294,11 +291,9 @@ def _build_core(spec, inshape):
         tf.keras.utils.set_random_seed(int(options["seed"]))
     diffeomorphic = options.get("diffeomorphic", False)
     if spec.is_hypermorph and options.get("conditioning") == "film":
-        model = build_film_vxm(inshape, nb_features=options.get("nb_features"),
-                               int_steps=options.get("int_steps", 7) if diffeomorphic else 0,
-                               film_units=options["film_units"], name="hypermorph_film")
-        model.hypermorph_spec = spec
-        return model
+        return build_film_vxm(inshape, nb_features=options.get("nb_features"),
+                              int_steps=options.get("int_steps", 7) if diffeomorphic else 0,
+                              film_units=options["film_units"], name="hypermorph_film")
     hyp_model = None
     # models saved before hyper_encoding existed have the tutorial's raw-λ input
     encoding = options.get("hyper_encoding", "tutorial")
@@ -317,7 +312,6 @@ def _build_core(spec, inshape):
         fix_hyperconv_initialisation(model, seed=options.get("seed"))
         if encoding == "mip":
             init_residual_hyperconvs(_hyperconv_layers(model), hyp_model)
-    model.hypermorph_spec = spec
     return model
 
 

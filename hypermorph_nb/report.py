@@ -33,7 +33,7 @@ METRICS_NAME = "metrics.json"
 
 
 def save_metrics(output_dir, metrics, *, name=METRICS_NAME):
-    """Write ``metrics`` to ``output_dir/name`` (created) and return the path.
+    """Write ``metrics`` to ``output_dir/name`` (created) as JSON, atomically, and return the path.
 
     Examples
     --------
@@ -44,6 +44,13 @@ def save_metrics(output_dir, metrics, *, name=METRICS_NAME):
     """
     os.makedirs(output_dir, exist_ok=True)
     path = os.path.join(output_dir, name)
-    with open(path, "w") as handle:
-        json.dump(to_jsonable(metrics), handle, indent=2)
+    # written beside the target and renamed over it: an interruption never leaves half a file
+    staging = f"{path}.tmp-{os.getpid()}"
+    try:
+        with open(staging, "w") as handle:
+            json.dump(to_jsonable(metrics), handle, indent=2)
+        os.replace(staging, path)
+    finally:
+        if os.path.exists(staging):
+            os.remove(staging)
     return path

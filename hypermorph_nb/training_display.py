@@ -14,7 +14,7 @@ import time
 
 import numpy as np
 
-from .environment import detect
+from .environment import _in_kernel, detect
 
 PROGRESS_MODES = ("auto", "bar", "log", "none")
 
@@ -29,11 +29,7 @@ def in_notebook():
     >>> in_notebook()   # doctests run in a plain Python process
     False
     """
-    ipython = sys.modules.get("IPython")
-    if ipython is None:
-        return False
-    shell = ipython.get_ipython()
-    return shell is not None and getattr(shell, "kernel", None) is not None
+    return _in_kernel(sys.modules)   # the test hypermorph_nb.environment.detect makes
 
 
 def resolve_progress(progress, *, verbose):
@@ -53,7 +49,8 @@ def resolve_progress(progress, *, verbose):
     if not verbose:
         return "none"
     # papermill: a log line per epoch in the saved notebook rather than a frozen bar widget
-    return "bar" if in_notebook() and not detect().papermill else "log"
+    environment = detect()
+    return "bar" if environment.kernel and not environment.papermill else "log"
 
 
 def resolve_live_plot(live_plot, *, verbose):

@@ -29,3 +29,18 @@ def tiny_vxm():
 @pytest.fixture
 def rng():
     return np.random.default_rng(0)
+
+
+def record_model_lams(monkeypatch):
+    """Spy on the explorer's compiled model call; returns the list of λ it receives."""
+    from hypermorph_nb.widgets.step import RegistrationStep   # ipywidgets: only for widget tests
+
+    seen = []
+    original = RegistrationStep.__call__
+
+    def spy(self, moving, fixed, lam, moving_labels=None):
+        seen.append(float(lam))
+        return original(self, moving, fixed, lam, moving_labels)
+
+    monkeypatch.setattr(RegistrationStep, "__call__", spy)
+    return seen

@@ -12,9 +12,8 @@ from hypermorph_nb import metrics
 from hypermorph_nb.data import synthetic
 from hypermorph_nb.drawing import grid_lines, label_outlines
 from hypermorph_nb.widgets import PLANES, LambdaExplorer, SweepPanel, plane_views
-from hypermorph_nb.widgets.step import RegistrationStep
 
-from tests.conftest import TINY_FEATURES
+from tests.conftest import TINY_FEATURES, record_model_lams
 
 VOLUME = (16, 32, 16)  # unequal sides: a swapped axis cannot go unnoticed
 #: 2 mm voxels stored (x, y, z) with x running right to left, as some scanners write them
@@ -36,18 +35,6 @@ def explorer3d(volumes):
     explorer.close()
 
 
-def model_calls(monkeypatch):
-    seen = []
-    original = RegistrationStep.__call__
-
-    def spy(self, moving, fixed, lam, moving_labels=None):
-        seen.append(float(lam))
-        return original(self, moving, fixed, lam, moving_labels)
-
-    monkeypatch.setattr(RegistrationStep, "__call__", spy)
-    return seen
-
-
 def shown(explorer, panel="moved"):
     return {plane.view.name: np.array(plane.artists[panel].get_array()) for plane in explorer.planes}
 
@@ -59,7 +46,7 @@ def test_slice_sliders_redraw_one_plane_and_lambda_reruns_the_model(explorer3d, 
     assert sizes == {"axial": 16, "coronal": 32, "sagittal": 16}  # axes (x, y, z) -> S is z, A is y
     assert all(slider.max == sizes[name] - 1 and slider.value == sizes[name] // 2
                for name, slider in explorer.slice_sliders.items())
-    seen = model_calls(monkeypatch)
+    seen = record_model_lams(monkeypatch)
     updates, state = explorer.n_updates, explorer.state
 
     for name, slider in explorer.slice_sliders.items():

@@ -20,7 +20,7 @@ from hypermorph_nb.widgets import (Coalescer, LambdaControls, LambdaExplorer, Sw
 from hypermorph_nb.widgets.explorer import RegistrationStep
 from hypermorph_nb.widgets.live_figure import resolve_mode
 
-from tests.conftest import SHAPE, TINY_FEATURES
+from tests.conftest import SHAPE, TINY_FEATURES, record_model_lams
 
 TRAINED_SHAPE = (64, 64)
 
@@ -46,19 +46,6 @@ def explorer(untrained, small_data):
     explorer = LambdaExplorer(untrained, small_data, pair=(0, 1), lam=0.5, display="image")
     yield explorer
     explorer.close()
-
-
-def record_model_lams(monkeypatch):
-    """Spy on the explorer's compiled model call; returns the list of λ it receives."""
-    seen = []
-    original = RegistrationStep.__call__
-
-    def spy(self, moving, fixed, lam, moving_labels=None):
-        seen.append(float(lam))
-        return original(self, moving, fixed, lam, moving_labels)
-
-    monkeypatch.setattr(RegistrationStep, "__call__", spy)
-    return seen
 
 
 def test_setting_the_slider_reruns_the_model_and_changes_the_display(explorer, monkeypatch):

@@ -14,6 +14,7 @@ import json
 import os
 import sys
 
+from ..report import save_metrics
 from .launcher import launch_local_workers
 from .workers import cluster_from_env, multiworker_strategy, several_workers
 
@@ -123,6 +124,5 @@ def _train(args):
         record = {**history.to_json(), "steps": history.steps, "interrupted": history.interrupted,
                   "stop_reason": history.stop_reason, "checkpoint": history.checkpoint,
                   "config": history.config}
-        with open(os.path.join(args.out, HISTORY_NAME), "w") as handle:
-            json.dump(record, handle, indent=1)
+        save_metrics(args.out, record, name=HISTORY_NAME)
     return INTERRUPTED_STATUS if history.interrupted else 0

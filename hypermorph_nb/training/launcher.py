@@ -16,6 +16,8 @@ import sys
 import threading
 import time
 
+from ..data.validation import check_count
+
 #: Seconds the other workers get to finish on their own after one exits with an error.
 GRACE_SECONDS = 30.0
 
@@ -88,13 +90,12 @@ def launch_local_workers(command, count, *, host="127.0.0.1", env=None, timeout=
     >>> launch_local_workers([sys.executable, "-c", "import os, json; json.loads(os.environ['TF_CONFIG'])"], 2)
     0
     """
-    if isinstance(count, bool) or int(count) != count or count < 1:
-        raise ValueError(f"the number of workers must be an integer >= 1, got {count!r}")
+    count = check_count(count, "the number of workers")
     base = dict(os.environ if env is None else env)
     processes = []
     try:
         with _Signals(processes):
-            for config in local_tf_configs(int(count), host=host):
+            for config in local_tf_configs(count, host=host):
                 # A session of its own: Ctrl-C reaches each worker once, through the forwarder.
                 processes.append(subprocess.Popen(list(command), env={**base, "TF_CONFIG": config},
                                                   start_new_session=True))

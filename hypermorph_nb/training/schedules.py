@@ -26,6 +26,8 @@ import numbers
 
 import tensorflow as tf
 
+from ..data.validation import check_count
+
 #: The names ``lr_schedule`` accepts (``None`` is the constant rate).
 SCHEDULE_NAMES = ("step", "cosine")
 #: Learning rate of :func:`hypermorph_nb.train` when none is given, by number of image dimensions:
@@ -40,8 +42,7 @@ class _Warmup(tf.keras.optimizers.schedules.LearningRateSchedule):
     def __init__(self, learning_rate, *, total_steps, warmup_steps=0):
         if not learning_rate > 0:
             raise ValueError(f"learning_rate must be > 0, got {learning_rate!r}")
-        if isinstance(total_steps, bool) or int(total_steps) != total_steps or total_steps < 1:
-            raise ValueError(f"total_steps must be an integer >= 1, got {total_steps!r}")
+        check_count(total_steps, "total_steps")
         if isinstance(warmup_steps, bool) or int(warmup_steps) != warmup_steps or warmup_steps < 0:
             raise ValueError(f"warmup_steps must be an integer >= 0, got {warmup_steps!r}")
         self.learning_rate = float(learning_rate)

@@ -335,10 +335,7 @@ class LambdaExplorer(PictureMixin, widgets.VBox):
                 shown = self._shown_slices or {}
                 changed = [plane for plane in self.planes if state is not self.state
                            or slices.get(plane.view.name) != shown.get(plane.view.name)]
-                for plane in changed:
-                    plane.show(self._pair_images, state, slices.get(plane.view.name, 0))
-                if self._summary is not None:
-                    self._summary.set_text(summary_line(state))
+                self._show(changed, state, slices)
                 if pair_changed or state is not self.state:
                     self.live.refresh(full=pair_changed)
                 else:  # slices moved: redraw those planes alone from the kept volumes
@@ -362,8 +359,11 @@ class LambdaExplorer(PictureMixin, widgets.VBox):
 
     def _show_all(self, state):
         """Put ``state`` into every plane at the current slices (drawn by the next refresh)."""
-        slices = self.slices
-        for plane in self.planes:
+        self._show(self.planes, state, self.slices)
+
+    def _show(self, planes, state, slices):
+        """Put ``state`` into ``planes`` at ``slices`` and update the volume's summary line."""
+        for plane in planes:
             plane.show(self._pair_images, state, slices.get(plane.view.name, 0))
         if self._summary is not None:
             self._summary.set_text(summary_line(state))

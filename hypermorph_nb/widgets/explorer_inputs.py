@@ -1,11 +1,14 @@
 """What the λ explorer is given: data of the model's shape, a pair, NIfTI files, initial slices."""
 
 import os
+import pathlib
 
 import ipywidgets as widgets
 import numpy as np
 
 from ..data.dataset import Dataset
+from ..data.readers import read_file
+from ..data.validation import as_labels
 
 
 def slice_sliders(views, slices):
@@ -29,27 +32,22 @@ def slice_sliders(views, slices):
 
 
 def read_array(source, name, *, labels=False):
-    """An array, or a NIfTI file's data and affine; ``(array, affine or None)``."""
+    """An array, or a NIfTI file's data and affine; ``(array, affine or None)``.
+
+    Files are read with :func:`hypermorph_nb.data.readers.read_file`; label maps are
+    checked with :func:`hypermorph_nb.data.validation.as_labels`.
+    """
     if not isinstance(source, (str, os.PathLike)):
         return np.asarray(source), None
-    path = os.fspath(source)
-    if not path.endswith((".nii", ".nii.gz")):
-        raise ValueError(f"{name} {path!r}: give an array or a NIfTI file (.nii or .nii.gz)")
-    if not os.path.exists(path):
-        raise FileNotFoundError(f"{name} {path!r} does not exist")
-    import nibabel
-
-    try:
-        image = nibabel.load(path)
-        array = np.asanyarray(image.dataobj)
-    except Exception as err:
-        raise ValueError(f"{name} {path!r} could not be read as NIfTI ({err}); "
-                         "check that the file is complete") from err
+    path = pathlib.Path(source)
+    if not path.name.endswith((".nii", ".nii.gz")):
+        raise ValueError(f"{name} {str(path)!r}: give an array or a NIfTI file (.nii or .nii.gz)")
+    if not path.exists():
+        raise FileNotFoundError(f"{name} {str(path)!r} does not exist")
+    array, affine = read_file(path, role="label map" if labels else "image")
     if labels:
-        if not np.allclose(array, np.rint(array)):
-            raise ValueError(f"{name} {path!r} holds non-integer values; a label map must be integers")
-        array = np.rint(array).astype(np.int32)
-    return array, image.affine
+        array = as_labels(array[None], name=f"{name} {str(path)!r}", image_shape=(1, *array.shape))[0]
+    return array, affine
 
 
 def as_dataset(data, inshape):

@@ -18,6 +18,8 @@ import dataclasses
 
 import numpy as np
 
+from ..data.affines import voxel_sizes
+
 #: The three planes of a volume, in the explorer's row order.
 PLANES = ("axial", "coronal", "sagittal")
 CONVENTIONS = ("neurological", "radiological")
@@ -146,7 +148,7 @@ def plane_views(shape, affine=None, *, convention="neurological"):
     orientation = io_orientation(matrix)  # row a: (world axis of array axis a, ±1)
     array_axis = {int(world): axis for axis, (world, _) in enumerate(orientation)}
     sign = {axis: float(direction) for axis, (_, direction) in enumerate(orientation)}
-    voxel = np.sqrt((matrix[:3, :3] ** 2).sum(0))
+    voxel = voxel_sizes(matrix, 3)
     views = []
     for name in PLANES:
         sliced, across, right, down = _PLANE_AXES[name]
