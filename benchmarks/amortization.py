@@ -21,7 +21,7 @@ registrations lie, i.e. how much of the λ training distribution lands there.
 
 Run ``python benchmarks/amortization.py --help`` for the options;
 ``--quick`` is a smoke run of a few minutes, the defaults fit a 2-core CPU
-(about 40 minutes), ``--full`` is the 160×192 scale for a GPU.
+(about 35 minutes), ``--full`` is the 160×192 scale for a GPU.
 """
 
 import argparse

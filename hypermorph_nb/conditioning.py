@@ -4,9 +4,9 @@ Two conditionings share one API (inputs ``[moving, fixed, lam]``, outputs
 ``[moved, flow]``):
 
 - **hypernetwork** (HyperMorph, the default): a dense network maps λ to every
-  U-Net convolution weight. Its input encoding is either the seed tutorial's
-  raw λ (``hyper_encoding="tutorial"``) or the magnitude-invariant
-  parametrisation of Ortiz, Guttag & Dalca (ICLR 2024; ``"mip"``): λ enters as
+  U-Net convolution weight. Its input encoding is the magnitude-invariant
+  parametrisation of Ortiz, Guttag & Dalca (ICLR 2024; ``"mip"``, the default)
+  or the seed tutorial's raw λ (``hyper_encoding="tutorial"``). With ``"mip"`` λ enters as
   ``[λ, 1 − λ]``, a vector of constant magnitude, so every hidden unit sees λ
   from the first step (with raw λ, λ ≈ 0 gives relu(w·λ) ≈ 0 and small λ never
   reach the U-Net), and each generated weight is a residual ``θ0 + Δθ(λ)``

@@ -1,11 +1,12 @@
 """Choose λ by gradient: test-time tuning of a trained λ-conditioned model.
 
-With the network frozen, λ = sigmoid(t) is tuned on validation pairs for a
+With the network frozen, λ in [0, 1] is tuned on validation pairs for a
 differentiable objective: the soft Dice of warped one-hot label maps (mean over
 structures, or one structure), or, without label maps, an image term (MSE or
 NCC) plus a folding penalty. λ enters the model as an input, so the objective's
-derivative in t comes from one backward pass; the search brackets the zero of
-that derivative and closes in on it by regula falsi (Illinois), which needs far
+derivative in λ comes from one backward pass. The search probes the uphill end
+of [0, 1] (an optimum may lie at λ = 0 or 1), otherwise brackets the zero of the
+derivative and closes in on it by safeguarded secant steps, which needs far
 fewer registrations than a fine λ grid.
 """
 
@@ -19,10 +20,7 @@ from .data.validation import check_count
 from .evaluation import _check_data, _labels_of, _presence, _resolve_pairs
 from .models import spec_of, vxm
 from .registration import Registrar
-
-#: t = logit(λ) is kept in [-T_BOUND, T_BOUND], i.e. λ in about [0.0025, 0.9975].
-T_BOUND = 6.0
-
+from .sweep_results import label_index
 
 @dataclasses.dataclass
 class LambdaSearch:
@@ -105,7 +103,7 @@ def optimize_lambda(model, data, *, pairs=None, n_pairs=16, seed=0, label=None, 
     >>> data = synthetic(4, (32, 32), seed=0)
     >>> model = hnb.build_hypermorph((32, 32), nb_features=[[8, 8, 8, 8], [8, 8, 8, 8, 8, 8, 8]], seed=0)
     >>> found = hnb.optimize_lambda(model, data, n_pairs=2, steps=3)
-    >>> 0 < found.lam < 1, len(found.trace) <= 3, found.model_calls == 2 * len(found.trace)
+    >>> 0 <= found.lam <= 1, len(found.trace) <= 3, found.model_calls == 2 * len(found.trace)
     (True, True, True)
     """
     if not spec_of(model).is_hypermorph:
@@ -132,51 +130,43 @@ def optimize_lambda(model, data, *, pairs=None, n_pairs=16, seed=0, label=None, 
             raise ValueError("label applies to objective='dice' only")
         target = _ImageTarget(data, pairs, image_loss, float(folding_weight))
     evaluate = _Evaluator(model, target, batch_size)
-    search = _bracket_and_close(evaluate, float(np.log(init_lam / (1 - init_lam))), steps, tol)
+    search = _search(evaluate, float(init_lam), steps, tol)
     sign = 1.0 if objective == "dice" else -1.0
-    trace = [(float(_sigmoid(t)), sign * score) for t, score in search]
+    trace = [(float(lam), sign * score) for lam, score in search]
     best = int(np.argmax([score for _, score in search]))
     return LambdaSearch(lam=trace[best][0], value=trace[best][1], trace=trace,
                         model_calls=len(trace) * len(pairs), objective=objective, label=label,
                         pairs=pairs)
 
 
-def _sigmoid(t):
-    return 1.0 / (1.0 + np.exp(-t))
+def _search(evaluate, lam0, steps, tol):
+    """Maximise a score of λ on [0, 1] in at most ``steps`` evaluations; return [(λ, score), ...].
 
-
-def _bracket_and_close(evaluate, t0, steps, tol):
-    """Maximise a score of t in at most ``steps`` evaluations; return [(t, score), ...].
-
-    Steps uphill with doubling strides until the derivative changes sign (or
-    t reaches ±T_BOUND), then shrinks that bracket: a secant step on the
-    derivative, or the midpoint when the secant point falls near an end of the
-    bracket or the same end moved twice in a row.
+    From ``lam0`` the slope says which end of [0, 1] lies uphill; that end is
+    probed next. If the slope there still points out of the range, the
+    optimum is that end (a boundary optimum, e.g. λ = 0 when any smoothing
+    costs overlap). Otherwise the derivative changes sign between ``lam0`` and
+    the end, and the bracket shrinks by a secant step on the derivative, or
+    the midpoint when the secant point falls near an end of the bracket or the
+    same end moved twice in a row (Illinois-like safeguard).
     """
     trace = []
 
-    def probe(t):
-        score, slope = evaluate(t)
-        trace.append((t, score))
+    def probe(lam):
+        score, slope = evaluate(lam)
+        trace.append((lam, score))
         return slope
 
-    a, ga = t0, probe(t0)
-    if ga == 0:
+    g0 = probe(lam0)
+    if g0 == 0 or steps < 2:
         return trace
-    stride = 1.0
-    while len(trace) < steps:  # bracket: walk uphill until the slope changes sign
-        b = float(np.clip(a + np.sign(ga) * stride, -T_BOUND, T_BOUND))
-        if b == a:
-            return trace  # the optimum is at the end of the range
-        gb = probe(b)
-        if np.sign(gb) != np.sign(ga):
-            break
-        a, ga, stride = b, gb, 2 * stride
-    else:
-        return trace
-    (lo, g_lo), (hi, g_hi) = sorted([(a, ga), (b, gb)])  # g_lo > 0 > g_hi: the peak lies between
+    end = 1.0 if g0 > 0 else 0.0
+    g_end = probe(end)
+    if g_end == 0 or np.sign(g_end) == np.sign(g0):
+        return trace  # still uphill at the end of the range: the optimum is that end
+    (lo, g_lo), (hi, g_hi) = sorted([(lam0, g0), (end, g_end)])  # g_lo > 0 > g_hi
     last_side, bisect = None, False
-    while len(trace) < steps and _sigmoid(hi) - _sigmoid(lo) > tol:
+    while len(trace) < steps and hi - lo > tol:
         width = hi - lo
         c = lo + width * g_lo / (g_lo - g_hi)  # zero of the derivative's secant
         if bisect or not lo + 0.1 * width <= c <= hi - 0.1 * width:
@@ -194,22 +184,22 @@ def _bracket_and_close(evaluate, t0, steps, tol):
 
 
 class _Evaluator:
-    """Score and d(score)/dt summed over all pairs, in batches, with the model frozen."""
+    """Score and d(score)/dλ summed over all pairs, in batches, with the model frozen."""
 
     def __init__(self, model, target, batch_size):
         self.target, self.batch_size = target, batch_size
         self._step = _step_function(model, target.kind)
 
-    def __call__(self, t):
+    def __call__(self, lam):
         total, slope = 0.0, 0.0
         for moving, fixed, *extras in self.target.batches(self.batch_size):
-            score, grad = self._step(tf.constant(t, tf.float32), moving, fixed, tuple(extras))
+            score, grad = self._step(tf.constant(lam, tf.float32), moving, fixed, tuple(extras))
             total, slope = total + float(score), slope + float(grad)
         return total, slope
 
 
 def _step_function(model, kind):
-    """The compiled (score, d score / dt) of one batch, cached per model and objective.
+    """The compiled (score, d score / dλ) of one batch, cached per model and objective.
 
     ``kind`` is (objective, number of label channels or None, *static score arguments).
     """
@@ -219,13 +209,13 @@ def _step_function(model, kind):
         score, static = _SCORES[kind[0]], kind[2:]
         warper = vxm.layers.SpatialTransformer(interp_method="linear", indexing="ij", fill_value=0.0)
 
-        def step(t, moving, fixed, extras):
+        def step(lam, moving, fixed, extras):
             with tf.GradientTape() as tape:
-                tape.watch(t)
-                lam = tf.fill([tf.shape(moving)[0], 1], tf.sigmoid(t))
-                moved, flow = inference([moving, fixed, lam], training=False)
+                tape.watch(lam)
+                moved, flow = inference([moving, fixed, tf.fill([tf.shape(moving)[0], 1], lam)],
+                                        training=False)
                 value = score(moved, flow, fixed, warper, *static, *extras)
-            return value, tape.gradient(value, t)
+            return value, tape.gradient(value, lam)
 
         cache[kind] = tf.function(step, reduce_retracing=True)
     return cache[kind]
@@ -240,7 +230,7 @@ class _DiceTarget:
     def __init__(self, data, pairs, label):
         labels = _labels_of(data, None)
         if label is not None:
-            labels = labels[[_label_index(data, labels, label)]]
+            labels = labels[[label_index(labels, label, data.label_names)]]
             self.label = int(labels[0])
         else:
             self.label = None
@@ -307,7 +297,7 @@ def _image_score(moved, flow, fixed, warper, image_loss, pair_weight, folding_we
         ncc = tf.reduce_sum(a * b, axis=axes) / tf.sqrt(
             tf.reduce_sum(a * a, axis=axes) * tf.reduce_sum(b * b, axis=axes) + 1e-8)
         image = 1.0 - ncc
-    folding = tf.reduce_mean(tf.nn.relu(-jacobian_determinant(flow)),
+    folding = tf.reduce_mean(tf.nn.relu(-_jacobian_determinant(flow)),
                              axis=list(range(1, len(flow.shape) - 1)))
     return -pair_weight * tf.reduce_sum(image + folding_weight * folding)
 
@@ -315,14 +305,14 @@ def _image_score(moved, flow, fixed, warper, image_loss, pair_weight, folding_we
 _SCORES = {"dice": _dice_score, "image": _image_score}
 
 
-def jacobian_determinant(flow):
+def _jacobian_determinant(flow):
     """Differentiable Jacobian determinant of ``x + u(x)`` for ``(B, *spatial, ndims)`` fields.
 
     Forward differences; the result has each spatial side one voxel shorter.
 
     Examples
     --------
-    >>> float(tf.reduce_max(tf.abs(jacobian_determinant(tf.zeros((1, 5, 5, 2))) - 1)))
+    >>> float(tf.reduce_max(tf.abs(_jacobian_determinant(tf.zeros((1, 5, 5, 2))) - 1)))
     0.0
     """
     ndims = flow.shape[-1]
@@ -334,15 +324,3 @@ def jacobian_determinant(flow):
         rows.append(flow[tuple(ahead)] - flow[tuple(behind)])
     jacobian = tf.stack(rows, axis=-2) + tf.eye(ndims)  # [..., d/dx_i, u_j]
     return tf.linalg.det(jacobian)
-
-
-def _label_index(data, labels, label):
-    names = data.label_names or {}
-    if isinstance(label, str):
-        matches = [k for k, value in enumerate(labels) if names.get(int(value)) == label]
-    else:
-        matches = list(np.flatnonzero(labels == int(label)))
-    if not matches:
-        known = [names.get(int(value), int(value)) for value in labels]
-        raise ValueError(f"no structure {label!r} in this data's label maps; known: {known}")
-    return matches[0]

@@ -108,7 +108,7 @@ def build_vxm(inshape, *, nb_features=None, diffeomorphic=False, int_steps=7, se
     return _build(ModelSpec("vxm", _check_inshape(inshape), options))
 
 
-def build_hypermorph(inshape, *, conditioning="hypernetwork", hyper_encoding="tutorial",
+def build_hypermorph(inshape, *, conditioning="hypernetwork", hyper_encoding="mip",
                      hyper_units=TUTORIAL_HYPER_UNITS, film_units=FILM_UNITS, nb_features=None,
                      diffeomorphic=False, int_steps=7, seed=None):
     """Build HyperMorph: a VoxelMorph U-Net whose weights come from λ.
@@ -129,12 +129,13 @@ def build_hypermorph(inshape, *, conditioning="hypernetwork", hyper_encoding="tu
         ``'hypernetwork'``: HyperMorph, λ generates every U-Net weight.
         ``'film'``: a plain U-Net whose features are scaled and shifted per
         channel by a small MLP of λ (:func:`hypermorph_nb.conditioning.build_film_vxm`).
-    hyper_encoding : {'tutorial', 'mip'}
-        Hypernetwork only. ``'tutorial'`` (default): the seed tutorial's raw λ
-        input (models saved before this option load so). ``'mip'``: λ enters as
-        ``[λ, 1 − λ]`` and generated weights are residuals around a learned base
-        (magnitude-invariant parametrisation, :mod:`hypermorph_nb.conditioning`);
-        experimental: in some settings it trains slower (see the README).
+    hyper_encoding : {'mip', 'tutorial'}
+        Hypernetwork only. ``'mip'`` (default): λ enters as ``[λ, 1 − λ]`` and
+        generated weights are residuals around a learned base (the
+        magnitude-invariant parametrisation, :mod:`hypermorph_nb.conditioning`),
+        so every λ, small ones included, reaches the U-Net from the first step.
+        ``'tutorial'``: the seed tutorial's raw λ input; models saved before
+        this option existed load so.
     hyper_units : sequence of int
         Units of the hypernetwork's Dense layers (ReLU).
     film_units : sequence of int

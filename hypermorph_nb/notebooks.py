@@ -18,6 +18,7 @@ import json
 import os
 from pathlib import Path
 
+from .data.validation import check_count
 from .environment import PAPERMILL_VARIABLE
 from .report import METRICS_NAME
 
@@ -38,9 +39,7 @@ def scale_epochs(epochs, scale):
     """
     if isinstance(scale, bool) or not isinstance(scale, (int, float)) or not scale > 0:
         raise ValueError(f"scale must be a number > 0 (1.0 = full length, 0.05 = a quick run), got {scale!r}")
-    if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
-        raise ValueError(f"epochs must be an integer >= 1, got {epochs!r}")
-    return max(1, int(epochs * scale + 0.5))
+    return max(1, int(check_count(epochs, "epochs") * scale + 0.5))
 
 
 class NotebookFailed(RuntimeError):

@@ -17,6 +17,8 @@ no deterministic kernel raises ``UnimplementedError`` instead of running; and
 op determinism stays on for the rest of the process.
 """
 
+from .data.validation import check_count
+
 #: The defaults of :func:`enable_determinism`.
 DEFAULT_SEED = 0
 
@@ -59,8 +61,7 @@ def enable_determinism(seed=DEFAULT_SEED, *, threads=None):
     import tensorflow as tf
 
     if threads is not None:
-        if not isinstance(threads, int) or isinstance(threads, bool) or threads < 1:
-            raise ValueError(f"threads must be an integer >= 1, got {threads!r}")
+        threads = check_count(threads, "threads")
         try:
             tf.config.threading.set_intra_op_parallelism_threads(threads)
             tf.config.threading.set_inter_op_parallelism_threads(threads)

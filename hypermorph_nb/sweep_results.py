@@ -233,14 +233,7 @@ class SweepResult:
         return pandas.DataFrame(rows).set_index("lam")
 
     def _label_index(self, label):
-        if isinstance(label, str):
-            matches = [k for k, value in enumerate(self.labels) if self.label_name(value) == label]
-        else:
-            matches = list(np.flatnonzero(self.labels == int(label)))
-        if not matches:
-            known = [self.label_name(value) for value in self.labels]
-            raise ValueError(f"no structure {label!r} in this sweep; known: {known}")
-        return int(matches[0])
+        return label_index(self.labels, label, self.label_names, where="this sweep")
 
     def _require_labels(self):
         if self.dice is None:
@@ -368,3 +361,27 @@ def _quiet_nan_warnings():
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", category=RuntimeWarning)
         yield
+
+
+def label_index(labels, label, label_names=None, *, where="this data's label maps"):
+    """Position in ``labels`` of a structure given by value or name.
+
+    Raises
+    ------
+    ValueError
+        Naming the structures that are known, when ``label`` is not one of them.
+
+    Examples
+    --------
+    >>> label_index(np.array([0, 4, 17]), "Hippocampus", {17: "Hippocampus"})
+    2
+    """
+    names = label_names or {}
+    if isinstance(label, str):
+        matches = [k for k, value in enumerate(labels) if names.get(int(value), str(int(value))) == label]
+    else:
+        matches = list(np.flatnonzero(np.asarray(labels) == int(label)))
+    if not matches:
+        known = [names.get(int(value), int(value)) for value in labels]
+        raise ValueError(f"no structure {label!r} in {where}; known: {known}")
+    return int(matches[0])

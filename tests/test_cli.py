@@ -23,6 +23,9 @@ def test_demo_writes_metrics_figures_and_model(tmp_path):
     metrics = json.loads((tmp_path / "metrics.json").read_text())
     assert metrics["sweep"]["lams"][0] == 0.0 and len(metrics["sweep"]["mean_dice"]) == 7
     assert 0 < metrics["identity_dice"] < 1 and 0 <= metrics["best_dice"] <= 1
+    # every λ of the demo's grid gives another registration (λ = 0, 0.1, 0.2 were identical
+    # with the tutorial's raw-λ hypernetwork input)
+    assert np.all(np.abs(np.diff(metrics["sweep"]["mse"])) > 0), metrics["sweep"]["mse"]
     assert (tmp_path / "lambda_row.png").stat().st_size > 1000
     assert (tmp_path / "dice_vs_lambda.png").stat().st_size > 1000
     assert (tmp_path / "model" / "model.json").exists()

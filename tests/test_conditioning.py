@@ -1,4 +1,4 @@
-"""λ conditioning: the tutorial's hypernetwork (default), the magnitude-invariant one, and FiLM."""
+"""λ conditioning: the magnitude-invariant hypernetwork (default), the tutorial's, and FiLM."""
 import json
 
 import numpy as np
@@ -15,7 +15,7 @@ from conftest import SHAPE, TINY_FEATURES
 
 VARIANTS = {
     "mip": {"hyper_encoding": "mip"},
-    "tutorial": {},
+    "tutorial": {"hyper_encoding": "tutorial"},
     "film": {"conditioning": "film"},
 }
 
@@ -36,13 +36,13 @@ def _flows(model, data, lams, pair=(0, 1)):
     return Registrar.for_model(model).predict(moving, fixed, lam=np.asarray(lams))[1]
 
 
-def test_the_tutorial_hypernetwork_stays_the_default_and_mip_is_an_option():
+def test_the_magnitude_invariant_hypernetwork_is_the_default_and_the_tutorial_one_an_option():
     model = hnb.build_hypermorph(SHAPE, nb_features=TINY_FEATURES, seed=0)
     options = spec_of(model).options
-    assert options["hyper_encoding"] == "tutorial" and "conditioning" not in options
-    assert not any(isinstance(layer, LambdaEncoding) for layer in model.submodules)
-    mip = _build("mip")
-    assert any(isinstance(layer, LambdaEncoding) for layer in mip.submodules)
+    assert options["hyper_encoding"] == "mip" and "conditioning" not in options
+    assert any(isinstance(layer, LambdaEncoding) for layer in model.submodules)
+    tutorial = hnb.build_hypermorph(SHAPE, nb_features=TINY_FEATURES, seed=0, hyper_encoding="tutorial")
+    assert not any(isinstance(layer, LambdaEncoding) for layer in tutorial.submodules)
 
 
 def test_generated_weights_start_as_a_small_residual_that_depends_on_every_lambda():

@@ -5,7 +5,7 @@ import tensorflow as tf
 
 import hypermorph_nb as hnb
 from hypermorph_nb.data import Dataset, synthetic
-from hypermorph_nb.lambda_tuning import jacobian_determinant
+from hypermorph_nb.lambda_tuning import _jacobian_determinant, _search
 
 from conftest import SHAPE, TINY_FEATURES
 
@@ -17,19 +17,67 @@ N_PAIRS = 12
 NOISE, SIGMA = 0.02, 0.3
 
 
-@pytest.fixture(scope="session")
-def tuned_setting():
+def _trained_with_sweep(**options):
     """A small HyperMorph trained so that Dice depends on λ, and its fine grid sweep."""
     data = synthetic(24, SHAPE, seed=0, max_displacement=4, noise=NOISE)
     train_data, val_data = data[:16], data[16:]
-    # magnitude-invariant encoding: with this fixture's tutorial-encoded twin the best λ of
-    # one structure lies on the boundary λ = 0, which the sigmoid search does not reach
-    model = hnb.build_hypermorph(SHAPE, nb_features=FEATURES, seed=0, hyper_encoding="mip")
+    model = hnb.build_hypermorph(SHAPE, nb_features=FEATURES, seed=0, **options)
     hnb.train(model, train_data, epochs=4, steps_per_epoch=100, learning_rate=3e-3, image_sigma=SIGMA,
               seed=0, verbose=False)
     sweep = hnb.lambda_sweep(model, val_data, GRID, n_pairs=N_PAIRS, progress=False)
     return model, val_data, sweep
 
+
+@pytest.fixture(scope="session")
+def tuned_setting():
+    return _trained_with_sweep()
+
+
+@pytest.fixture(scope="session")
+def tutorial_setting():
+    """The same with the tutorial's raw-λ input: several structures are best at λ = 0."""
+    return _trained_with_sweep(hyper_encoding="tutorial")
+
+
+def _quadratic(peak):
+    """score(λ) = −(λ − peak)², with its derivative, counting evaluations."""
+    calls = []
+
+    def evaluate(lam):
+        calls.append(lam)
+        return -(lam - peak) ** 2, -2 * (lam - peak)
+    return evaluate, calls
+
+
+@pytest.mark.parametrize("peak", [0.03, 0.37, 0.5, 0.93])
+def test_search_closes_in_on_an_interior_optimum(peak):
+    evaluate, calls = _quadratic(peak)
+    trace = _search(evaluate, 0.5, steps=12, tol=0.01)
+    best = max(trace, key=lambda item: item[1])[0]
+    assert abs(best - peak) < 0.01 and len(calls) == len(trace) <= 12
+
+
+@pytest.mark.parametrize("peak, end", [(-0.2, 0.0), (1.3, 1.0)])
+def test_search_returns_the_end_of_the_range_when_the_optimum_lies_beyond_it(peak, end):
+    evaluate, calls = _quadratic(peak)
+    trace = _search(evaluate, 0.5, steps=12, tol=0.01)
+    assert [lam for lam, _ in trace] == [0.5, end], "one probe at the start, one at the uphill end"
+
+
+def test_search_stops_at_the_step_budget():
+    evaluate, calls = _quadratic(0.3141)
+    assert len(_search(evaluate, 0.5, steps=3, tol=1e-9)) == 3
+    assert len(_search(evaluate, 0.5, steps=1, tol=1e-9)) == 1
+
+
+@pytest.mark.slow
+def test_a_structure_best_at_lambda_zero_is_found_at_zero_in_two_evaluations(tutorial_setting):
+    model, val_data, sweep = tutorial_setting
+    at_zero = [int(label) for label in sweep.labels if sweep.optimum(int(label)).lam == 0.0]
+    assert at_zero, "this fixture has structures whose grid optimum is λ = 0"
+    for label in at_zero:
+        found = hnb.optimize_lambda(model, val_data, pairs=sweep.pairs, label=label)
+        assert found.lam == 0.0 and found.model_calls == 2 * len(sweep.pairs), found.trace
 
 
 @pytest.mark.slow
@@ -62,7 +110,7 @@ def test_trace_records_every_evaluation_and_the_best_is_returned(small_data):
     model = hnb.build_hypermorph(SHAPE, nb_features=TINY_FEATURES, seed=0)
     found = hnb.optimize_lambda(model, small_data, n_pairs=3, steps=4, seed=1)
     assert 1 <= len(found.trace) <= 4 and found.model_calls == 3 * len(found.trace)
-    assert all(0 < lam < 1 for lam, _ in found.trace)
+    assert all(0 <= lam <= 1 for lam, _ in found.trace)
     assert found.value == max(value for _, value in found.trace)
     assert found.lam == found.trace[int(np.argmax([value for _, value in found.trace]))][0]
     np.testing.assert_array_equal(found.pairs, hnb.evaluation.choose_pairs(len(small_data), 3, seed=1))
@@ -94,6 +142,6 @@ def test_jacobian_determinant_of_a_linear_field_is_exact(ndims):
     matrix = np.random.default_rng(0).normal(scale=0.2, size=(ndims, ndims))
     grid = np.stack(np.meshgrid(*[np.arange(6.0)] * ndims, indexing="ij"), axis=-1)
     flow = tf.constant((grid @ matrix.T)[None], tf.float32)  # u(x) = A x
-    det = jacobian_determinant(flow).numpy()
+    det = _jacobian_determinant(flow).numpy()
     assert det.shape == (1, *[5] * ndims)
     np.testing.assert_allclose(det, np.linalg.det(np.eye(ndims) + matrix), rtol=1e-4)

@@ -4,6 +4,7 @@ Executed notebooks and their outputs are kept under ``artifacts/notebooks/`` (ov
 with HYPERMORPH_NB_ARTIFACTS) so CI can publish them.
 """
 import os
+import shutil
 import sys
 from pathlib import Path
 
@@ -49,6 +50,9 @@ def executed():
         if stem not in results:
             if stem in DEPENDS_ON:
                 run(DEPENDS_ON[stem])
+            # a fresh run: checkpoints a notebook left there would be resumed (and refused
+            # when an earlier version of the package trained them with other settings)
+            shutil.rmtree(ARTIFACTS / stem, ignore_errors=True)
             try:
                 results.update(run_all(NOTEBOOKS, ARTIFACTS, parameters=SMALL, names=[stem]))
             except NotebookFailed as err:

@@ -53,6 +53,9 @@ def test_steps_per_call_does_not_change_the_training(small_data):
 
 @pytest.mark.parametrize("kwargs, message", [
     ({"epochs": 0}, "epochs must be an integer >= 1"),
+    ({"epochs": "3"}, "epochs must be an integer >= 1"),
+    ({"steps_per_epoch": float("nan")}, "steps_per_epoch must be an integer >= 1"),
+    ({"validate_every": 1.5}, "validate_every must be an integer >= 1"),
     ({"steps_per_call": 0}, "steps_per_call must be an integer >= 1"),
     ({"learning_rate": 0.0}, "learning_rate must be > 0"),
     ({"lam": 1.5}, "lam must lie in [0, 1]"),
@@ -67,6 +70,11 @@ def test_bad_arguments_are_explained(tiny_vxm, small_data, kwargs, message):
         options["validation_data"] = small_data
     with pytest.raises((ValueError, TypeError), match=re.escape(message)):
         hnb.train(tiny_vxm, small_data, **options)
+
+
+def test_a_whole_float_count_is_accepted_like_an_int(tiny_vxm, small_data):
+    history = hnb.train(tiny_vxm, small_data, epochs=2.0, steps_per_epoch=1.0, verbose=False)
+    assert len(history.loss) == 2
 
 
 def test_images_of_another_shape_are_refused(tiny_vxm):

@@ -18,6 +18,8 @@ The intensity policy of every loader is set by ``normalize``:
 NaN or infinite intensities are always refused: no rescaling can repair them.
 """
 
+import numbers
+
 import numpy as np
 
 NORMALIZE_MODES = ("auto", "minmax", "none")
@@ -180,7 +182,8 @@ def check_count(value, name):
     ...
     ValueError: batch_size must be an integer >= 1, got 0
     """
-    if isinstance(value, bool) or int(value) != value or int(value) < 1:
+    if (isinstance(value, bool) or not isinstance(value, numbers.Real) or not np.isfinite(value)
+            or int(value) != value or value < 1):
         raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
     return int(value)
 

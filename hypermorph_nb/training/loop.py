@@ -12,8 +12,6 @@ parallelism.
 """
 
 import os
-import signal
-import threading
 import time
 import warnings
 
@@ -24,11 +22,13 @@ from .. import training_display
 from ..checkpoints import list_checkpoints
 from ..data.generators import PairBatches
 from ..data.sampling import LambdaSampling, check_lambda
+from ..data.validation import check_count
 from ..losses import DEFAULT_IMAGE_SIGMA, LossConfig
 from ..models import spec_of
 from .divergence import DivergenceGuard
 from .engine import CallSize, Engine
 from .history import History
+from .interrupts import StopRequest
 from .resume import check_resume_config, resume_config
 from .schedules import make_schedule, schedule_settings
 from .strategy import distribute_batches, resolve_strategy
@@ -177,13 +177,13 @@ class _TrainingRun:
                  keep_checkpoints, validation_data, validation_pairs, validation_lams,
                  validate_every, strategy, steps_per_call):
         spec = spec_of(model)
-        self.epochs = _positive_int(epochs, "epochs")
-        self.steps_per_epoch = _positive_int(steps_per_epoch, "steps_per_epoch")
-        self.checkpoint_every = _positive_int(checkpoint_every, "checkpoint_every")
-        self.keep_checkpoints = _positive_int(keep_checkpoints, "keep_checkpoints")
-        self.validate_every = _positive_int(validate_every, "validate_every")
+        self.epochs = check_count(epochs, "epochs")
+        self.steps_per_epoch = check_count(steps_per_epoch, "steps_per_epoch")
+        self.checkpoint_every = check_count(checkpoint_every, "checkpoint_every")
+        self.keep_checkpoints = check_count(keep_checkpoints, "keep_checkpoints")
+        self.validate_every = check_count(validate_every, "validate_every")
         if steps_per_call != "auto":
-            _positive_int(steps_per_call, "steps_per_call")
+            check_count(steps_per_call, "steps_per_call")
         self.steps_per_call = steps_per_call
         loss_config = LossConfig(image_loss=image_loss, image_sigma=image_sigma)
         if spec.is_hypermorph:
@@ -285,7 +285,7 @@ class _TrainingRun:
         call_size = CallSize(self.steps_per_call)
         epoch_start = time.perf_counter()
         try:
-            with _StopRequest() as stop:
+            with StopRequest() as stop:
                 iterator = self._iterator() if self.step < self.total_steps else None
                 while self.step < self.total_steps:
                     epoch_end = (self.step // self.steps_per_epoch + 1) * self.steps_per_epoch
@@ -413,38 +413,3 @@ class _TrainingRun:
             self._write_checkpoint()
             text += f"; checkpoint {history.checkpoint}. Call train(..., resume=True) to continue"
         reporter.message(text)
-
-
-class _StopRequest:
-    """Turn the first SIGINT (Ctrl-C, the notebook's stop button) into a flag checked between calls.
-
-    Training then stops after the running compiled call, in a consistent
-    state. A second SIGINT raises KeyboardInterrupt at once. Outside the
-    main thread signals cannot be caught, and KeyboardInterrupt is handled
-    as it comes.
-    """
-
-    def __init__(self):
-        self.requested = False
-        self._previous = None
-
-    def __enter__(self):
-        if threading.current_thread() is threading.main_thread():
-            self._previous = signal.signal(signal.SIGINT, self._handle)
-        return self
-
-    def _handle(self, signum, frame):
-        if self.requested:
-            raise KeyboardInterrupt
-        self.requested = True
-
-    def __exit__(self, *exc):
-        if self._previous is not None:
-            signal.signal(signal.SIGINT, self._previous)
-        return False
-
-
-def _positive_int(value, name):
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
-    return int(value)

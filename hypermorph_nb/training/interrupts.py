@@ -1,0 +1,39 @@
+"""A clean stop on Ctrl-C or the notebook's stop button."""
+
+import signal
+import threading
+
+
+class StopRequest:
+    """Turn the first SIGINT (Ctrl-C, the notebook's stop button) into a flag checked between calls.
+
+    Training then stops after the running compiled call, in a consistent
+    state. A second SIGINT raises KeyboardInterrupt at once. Outside the
+    main thread signals cannot be caught, and KeyboardInterrupt is handled
+    as it comes.
+
+    Examples
+    --------
+    >>> with StopRequest() as stop:
+    ...     stop.requested
+    False
+    """
+
+    def __init__(self):
+        self.requested = False
+        self._previous = None
+
+    def __enter__(self):
+        if threading.current_thread() is threading.main_thread():
+            self._previous = signal.signal(signal.SIGINT, self._handle)
+        return self
+
+    def _handle(self, signum, frame):
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+
+    def __exit__(self, *exc):
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
+        return False
