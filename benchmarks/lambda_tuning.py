@@ -28,6 +28,7 @@ import hypermorph_nb as hnb  # noqa: E402
 from common import markdown_table, write_results  # noqa: E402
 from hypermorph_nb.data import load_npz, random_split, resize  # noqa: E402
 from hypermorph_nb.evaluation import choose_pairs  # noqa: E402
+from hypermorph_nb.sweep_results import _sem_over_pairs, label_index  # noqa: E402
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DEFAULT_DATA = os.path.join(REPO, "..", "shared", "data", "oasis2d", "oasis2d_300.npz")
@@ -35,22 +36,18 @@ DEFAULT_DATA = os.path.join(REPO, "..", "shared", "data", "oasis2d", "oasis2d_30
 
 def score_target(sweep, label, found):
     """One row: the grid's and the gradient's optimum for ``label`` (None: mean Dice)."""
-    if label is None:
-        curve, per_pair = sweep.mean_dice, sweep.pair_dice
-    else:
-        k = int(np.flatnonzero(sweep.labels == label)[0])
-        curve, per_pair = sweep.dice_per_label[:, k], sweep.dice[:, :, k]
-    best = int(np.nanargmax(curve))
+    optimum = sweep.optimum(label)
+    per_pair = sweep.pair_dice if label is None else sweep.dice[:, :, label_index(sweep.labels, label)]
+    best = int(np.nanargmax(optimum.curve))
     at_found = int(np.argmin(np.abs(sweep.lams - found.lam)))
-    scored = np.sum(~np.isnan(per_pair[best]))
-    sem = float(np.nanstd(per_pair[best], ddof=1) / np.sqrt(scored)) if scored > 1 else float("nan")
+    sem = float(_sem_over_pairs(per_pair)[best])
     step = float(sweep.lams[1] - sweep.lams[0])
-    return {"target": "mean Dice" if label is None else sweep.label_name(label),
-            "pairs": int(scored), "grid λ*": float(sweep.lams[best]), "gradient λ*": found.lam,
-            "steps apart": abs(found.lam - sweep.lams[best]) / step,
-            "Dice at grid λ*": float(curve[best]), "Dice at gradient λ*": float(curve[at_found]),
-            "Dice lost": float(curve[best] - curve[at_found]), "s.e. at grid λ*": sem,
-            "grid λ within 1 s.e.": int(np.sum(curve >= curve[best] - sem)),
+    return {"target": "mean Dice" if label is None else optimum.name,
+            "pairs": int(np.sum(np.isfinite(per_pair[best]))), "grid λ*": optimum.lam,
+            "gradient λ*": found.lam, "steps apart": abs(found.lam - optimum.lam) / step,
+            "Dice at grid λ*": optimum.score, "Dice at gradient λ*": float(optimum.curve[at_found]),
+            "Dice lost": float(optimum.score - optimum.curve[at_found]), "s.e. at grid λ*": sem,
+            "grid λ within 1 s.e.": int(np.sum(optimum.curve >= optimum.score - sem)),
             "gradient calls": found.model_calls}
 
 

@@ -182,9 +182,8 @@ class _TrainingRun:
         self.checkpoint_every = check_count(checkpoint_every, "checkpoint_every")
         self.keep_checkpoints = check_count(keep_checkpoints, "keep_checkpoints")
         self.validate_every = check_count(validate_every, "validate_every")
-        if steps_per_call != "auto":
-            check_count(steps_per_call, "steps_per_call")
-        self.steps_per_call = steps_per_call
+        self.steps_per_call = (steps_per_call if steps_per_call == "auto"
+                               else check_count(steps_per_call, "steps_per_call"))
         loss_config = LossConfig(image_loss=image_loss, image_sigma=image_sigma)
         if spec.is_hypermorph:
             if lam is not None:
