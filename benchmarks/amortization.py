@@ -40,9 +40,10 @@ import numpy as np  # noqa: E402
 import hypermorph_nb as hnb  # noqa: E402
 from common import RESULTS_DIR, markdown_table, write_results  # noqa: E402
 from hypermorph_nb.data import LambdaSampling, load_npz, random_split, resize  # noqa: E402
-from hypermorph_nb.evaluation import (baseline_sweep, choose_pairs, compare_sweeps,  # noqa: E402
+from hypermorph_nb.evaluation.sweeps import (baseline_sweep, choose_pairs, compare_sweeps,  # noqa: E402
                                       lambda_sweep)
-from hypermorph_nb.models import count_parameters  # noqa: E402
+from hypermorph_nb.networks import LossConfig, count_parameters  # noqa: E402
+from hypermorph_nb.training import ValidationConfig  # noqa: E402
 from hypermorph_nb.training.schedules import StepDecay  # noqa: E402
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -118,8 +119,9 @@ def train_scheduled(model, train, validation, pairs, *, steps, sigma, args, **op
     start = time.perf_counter()
     history = hnb.train(
         model, train, epochs=epochs, steps_per_epoch=args.steps_per_epoch, lr_schedule=schedule,
-        image_sigma=sigma, batch_size=args.batch_size, seed=args.seed, validation_data=validation,
-        validation_pairs=pairs, verbose=False, progress="log" if args.verbose else "none",
+        loss=LossConfig(image_sigma=sigma), batch_size=args.batch_size, seed=args.seed,
+        validation=ValidationConfig(validation, pairs=pairs, lams=options.pop("validation_lams", None)),
+        verbose=False, progress="log" if args.verbose else "none",
         live_plot=False, **options)
     wall = time.perf_counter() - start
     record = [{"steps": epoch * args.steps_per_epoch, "seconds": sum(history.epoch_seconds[:epoch]),

@@ -27,8 +27,8 @@ import numpy as np  # noqa: E402
 import hypermorph_nb as hnb  # noqa: E402
 from common import markdown_table, write_results  # noqa: E402
 from hypermorph_nb.data import load_npz, random_split, resize  # noqa: E402
-from hypermorph_nb.evaluation import choose_pairs  # noqa: E402
-from hypermorph_nb.sweep_results import _sem_over_pairs, label_index  # noqa: E402
+from hypermorph_nb.evaluation.sweeps import choose_pairs  # noqa: E402
+from hypermorph_nb.evaluation.results import sem_over_pairs, label_index  # noqa: E402
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DEFAULT_DATA = os.path.join(REPO, "..", "shared", "data", "oasis2d", "oasis2d_300.npz")
@@ -40,7 +40,7 @@ def score_target(sweep, label, found):
     per_pair = sweep.pair_dice if label is None else sweep.dice[:, :, label_index(sweep.labels, label)]
     best = int(np.nanargmax(optimum.curve))
     at_found = int(np.argmin(np.abs(sweep.lams - found.lam)))
-    sem = float(_sem_over_pairs(per_pair)[best])
+    sem = float(sem_over_pairs(per_pair)[best])
     step = float(sweep.lams[1] - sweep.lams[0])
     return {"target": "mean Dice" if label is None else optimum.name,
             "pairs": int(np.sum(np.isfinite(per_pair[best]))), "grid λ*": optimum.lam,

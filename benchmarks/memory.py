@@ -74,7 +74,7 @@ def run_scenario(args):
         import tensorflow as tf
 
         from hypermorph_nb.data import voxelmorph_generator
-        from hypermorph_nb.models import vxm
+        from hypermorph_nb.networks.models import vxm
 
         model = hnb.build_vxm(data.shape, seed=0)
         model.compile(optimizer=tf.keras.optimizers.legacy.Adam(1e-4),
@@ -87,8 +87,8 @@ def run_scenario(args):
         hnb.train(build(data.shape, seed=0), data, epochs=1, steps_per_epoch=args.steps,
                   learning_rate=1e-4, verbose=False, progress="none", live_plot=False)
     elif args.scenario == "explorer":
-        from hypermorph_nb.metrics import dice, folding_fraction
-        from hypermorph_nb.registration import Registrar
+        from hypermorph_nb.evaluation.metrics import dice, folding_fraction
+        from hypermorph_nb.registration.pairs import Registrar
 
         registrar = Registrar.for_model(hnb.build_hypermorph(data.shape, seed=0))
         moving, fixed = data.images[:1], data.images[1:2]

@@ -41,7 +41,7 @@ import tensorflow as tf  # noqa: E402
 import hypermorph_nb as hnb  # noqa: E402
 from common import write_results  # noqa: E402
 from hypermorph_nb.data import hypermorph_generator, synthetic, voxelmorph_generator  # noqa: E402
-from hypermorph_nb.models import vxm  # noqa: E402
+from hypermorph_nb.networks.models import vxm  # noqa: E402
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 LEARNING_RATE = 1e-4

@@ -37,7 +37,7 @@ import numpy as np  # noqa: E402
 import hypermorph_nb as hnb  # noqa: E402
 from common import write_results  # noqa: E402
 from hypermorph_nb.data import synthetic  # noqa: E402
-from hypermorph_nb.models import ne  # noqa: E402
+from hypermorph_nb.networks.models import ne  # noqa: E402
 from hypermorph_nb.widgets import LambdaExplorer  # noqa: E402
 from hypermorph_nb.widgets.step import RegistrationStep  # noqa: E402
 

@@ -1,7 +1,9 @@
 """hypermorph-nb: HyperMorph image registration, explored with λ widgets in Jupyter.
 
 Importing this package routes ``tf.keras`` to legacy Keras (tf-keras), which
-voxelmorph/neurite 0.2 need; see :mod:`hypermorph_nb._compat`.
+voxelmorph/neurite 0.2 need; see :mod:`hypermorph_nb.runtime.compat`. TensorFlow
+itself loads on the first use of one of the names below (``hnb.train``,
+``hnb.data``, ...; :mod:`hypermorph_nb.api`), not at the import.
 
 Examples
 --------
@@ -12,48 +14,50 @@ Examples
 >>> moved, flow = hnb.register(model, data.images[0], data.images[1], lam=0.5)
 """
 import os as _os
+import sys as _sys
 
-if "tensorflow" not in __import__("sys").modules:
+if "tensorflow" not in _sys.modules:
     # Hide TensorFlow's C++ log lines (on a CPU machine: a "failed call to cuInit" error
     # and grappler "remapper failed" errors that change nothing); real failures still
     # raise Python exceptions. Set the variable yourself to see them. The lines TensorFlow
-    # logs while it loads ignore the variable; _startup_logs filters those by it.
+    # logs while it loads ignore the variable; runtime.startup_logs filters those by it.
     _os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-from ._compat import ensure_legacy_keras as _ensure_legacy_keras  # noqa: E402
-from ._startup_logs import quiet_tensorflow_startup as _quiet_tensorflow_startup  # noqa: E402
+from .runtime.compat import ensure_legacy_keras as _ensure_legacy_keras  # noqa: E402
+from .runtime.startup_logs import quiet_first_import as _quiet_first_import  # noqa: E402
 
-with _quiet_tensorflow_startup():  # TensorFlow loads here (tf-keras imports it)
-    _ensure_legacy_keras()
-
-from . import data, evaluation, losses, metrics, models, plotting, report  # noqa: E402
-from .evaluation import baseline_sweep, compare_sweeps, lambda_sweep  # noqa: E402
-from .lambda_tuning import optimize_lambda  # noqa: E402
-from .export import export_registration  # noqa: E402
-from .models import build_hypermorph, build_vxm  # noqa: E402
-from .persistence import load_model, save_model  # noqa: E402
-from .registration import register  # noqa: E402
-from . import environment  # noqa: E402
-from .reproducibility import enable_determinism  # noqa: E402
-from .training import train  # noqa: E402
+# Neither loads TensorFlow: the first sets TF_USE_LEGACY_KERAS (or routes an already loaded
+# TensorFlow to tf-keras), the second filters TensorFlow's start-up lines whenever it loads.
+_ensure_legacy_keras()
+_quiet_first_import("tensorflow")
 
 __version__ = "0.1.0"
 
 
 def __getattr__(name):
-    # ``hypermorph_nb.widgets`` imports ipywidgets and matplotlib: load it on first use.
-    if name == "widgets":
-        import importlib
+    # The toolkit loads on first use (hypermorph_nb.api: TensorFlow, voxelmorph), so that
+    # `hypermorph-nb --version` and `--help` stay light; ``widgets`` (ipywidgets, matplotlib)
+    # loads on its own.
+    import importlib
 
+    if name == "widgets":
         return importlib.import_module(".widgets", __name__)
+    if name in __all__:
+        value = globals()[name] = getattr(importlib.import_module(".api", __name__), name)
+        return value
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(__all__))
 
 
 __all__ = [
     "enable_determinism", "environment",
-    "build_vxm", "build_hypermorph", "register", "export_registration", "train", "lambda_sweep", "baseline_sweep",
+    "build_vxm", "build_hypermorph", "register", "register_scans", "export_registration", "train", "lambda_sweep", "baseline_sweep",
     "optimize_lambda",
     "compare_sweeps",
-    "save_model", "load_model", "data", "evaluation", "losses", "metrics", "models", "plotting",
-    "report", "widgets",
+    "save_model", "load_model", "scale_epochs",
+    "checks", "data", "networks", "training", "registration", "evaluation", "io", "viz", "widgets", "runtime",
+    "losses", "metrics", "models", "plotting", "report",
 ]

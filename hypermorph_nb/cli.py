@@ -1,4 +1,4 @@
-"""Command line: ``hypermorph-nb {demo,notebooks,register,train} ...`` and ``hypermorph-nb --version``.
+"""Command line: ``hypermorph-nb {demo,notebooks,prepare,register,train} ...`` and ``hypermorph-nb --version``.
 
 Each subcommand is one ``(add_arguments, run)`` pair in :data:`COMMANDS`; ``run``
 returns the exit status. User errors (``ValueError``, ``OSError``) print one
@@ -21,6 +21,9 @@ def _demo_arguments(parser):
 
 
 def _demo(args):
+    import matplotlib
+
+    matplotlib.use("Agg")  # the command writes PNG files and opens no window
     from .demo import run_demo
 
     run_demo(args.out, n_images=args.images, shape=tuple(args.size), epochs=args.epochs,
@@ -41,7 +44,7 @@ def _notebooks_arguments(parser):
 
 
 def _notebooks(args):
-    from .notebooks import QUICK, NotebookFailed, default_notebook_folder, parse_assignments, run_all
+    from .runtime.notebooks import QUICK, NotebookFailed, default_notebook_folder, parse_assignments, run_all
 
     parameters = {**(QUICK if args.quick else {}), **parse_assignments(args.set)}
     try:
@@ -61,24 +64,91 @@ def _register_arguments(parser):
                         help="output folder: moved, moved_labels, flow, jacobian .nii.gz + registration.json")
     parser.add_argument("--lam", type=float, default=None, help="λ in [0, 1] (HyperMorph models)")
     parser.add_argument("--moving-labels", default=None, help="label map of the moving image (warped by nearest neighbour)")
+    parser.add_argument("--refine", type=int, default=0, metavar="N",
+                        help="N iterations of instance optimisation of the network's field at λ (default 0: none)")
     parser.add_argument("--resample", action="store_true",
                         help="resample the moving image onto the fixed grid when their affines differ")
     parser.add_argument("--normalize", choices=("auto", "minmax", "none"), default="auto",
                         help="intensities: auto keeps [0, 1], divides 8-bit by 255, else min-max")
     parser.add_argument("--units", choices=("voxel", "mm"), default="voxel",
                         help="flow.nii.gz in voxels of the fixed grid, or in mm along RAS world axes")
+    parser.add_argument("--raw", action="store_true",
+                        help="raw scans (any grid, orientation, intensities): bring both into the model's "
+                             "space (affine alignment to its template), write moved image and labels on the "
+                             "fixed scan's own grid and the whole transform as an ITK displacement field "
+                             "(transform.nii.gz, LPS mm); the model must know its space")
+    parser.add_argument("--fixed-labels", default=None,
+                        help="with --raw: label map of the fixed scan (brain mask; Dice in registration.json)")
 
 
 def _register(args):
-    from .export import export_registration
-    from .persistence import load_model
+    from .registration.export import export_registration
+    from .io.persistence import load_model
 
     model = load_model(args.model)
-    paths = export_registration(model, args.moving, args.fixed, args.out, lam=args.lam,
+    if args.raw:
+        return _register_raw(model, args)
+    if args.fixed_labels is not None:
+        raise ValueError("--fixed-labels is read with --raw only; add --raw to register raw scans")
+    if args.lam is None and model.hypermorph_spec.is_hypermorph:
+        raise ValueError(f"{args.model} is a HyperMorph model, which registers at a λ you choose: "
+                         "give it with --lam, a value in [0, 1] (e.g. --lam 0.5; a larger λ gives "
+                         "a smoother field)")
+    paths = export_registration(model, args.moving, args.fixed, args.out, lam=args.lam, refine=args.refine,
                                 moving_labels=args.moving_labels, resample=args.resample,
                                 normalize=args.normalize, units=args.units)
     for path in paths.values():
         print(path)
+    return 0
+
+
+def _register_raw(model, args):
+    from .registration.native import register_scans
+
+    changed = [option for option, value, default in (("--refine", args.refine, 0), ("--resample", args.resample, False),
+                                                     ("--normalize", args.normalize, "auto"),
+                                                     ("--units", args.units, "voxel")) if value != default]
+    if changed:
+        raise ValueError(f"{', '.join(changed)}: not used with --raw (raw scans are resampled, normalised and "
+                         "aligned by the preparation; the transform is written in mm); leave them out")
+    if args.lam is None and model.hypermorph_spec.is_hypermorph:
+        raise ValueError(f"{args.model} is a HyperMorph model, which registers at a λ you choose: "
+                         "give it with --lam, a value in [0, 1] (e.g. --lam 0.5)")
+    paths = register_scans(model, args.moving, args.fixed, args.out, lam=args.lam,
+                           moving_labels=args.moving_labels, fixed_labels=args.fixed_labels)
+    for path in paths.values():
+        print(path)
+    return 0
+
+
+def _prepare_arguments(parser):
+    parser.add_argument("inputs", nargs="+", help="a folder of NIfTI/MGZ scans, or scan files "
+                        "(label maps: NAME_seg.* or labels/NAME.*; masks: NAME_mask.* or masks/NAME.*)")
+    parser.add_argument("--out", required=True,
+                        help="output folder: prepared scans, labels/, transforms/, template/, manifest.json, qc/qc.png")
+    parser.add_argument("--reference", default=None,
+                        help="index or path of one of the scans, or a template file (default: a template "
+                             "built from the scans)")
+    parser.add_argument("--reference-mask", default=None, help="brain mask of a template file")
+    parser.add_argument("--spacing", type=float, default=2.0, help="voxel size of the grid in mm")
+    parser.add_argument("--shape", type=int, nargs=3, default=None, metavar=("D", "H", "W"),
+                        help="grid shape (default: the reference brain plus a margin, multiples of 8)")
+    parser.add_argument("--template-rounds", type=int, default=2,
+                        help="average-and-realign rounds of the cohort template")
+
+
+def _prepare(args):
+    from .data.preparation import prepare_scans
+
+    inputs = args.inputs[0] if len(args.inputs) == 1 else args.inputs
+    reference = int(args.reference) if args.reference is not None and args.reference.lstrip("-").isdigit() \
+        else args.reference
+    result = prepare_scans(inputs, args.out, reference=reference, spacing=args.spacing, shape=args.shape,
+                           reference_mask=args.reference_mask, template_rounds=args.template_rounds)
+    print(f"{len(result.dataset)} of {len(result.scans)} scans prepared on a {result.dataset.shape} grid "
+          f"in {args.out}" + (f"; left out: {', '.join(result.failed)}" if result.failed else ""))
+    print(result.paths["manifest"])
+    print(result.paths["qc"])
     return 0
 
 
@@ -94,12 +164,34 @@ def _train(args):
     return run(args)
 
 
+class CommandParser(argparse.ArgumentParser):
+    """A subcommand's parser that adds its arguments only when that subcommand is parsed.
+
+    Some subcommands' arguments come from modules that load TensorFlow
+    (``train``); added lazily, ``hypermorph-nb --version`` and ``--help`` load
+    none of them.
+    """
+
+    def __init__(self, *args, add_arguments=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.add_arguments = add_arguments
+
+    def parse_known_args(self, args=None, namespace=None):
+        if self.add_arguments is not None:
+            add_arguments, self.add_arguments = self.add_arguments, None
+            add_arguments(self)
+        return super().parse_known_args(args, namespace)
+
+
 #: name -> (help, add_arguments(parser), run(args) -> exit status)
 COMMANDS = {
     "demo": ("train HyperMorph on the embedded synthetic data and report Dice vs λ",
              _demo_arguments, _demo),
     "notebooks": ("execute the tutorial notebooks with papermill (full scale by default)",
                   _notebooks_arguments, _notebooks),
+    "prepare": ("prepare raw scans for registration: reorient, resample, normalise, brain-mask and "
+                "affinely align them onto one grid (with transforms, manifest and QC picture)",
+                _prepare_arguments, _prepare),
     "register": ("register a moving to a fixed NIfTI image with a saved model and write "
                  "moved image, labels, displacement field and Jacobian as NIfTI",
                  _register_arguments, _register),
@@ -114,9 +206,9 @@ def main(argv=None):
 
     parser = argparse.ArgumentParser(prog="hypermorph-nb", description=__doc__.split("\n\n")[0])
     parser.add_argument("--version", action="version", version=f"hypermorph-nb {__version__}")
-    commands = parser.add_subparsers(dest="command", required=True)
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=CommandParser)
     for name, (help_text, add_arguments, _) in COMMANDS.items():
-        add_arguments(commands.add_parser(name, help=help_text, description=help_text))
+        commands.add_parser(name, help=help_text, description=help_text, add_arguments=add_arguments)
     args = parser.parse_args(argv)
 
     def note(message, category, filename, lineno, file=None, line=None):

@@ -1,6 +1,6 @@
 """The README's main job: train HyperMorph on the embedded synthetic data, choose λ, save.
 
-Runs offline in about a minute on two CPU cores and writes, under ``out``:
+Runs offline and writes, under ``out``:
 ``metrics.json`` (training and λ-sweep numbers), ``lambda_row.png`` (the moved
 image for several λ), ``dice_vs_lambda.png`` and the trained model folder.
 """
@@ -11,12 +11,12 @@ import time
 import numpy as np
 
 from .data import synthetic
-from .evaluation import lambda_sweep
-from .losses import DEFAULT_IMAGE_SIGMA
-from .models import build_hypermorph, count_parameters
-from .persistence import save_model
-from .plotting import lambda_row_figure, plot_sweep
-from .report import save_metrics
+from .evaluation.sweeps import lambda_sweep
+from .networks.losses import DEFAULT_IMAGE_SIGMA, LossConfig
+from .networks.models import build_hypermorph, count_parameters
+from .io.persistence import save_model
+from .viz.plotting import lambda_row_figure, plot_sweep
+from .io.report import save_metrics
 from .training import train
 
 DEMO_LAMBDAS = (0.0, 0.1, 0.2, 0.4, 0.6, 0.8, 1.0)
@@ -44,10 +44,12 @@ def run_demo(out, *, n_images=40, shape=(64, 64), epochs=8, steps_per_epoch=50,
     -------
     dict
         The metrics written to ``metrics.json``.
-    """
-    import matplotlib
 
-    matplotlib.use("Agg", force=False)
+    Notes
+    -----
+    The figures are drawn with matplotlib's current backend, which is left to the
+    caller (the ``hypermorph-nb demo`` command picks Agg); each is closed once saved.
+    """
     import matplotlib.pyplot as plt
 
     os.makedirs(out, exist_ok=True)
@@ -57,7 +59,7 @@ def run_demo(out, *, n_images=40, shape=(64, 64), epochs=8, steps_per_epoch=50,
     model = build_hypermorph(shape, seed=seed)
     start = time.perf_counter()
     history = train(model, train_data, epochs=epochs, steps_per_epoch=steps_per_epoch,
-                    learning_rate=learning_rate, lr_schedule=lr_schedule, image_sigma=image_sigma,
+                    learning_rate=learning_rate, lr_schedule=lr_schedule, loss=LossConfig(image_sigma=image_sigma),
                     lam_sampling="oversample", seed=seed, verbose=verbose)
     train_seconds = time.perf_counter() - start
     sweep = lambda_sweep(model, val_data, DEMO_LAMBDAS, n_pairs=24, seed=seed, progress=verbose)

@@ -47,7 +47,7 @@ def workspace(tmp_path):
 
     model = hnb.build_hypermorph((64, 64), nb_features=TINY_FEATURES, seed=0)
     hnb.train(model, synthetic(16, (64, 64), seed=0), epochs=2, steps_per_epoch=100, learning_rate=3e-3,
-              lam_sampling={"mode": "oversample", "oversample_rate": 0.5}, image_sigma=0.2,
+              lam_sampling={"mode": "oversample", "oversample_rate": 0.5}, loss=hnb.networks.LossConfig(image_sigma=0.2),
               verbose=False, progress="none", live_plot=False)
     hnb.save_model(model, tmp_path / "model")
     papermill.execute_notebook(
@@ -67,7 +67,7 @@ def workspace_3d(tmp_path):
     hnb.save_model(hnb.build_hypermorph(shape, nb_features=TINY_FEATURES, seed=0), tmp_path / "model")
     papermill.execute_notebook(
         str(ROOT / "notebooks" / NOTEBOOK_3D), str(tmp_path / NOTEBOOK_3D), prepare_only=True,
-        parameters={"saved_model": str(tmp_path / "model"), "data_source": "synthetic3d",
+        parameters={"model_path": str(tmp_path / "model"), "data_source": "synthetic3d",
                     "volume_shape": list(shape), "subset": 6, "sweep_lams": [0.0, 1.0], "n_pairs": 2,
                     "output_dir": str(tmp_path / "out")},
         progress_bar=False)

@@ -6,11 +6,12 @@ import numpy as np
 import pytest
 
 import hypermorph_nb as hnb
-from hypermorph_nb import checkpoints
-from hypermorph_nb.checkpoints import (CheckpointError, latest_checkpoint, list_checkpoints,
+from hypermorph_nb.io import checkpoints
+from hypermorph_nb.io.checkpoints import (CheckpointError, latest_checkpoint, list_checkpoints,
                                        verify_checkpoint, write_checkpoint)
 
 from tests.conftest import SHAPE, TINY_FEATURES
+from tests.test_persistence import expected_modes, modes_under
 
 
 @pytest.fixture
@@ -113,3 +114,14 @@ def test_resume_uses_the_previous_checkpoint_when_the_newest_is_damaged(small_da
     assert resumed.resumed_from_step == 3   # epoch 2 is redone: at most one epoch lost
     assert resumed.epochs == 3 and resumed.loss[0] == first.loss[0]
     np.testing.assert_allclose(resumed.loss[1], first.loss[1], rtol=1e-4)
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o077])
+def test_checkpoint_folders_and_files_follow_the_umask(tiny_vxm, tmp_path, umask):
+    previous = os.umask(umask)
+    try:
+        folder = write_checkpoint(tmp_path, model=tiny_vxm, optimizer_weights=[], state={"step": 1})
+    finally:
+        os.umask(previous)
+    modes = modes_under(folder)
+    assert modes == expected_modes(folder, umask) and modes["model"] == 0o777 & ~umask

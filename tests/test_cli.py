@@ -52,6 +52,52 @@ def test_version(capsys):
     assert capsys.readouterr().out.strip() == f"hypermorph-nb {hnb.__version__}"
 
 
+def run_fresh(code):
+    """Run ``code`` in a fresh interpreter (what is imported matters) and return its last stdout line."""
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    return result.stdout.strip().splitlines()[-1]
+
+
+HEAVY = "('tensorflow', 'tf_keras', 'keras', 'voxelmorph', 'neurite', 'matplotlib')"
+
+
+def test_version_and_help_load_no_tensorflow():
+    loaded = run_fresh(
+        "import sys, hypermorph_nb.cli as cli\n"
+        "for argv in (['--version'], ['--help']):\n"
+        "    try:\n"
+        "        cli.main(argv)\n"
+        "    except SystemExit as stop:\n"
+        "        assert stop.code == 0\n"
+        f"print([name for name in {HEAVY} if name in sys.modules])")
+    assert loaded == "[]"
+
+
+def test_subcommand_help_still_lists_its_arguments(capsys):
+    with pytest.raises(SystemExit):
+        main(["train", "--help"])
+    assert "--epochs" in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        main(["register", "--help"])
+    assert "--lam" in capsys.readouterr().out
+
+
+def test_the_package_loads_tensorflow_on_first_use_and_offers_every_name():
+    result = run_fresh(
+        "import sys, os, hypermorph_nb as hnb\n"
+        f"light = [name for name in {HEAVY} if name in sys.modules]\n"
+        "routed = os.environ['TF_USE_LEGACY_KERAS']\n"
+        "from hypermorph_nb import api, training\n"
+        "public = {name for name in vars(api) if not name.startswith('_')}\n"
+        "assert public == set(hnb.__all__) - {'widgets'}, public ^ set(hnb.__all__)\n"
+        "assert hnb.train is training.train and hnb.save_model is hnb.io.persistence.save_model\n"
+        "assert all(getattr(hnb, name) is not None for name in hnb.__all__)\n"
+        "import tensorflow as tf\n"
+        "print(light, routed, 'tensorflow' in sys.modules, tf.keras.layers.Dense.__module__.split('.')[0])")
+    assert result == "[] 1 True tf_keras"
+
+
 @pytest.fixture(scope="module")
 def scans(tmp_path_factory):
     """A saved tiny 3D model and two 16^3 NIfTI volumes (8-bit) with a label map."""
@@ -80,7 +126,7 @@ def test_register_command_writes_nifti_files(scans, tmp_path):
     assert sorted(p.name for p in out.iterdir()) == ["flow.nii.gz", "jacobian.nii.gz", "moved.nii.gz",
                                                      "moved_labels.nii.gz", "registration.json"]
     assert "hypermorph-nb: note:" in result.stderr and "divided by 255" in result.stderr
-    assert nibabel.load(out / "flow.nii.gz").shape == (16, 16, 16, 3)
+    assert nibabel.load(out / "flow.nii.gz").shape == (16, 16, 16, 1, 3)   # a NIfTI vector image
     assert json.loads((out / "registration.json").read_text())["lam"] == 0.3
     failed = subprocess.run(
         [console_script(), "register", "--model", str(scans / "model"), "--moving", str(scans / "slice.nii.gz"),
@@ -94,7 +140,7 @@ def test_register_command_writes_nifti_files(scans, tmp_path):
     ({"--model": "nowhere"}, "nowhere"),
     ({"--moving": "missing.nii.gz"}, "missing.nii.gz: no such file"),
     ({"--lam": "1.5"}, r"[0, 1]"),
-    ({"--lam": None}, "pass lam"),
+    ({"--lam": None}, "HyperMorph model, which registers at a λ you choose: give it with --lam"),
 ])
 def test_register_errors_are_one_line(scans, tmp_path, capsys, change, message):
     options = {"--model": str(scans / "model"), "--moving": str(scans / "a.nii.gz"),
@@ -112,3 +158,18 @@ def test_bad_arguments_exit_with_usage():
     result = subprocess.run([sys.executable, "-m", "hypermorph_nb.cli", "demo"], capture_output=True,
                             text=True, timeout=120)
     assert result.returncode == 2 and "--out" in result.stderr
+
+
+def test_the_demo_function_leaves_matplotlibs_backend_to_the_caller(tmp_path, monkeypatch):
+    import matplotlib
+
+    from hypermorph_nb.demo import run_demo
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("run_demo switched matplotlib's backend")
+
+    monkeypatch.setattr(matplotlib, "use", refuse)
+    backend = matplotlib.get_backend()
+    run_demo(tmp_path, n_images=8, shape=(32, 32), epochs=1, steps_per_epoch=1, verbose=False)
+    assert matplotlib.get_backend() == backend
+    assert (tmp_path / "lambda_row.png").exists()

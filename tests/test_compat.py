@@ -1,4 +1,4 @@
-"""The compatibility fix-ups of hypermorph_nb._compat, each shown to be needed and to work."""
+"""The compatibility fix-ups of hypermorph_nb.runtime.compat, each shown to be needed and to work."""
 import inspect
 import os
 import subprocess
@@ -9,8 +9,10 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from hypermorph_nb._compat import getargspec_shim
-from hypermorph_nb.models import ne
+from hypermorph_nb.runtime.compat import getargspec_shim
+from hypermorph_nb.networks.hyperconv import (FastHyperConv, FastHyperConv2DFromDense, FastHyperConv3DFromDense,
+                                              fast_hyperconvs)
+from hypermorph_nb.networks.models import ne
 
 
 def run_python(code, **env):
@@ -92,8 +94,41 @@ def test_grouped_hyperconv_matches_per_sample_convolution(tiny_hypermorph):
     assert not np.allclose(out[0], out[1]), "each sample must use its own kernel"
 
 
+def test_our_model_uses_the_fast_layers_with_neurites_numbers(tiny_hypermorph):
+    layers = [l for l in tiny_hypermorph.submodules if isinstance(l, ne.layers.HyperConvFromDense)]
+    assert layers and all(isinstance(l, FastHyperConv) for l in layers)
+    layer = layers[1]
+    rng = np.random.default_rng(1)
+    features = tf.constant(rng.standard_normal((2, 32, 32, layer.hyperkernel[3][-2])), tf.float32)
+    hyper = tf.constant(rng.random((2, layer.hyperkernel[0].shape[0])), tf.float32)
+    neurites = ne.layers.HyperConvFromDense.call(layer, [features, hyper])  # neurite's map_fn path
+    np.testing.assert_allclose(layer([features, hyper]).numpy(), neurites.numpy(), rtol=1e-4, atol=1e-5)
+
+
+def test_neurite_is_left_as_it_ships_for_other_code(tiny_hypermorph):
+    """After ``import hypermorph_nb`` and building a model, neurite's classes are neurite's own."""
+    for cls in (ne.layers.HyperConv, ne.layers.HyperConvFromDense):
+        call = cls.__dict__["call"]
+        assert call.__module__ == "neurite.tf.layers" and call.__qualname__ == f"{cls.__name__}.call"
+    theirs = ne.layers.HyperConv2DFromDense(4, 3, padding="same")  # someone else's layer
+    assert type(theirs) is ne.layers.HyperConv2DFromDense
+    assert type(theirs).call is ne.layers.HyperConvFromDense.call
+    graph = tf.function(lambda f, h: theirs([f, h])).get_concrete_function(
+        tf.TensorSpec([2, 8, 8, 2]), tf.TensorSpec([2, 3])).graph
+    assert any("While" in op.type for op in graph.get_operations()), "neurite's own tf.map_fn loop"
+
+
+def test_neurites_classes_are_back_after_a_failed_build():
+    shipped = ne.layers.HyperConv2DFromDense
+    with pytest.raises(RuntimeError, match="failed build"):
+        with fast_hyperconvs():
+            assert ne.layers.HyperConv2DFromDense is FastHyperConv2DFromDense
+            raise RuntimeError("failed build")
+    assert ne.layers.HyperConv2DFromDense is shipped
+
+
 def test_registration_libraries_are_imported_once():
-    from hypermorph_nb._compat import import_registration_libraries
+    from hypermorph_nb.runtime.compat import import_registration_libraries
     assert import_registration_libraries() is import_registration_libraries()
 
 
@@ -102,7 +137,7 @@ def hyperconv_3d():
     """A 3D hyper-convolution with its generated per-sample kernels and biases."""
     features = tf.keras.Input((8, 8, 8, 4))
     hyper = tf.keras.Input((5,))
-    layer = ne.layers.HyperConv3DFromDense(6, 3, padding="same", activation="relu")
+    layer = FastHyperConv3DFromDense(6, 3, padding="same", activation="relu")
     tf.keras.Model([features, hyper], layer([features, hyper]))
     return layer
 
@@ -114,14 +149,14 @@ def test_3d_hyperconv_without_map_fn_equals_neurites_loop(hyperconv_3d, batch, s
     rng = np.random.default_rng(batch)
     features = tf.constant(rng.standard_normal((batch, 8, 8, 8, 4)), tf.float32)
     hyper = tf.constant(rng.random((batch, 5)), tf.float32)
-    original = ne.layers.HyperConv.call.original
+    original = ne.layers.HyperConv.call  # neurite's tf.map_fn loop
 
     def both(features, hyper):
         inputs = [features, layer._call_dense_pseudo_layer(hyper, layer.hyperkernel),
                   layer._call_dense_pseudo_layer(hyper, layer.hyperbias)]
         with tf.GradientTape(persistent=True) as tape:
             tape.watch(inputs)
-            fast, slow = ne.layers.HyperConv.call(layer, inputs), original(layer, inputs)
+            fast, slow = layer.convolve(inputs), original(layer, inputs)
             loss_fast, loss_slow = tf.reduce_sum(fast ** 2), tf.reduce_sum(slow ** 2)
         return fast, slow, tape.gradient(loss_fast, inputs), tape.gradient(loss_slow, inputs)
 

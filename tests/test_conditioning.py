@@ -6,10 +6,10 @@ import pytest
 import tensorflow as tf
 
 import hypermorph_nb as hnb
-from hypermorph_nb.conditioning import FeatureModulation, LambdaEncoding
-from hypermorph_nb.evaluation import choose_pairs
-from hypermorph_nb.models import count_parameters, spec_of
-from hypermorph_nb.registration import Registrar
+from hypermorph_nb.networks.conditioning import FeatureModulation, LambdaEncoding
+from hypermorph_nb.evaluation.sweeps import choose_pairs
+from hypermorph_nb.networks.models import count_parameters, spec_of
+from hypermorph_nb.registration.pairs import Registrar
 
 from conftest import SHAPE, TINY_FEATURES
 
@@ -46,7 +46,7 @@ def test_the_magnitude_invariant_hypernetwork_is_the_default_and_the_tutorial_on
 
 
 def test_generated_weights_start_as_a_small_residual_that_depends_on_every_lambda():
-    from hypermorph_nb.models import ne
+    from hypermorph_nb.networks.models import ne
 
     model = _build("mip")
     hypernetwork = _hypernetwork(model)
@@ -148,8 +148,7 @@ def test_3d_and_odd_shapes_share_the_code_path(variant):
 def test_film_trains_sweeps_and_its_diffeomorphic_variant_integrates(small_data):
     model = _build("film")
     history = hnb.train(model, small_data[:8], epochs=2, steps_per_epoch=3, verbose=False,
-                        validation_data=small_data[8:], validation_pairs=2, validation_lams=[0.2, 0.8],
-                        validate_every=2)
+                        validation=hnb.training.ValidationConfig(small_data[8:], pairs=2, lams=[0.2, 0.8], every=2))
     assert np.all(np.isfinite(history.loss)) and np.shape(history.val_dice) == (1, 2)
     sweep = hnb.lambda_sweep(model, small_data[8:], [0.1, 0.5, 0.9], n_pairs=3, progress=False)
     assert sweep.mean_dice.shape == (3,)

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from hypermorph_nb.data import load_folder, load_npz, read_label_names
+from hypermorph_nb.data import load_folder, load_npz, load_source, read_label_names
 
 SHARED_OASIS = pathlib.Path(__file__).resolve().parents[1].parent / "shared/data/oasis2d/oasis2d_300.npz"
 LABEL_TABLE = "#ID Name R G B A\n\n0 Unknown 0 0 0 0\n1 Cortex 1 2 3 0\n2 Ventricle 4 5 6 0\n"
@@ -228,3 +228,50 @@ def test_folder_normalize_none_refuses_raw_intensities(tmp_path):
     np.save(tmp_path / "a.npy", _image(0) * 1000)
     with pytest.raises(ValueError, match=r"a.npy\[0\]: intensities span .* must lie in \[0, 1\]"):
         load_folder(tmp_path, normalize="none")
+
+
+def _moved_affine(base, shape, degrees=0.0, shift=(0.0, 0.0, 0.0)):
+    """``base`` turned about z by ``degrees`` around the grid's centre, then shifted by ``shift`` mm."""
+    centre = base @ np.append((np.asarray(shape) - 1) / 2, [0.0] * (3 - len(shape)) + [1.0])
+    turn = np.radians(degrees)
+    rigid = np.eye(4)
+    rigid[:2, :2] = [[np.cos(turn), -np.sin(turn)], [np.sin(turn), np.cos(turn)]]
+    rigid[:3, 3] = centre[:3] - rigid[:3, :3] @ centre[:3] + np.asarray(shift)
+    return rigid @ base
+
+
+@pytest.mark.parametrize("shape", [(12, 14, 10), (16, 20)])
+@pytest.mark.parametrize("degrees, shift, apart", [
+    (10.0, (0, 0, 0), "0.0 mm and 10.0 degrees"),
+    (0.0, (10, 0, 0), "10.0 mm and 0.0 degrees"),
+    (2.0, (0, 0, 3), "3.0 mm and 2.0 degrees"),
+    (0.3, (0.4, 0, 0), None),        # sub-voxel (2 mm voxels), under half a degree: one grid
+])
+def test_scans_of_one_shape_whose_affines_put_the_head_elsewhere_are_refused(tmp_path, shape, degrees, shift,
+                                                                             apart):
+    base = np.array([[-2.0, 0, 0, 90], [0, 2.0, 0, -126], [0, 0, 2.0, -72], [0, 0, 0, 1]])
+    stored = shape if len(shape) == 3 else (*shape, 1)
+    nibabel.save(nibabel.Nifti1Image(_image(0, stored), base), tmp_path / "a.nii.gz")
+    moved = _moved_affine(base, shape, degrees, shift)
+    nibabel.save(nibabel.Nifti1Image(_image(1, stored), moved), tmp_path / "b.nii.gz")
+    if apart is None:
+        assert len(load_folder(tmp_path)) == 2
+        return
+    with pytest.raises(ValueError, match=rf"b.nii.gz and a.nii.gz have the same grid shape but their affines put "
+                                         rf"the head {apart} apart.*prepare_scans\('{tmp_path}', out_dir\).*"
+                                         "hypermorph-nb prepare"):
+        load_folder(tmp_path)
+
+
+@pytest.mark.parametrize("problem", ["shape", "voxel size", "orientation", "anisotropic"])
+def test_every_refusal_of_scans_not_on_one_grid_points_to_prepare_scans(tmp_path, problem):
+    affine = np.diag([2.0, 2.0, 2.0, 1.0])
+    nibabel.save(nibabel.Nifti1Image(_image(0, (8, 8, 8)), affine), tmp_path / "a.nii.gz")
+    other = {"shape": ((8, 8, 9), affine), "voxel size": ((8, 8, 8), np.diag([1.0, 1, 1, 1])),
+             "orientation": ((8, 8, 8), np.diag([-2.0, 2, 2, 1])),
+             "anisotropic": ((8, 8, 8), np.diag([2.0, 2, 4, 1]))}[problem]
+    nibabel.save(nibabel.Nifti1Image(_image(1, other[0]), other[1]), tmp_path / "b.nii.gz")
+    with pytest.raises(ValueError, match=rf"prepare_scans\('{tmp_path}', out_dir\).*hypermorph-nb prepare"):
+        load_folder(tmp_path)
+    with pytest.raises(ValueError, match=r"prepare_scans"):   # resizing cannot help either
+        load_source("folder", path=tmp_path, shape=(8, 8, 8), verbose=False)

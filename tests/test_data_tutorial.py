@@ -2,7 +2,9 @@
 import hashlib
 import http.server
 import io
+import os
 import socket
+import stat
 import threading
 
 import numpy as np
@@ -93,6 +95,16 @@ def test_download_caches_records_the_checksum_and_is_reused_offline(server, isol
     again = load_tutorial(source=_source("http://127.0.0.1:9"), download=False, progress=False)
     np.testing.assert_array_equal(again.images, data.images)
     assert _Handler.hits == ["/good.npz"]
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o077])
+def test_the_cached_download_follows_the_umask(server, isolated_cache, umask):
+    previous = os.umask(umask)
+    try:
+        load_tutorial(source=_source(server), progress=False)
+    finally:
+        os.umask(previous)
+    assert stat.S_IMODE((isolated_cache / "tiny.npz").stat().st_mode) == 0o666 & ~umask
 
 
 def test_download_with_the_right_checksum_is_accepted(server, isolated_cache):

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from hypermorph_nb.data import Dataset
-from hypermorph_nb.data.validation import as_images, as_labels
+from hypermorph_nb.checks.arrays import as_images, as_labels
 
 
 def test_auto_keeps_images_already_in_unit_range_exactly():

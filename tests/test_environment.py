@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from hypermorph_nb import environment
-from hypermorph_nb.environment import Environment, detect, enable_third_party_widgets, quiet_progress
+from hypermorph_nb.runtime.environment import Environment, detect, enable_third_party_widgets, quiet_progress
 from hypermorph_nb.widgets.live_figure import LiveFigure, resolve_mode
 
 
@@ -142,7 +142,7 @@ def test_ipympl_on_colab_turns_on_the_custom_widget_manager(monkeypatch):
 
 
 def test_training_progress_is_a_log_under_papermill_and_a_bar_in_other_kernels(monkeypatch):
-    from hypermorph_nb import training_display
+    from hypermorph_nb.viz import training_display
 
     monkeypatch.setitem(sys.modules, "IPython", fake_ipython())
     monkeypatch.delenv(environment.PAPERMILL_VARIABLE, raising=False)
@@ -153,7 +153,7 @@ def test_training_progress_is_a_log_under_papermill_and_a_bar_in_other_kernels(m
 
 
 def test_sweep_progress_bars_are_off_under_ci_unless_tqdm_disable_says_otherwise(monkeypatch):
-    from hypermorph_nb import evaluation
+    from hypermorph_nb.evaluation import sweeps as evaluation
 
     monkeypatch.delenv("TQDM_DISABLE", raising=False)
     monkeypatch.setenv("CI", "true")

@@ -4,11 +4,11 @@ import pytest
 
 import hypermorph_nb as hnb
 from hypermorph_nb.data import Dataset, synthetic
-from hypermorph_nb import evaluation
-from hypermorph_nb.evaluation import (PairScores, SweepResult, auto_batch_size, baseline_sweep,
+from hypermorph_nb.evaluation import sweeps as evaluation
+from hypermorph_nb.evaluation.sweeps import (PairScores, SweepResult, auto_batch_size, baseline_sweep,
                                       choose_pairs, compare_sweeps, identity_scores, lambda_sweep,
                                       score_pairs)
-from hypermorph_nb.registration import Registrar
+from hypermorph_nb.registration.pairs import Registrar
 
 from tests.conftest import SHAPE, TINY_FEATURES
 
@@ -154,9 +154,11 @@ def test_baseline_sweep_scores_one_model_per_lambda(small_data, tiny_vxm):
 def test_bad_inputs_raise_clear_errors(small_data, tiny_vxm, tiny_hypermorph):
     with pytest.raises(ValueError, match="needs a HyperMorph model"):
         lambda_sweep(tiny_vxm, small_data, [0.5])
+    with pytest.raises(ValueError, match="Dataset.from_arrays"):
+        lambda_sweep(tiny_hypermorph, small_data.images * 255, [0.5])
     with pytest.raises(TypeError, match="Dataset.from_arrays"):
-        lambda_sweep(tiny_hypermorph, small_data.images, [0.5])
-    with pytest.raises(ValueError, match=r"values in \[0, 1\]"):
+        lambda_sweep(tiny_hypermorph, "images.npz", [0.5])
+    with pytest.raises(ValueError, match=r"lams must lie in \[0, 1\]"):
         lambda_sweep(tiny_hypermorph, small_data, [0.5, 1.5])
     with pytest.raises(ValueError, match="repeated"):
         lambda_sweep(tiny_hypermorph, small_data, [0.5, 0.5])
@@ -189,7 +191,7 @@ def test_a_trained_hypermorph_registers_better_than_nothing_and_smoother_at_high
     # 600 steps: the default (magnitude-invariant) model learns a registration per λ; after
     # 300 its λ = 0 fields, fitted to the image noise, still scored below no registration here
     hnb.train(model, data[:20], epochs=4, steps_per_epoch=150, learning_rate=1e-3,
-              lam_sampling={"mode": "oversample", "oversample_rate": 0.5}, image_sigma=0.1,
+              lam_sampling={"mode": "oversample", "oversample_rate": 0.5}, loss=hnb.networks.LossConfig(image_sigma=0.1),
               verbose=False)
     result = lambda_sweep(model, data[20:], [0.0, 0.5, 1.0], n_pairs=12, progress=False)
     assert result.mean_dice.max() > result.identity_dice + 0.02, "some λ registers better than nothing"
@@ -257,8 +259,8 @@ def test_batch_size_follows_the_volume_size_and_2d_keeps_eight(small_data, tiny_
 
 
 def test_a_model_for_another_shape_or_dimension_is_refused(volumes, small_data, tiny_hypermorph, tiny_vxm):
-    with pytest.raises(ValueError, match=r"registers 2D images of shape \(32, 32\), but the data holds "
-                                         r"3D volumes of shape \(16, 16, 16\)"):
+    with pytest.raises(ValueError, match=r"data has shape \(16, 16, 16\), but the model was built "
+                                         r"for 2D images of shape \(32, 32\)"):
         lambda_sweep(tiny_hypermorph, volumes, [0.5], n_pairs=2)
-    with pytest.raises(ValueError, match="build the model for the data"):
+    with pytest.raises(ValueError, match="build a model for their shape"):
         score_pairs(tiny_vxm, volumes, [[0, 1]])

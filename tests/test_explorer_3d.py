@@ -10,7 +10,7 @@ from PIL import Image
 import hypermorph_nb as hnb
 from hypermorph_nb import metrics
 from hypermorph_nb.data import synthetic
-from hypermorph_nb.drawing import grid_lines, label_outlines
+from hypermorph_nb.viz.drawing import grid_lines, label_outlines
 from hypermorph_nb.widgets import PLANES, LambdaExplorer, SweepPanel, plane_views
 
 from tests.conftest import TINY_FEATURES, record_model_lams
@@ -138,7 +138,7 @@ def test_views_follow_the_affine():
     assert plane_views(ras.shape, ras_affine, convention="radiological")[0].letters[:2] == ("R", "L")
     with pytest.raises(ValueError, match="convention must be"):
         plane_views(ras.shape, convention="sideways")
-    with pytest.raises(ValueError, match="invertible"):
+    with pytest.raises(ValueError, match=r"last row of an affine must be \(0, 0, 0, 1\)"):
         plane_views(ras.shape, np.zeros((4, 4)))
 
 
@@ -228,3 +228,29 @@ def test_two_nifti_files(volumes, tmp_path):
         LambdaExplorer.from_arrays(model, tmp_path / "missing.nii.gz", paths["fixed"])
     with pytest.raises(ValueError, match="slice 99 is out of range"):
         LambdaExplorer(model, data, slices={"axial": 99}, display="image")
+
+
+def test_your_own_arrays_get_the_grid_checks_of_register(volumes):
+    """LambdaExplorer.from_arrays refuses or resamples another grid exactly as hnb.register does."""
+    model, data = volumes
+    moving, fixed = data.images[0, ..., 0], data.images[1, ..., 0]
+    shifted = FLIPPED_AFFINE.copy()
+    shifted[:3, 3] += [4.0, 0.0, 0.0]   # the same voxels, placed 2 voxels apart
+    grids = {"moving_affine": shifted, "fixed_affine": FLIPPED_AFFINE}
+    with pytest.raises(ValueError, match="different voxel grids") as by_register:
+        hnb.register(model, moving, fixed, lam=0.5, **grids)
+    with pytest.raises(ValueError, match="different voxel grids") as by_explorer:
+        LambdaExplorer.from_arrays(model, moving, fixed, display="image", **grids)
+    assert str(by_explorer.value) == str(by_register.value)
+    with pytest.raises(ValueError, match="last row of an affine"):
+        LambdaExplorer.from_arrays(model, moving, fixed, moving_affine=np.zeros((4, 4)),
+                                   fixed_affine=FLIPPED_AFFINE, display="image")
+    with pytest.warns(UserWarning, match="resampled onto the grid"):
+        explorer = LambdaExplorer.from_arrays(model, moving, fixed, moving_labels=data.labels[0],
+                                              fixed_labels=data.labels[1], resample=True,
+                                              display="image", **grids)
+    moved_labels = explorer.data.labels[0]
+    assert moved_labels.dtype == np.int32 and not np.array_equal(moved_labels, data.labels[0])
+    np.testing.assert_array_equal(moved_labels[:-2], data.labels[0][2:])  # followed its image
+    assert explorer.views == plane_views(VOLUME, FLIPPED_AFFINE)
+    explorer.close()

@@ -1,6 +1,8 @@
 """export_registration: NIfTI files with the fixed affine, the field convention re-checked with scipy."""
 import json
 import os
+import stat
+import warnings
 
 import nibabel
 import numpy as np
@@ -8,7 +10,7 @@ import pytest
 from scipy import ndimage
 
 import hypermorph_nb as hnb
-from hypermorph_nb import export
+from hypermorph_nb.registration import export
 
 from tests.conftest import TINY_FEATURES
 from tests.test_registration import deforming
@@ -33,6 +35,14 @@ def labels_of(image):
 def save(array, affine, path):
     nibabel.save(nibabel.Nifti1Image(array, affine), str(path))
     return str(path)
+
+
+def read_flow(path):
+    """flow.nii.gz as ``(*spatial, C)``, after checking it is stored as a NIfTI vector image."""
+    image = nibabel.load(path)
+    assert image.header.get_intent()[0] == "vector" and image.ndim == 5 and image.shape[3] == 1
+    flow = image.get_fdata()[:, :, :, 0]
+    return flow[:, :, 0] if image.shape[2] == 1 and image.shape[4] == 2 else flow
 
 
 def rewarp(moving, flow, order=1):
@@ -61,7 +71,7 @@ def test_3d_files_carry_the_fixed_affine_and_the_flow_rewarps_the_moving_image(v
     for image in files.values():
         np.testing.assert_allclose(image.affine, affine)
     moved = files["moved"].get_fdata()
-    flow = files["flow"].get_fdata()
+    flow = read_flow(paths["flow"])
     assert moved.shape == VOLUME and flow.shape == (*VOLUME, 3)
     assert np.abs(flow).max() > 0.5, "the test needs a field of at least half a voxel"
     mask = interior(flow)
@@ -85,8 +95,8 @@ def test_mm_units_are_the_voxel_field_in_world_axes(vxm_3d, tmp_path):
     moving, fixed = smooth(VOLUME, 2), smooth(VOLUME, 3)
     voxel = hnb.export_registration(vxm_3d, moving, fixed, tmp_path / "v", affine=affine)
     mm = hnb.export_registration(vxm_3d, moving, fixed, tmp_path / "mm", affine=affine, units="mm")
-    u = nibabel.load(voxel["flow"]).get_fdata()
-    d = nibabel.load(mm["flow"]).get_fdata()
+    u = read_flow(voxel["flow"])
+    d = read_flow(mm["flow"])
     np.testing.assert_allclose(d, u @ affine[:3, :3].T, atol=1e-4)
     # the world point of fixed voxel x plus d is the world point of voxel x + u
     x = np.array([3, 4, 5])
@@ -101,7 +111,7 @@ def test_2d_export_with_arrays_and_a_hypermorph_lambda(tmp_path):
     paths = hnb.export_registration(model, moving, fixed, tmp_path, lam=0.3, affine=affine,
                                     moving_labels=labels_of(moving))
     moved = nibabel.load(paths["moved"]).get_fdata()
-    flow = nibabel.load(paths["flow"]).get_fdata()
+    flow = read_flow(paths["flow"])
     assert moved.shape == (32, 32) and flow.shape == (32, 32, 2)
     assert np.abs(flow).max() > 1, "the test needs a field of some voxels"
     np.testing.assert_allclose(nibabel.load(paths["moved"]).affine, affine)
@@ -114,7 +124,7 @@ def test_2d_export_with_arrays_and_a_hypermorph_lambda(tmp_path):
 
 def test_an_interrupted_export_leaves_no_half_files(vxm_3d, tmp_path, monkeypatch):
     moving, fixed = smooth(VOLUME, 0), smooth(VOLUME, 1)
-    first = hnb.export_registration(vxm_3d, moving, fixed, tmp_path)
+    first = hnb.export_registration(vxm_3d, moving, fixed, tmp_path, affine=np.eye(4))
     before = {name: open(path, "rb").read() for name, path in first.items()}
     real_save, calls = nibabel.save, []
 
@@ -126,7 +136,7 @@ def test_an_interrupted_export_leaves_no_half_files(vxm_3d, tmp_path, monkeypatc
 
     monkeypatch.setattr(export.nibabel, "save", failing_save)
     with pytest.raises(KeyboardInterrupt):
-        hnb.export_registration(vxm_3d, fixed, moving, tmp_path)
+        hnb.export_registration(vxm_3d, fixed, moving, tmp_path, affine=np.eye(4))
     assert sorted(os.listdir(tmp_path)) == sorted(os.path.basename(p) for p in first.values())
     assert {name: open(path, "rb").read() for name, path in first.items()} == before
 
@@ -168,7 +178,7 @@ def test_2d_slices_stored_as_nifti_of_a_shape_the_unet_cannot_pool(tmp_path):
     paths = hnb.export_registration(model, save(moving[..., None], affine, tmp_path / "m.nii.gz"),
                                     save(fixed[..., None], affine, tmp_path / "f.nii.gz"), tmp_path / "out")
     moved = nibabel.load(paths["moved"]).get_fdata()
-    flow = nibabel.load(paths["flow"]).get_fdata()
+    flow = read_flow(paths["flow"])
     assert moved.shape == (20, 28) and flow.shape == (20, 28, 2) and np.abs(flow).max() > 0.5
     mask = interior(flow)
     np.testing.assert_allclose(moved[mask], rewarp(moving, flow)[mask], atol=1e-4)
@@ -191,3 +201,41 @@ def test_files_are_read_as_the_data_loaders_read_them(vxm_3d, tmp_path):
     with pytest.raises(ValueError, match=r"fixed image: the last row of an affine"):
         hnb.export_registration(vxm_3d, moving, moving, tmp_path / "out",
                                 affine=np.ones((4, 4)), moving_affine=affine)
+
+
+def test_flow_is_a_vector_image_that_simpleitk_reads_as_displacements(vxm_3d, tmp_path):
+    sitk = pytest.importorskip("SimpleITK")
+    affine = np.diag([2.0, 2.0, 2.0, 1.0])
+    paths = hnb.export_registration(vxm_3d, smooth(VOLUME, 0), smooth(VOLUME, 1), tmp_path, affine=affine)
+    image = sitk.ReadImage(paths["flow"])
+    assert image.GetDimension() == 3 and image.GetNumberOfComponentsPerPixel() == 3
+    assert image.GetSize() == VOLUME and image.GetSpacing() == (2.0, 2.0, 2.0)
+    # SimpleITK's arrays are (k, j, i, component): the same vectors as nibabel's (i, j, k, component)
+    np.testing.assert_allclose(sitk.GetArrayFromImage(image).transpose(2, 1, 0, 3), read_flow(paths["flow"]))
+
+
+def test_an_unknown_affine_is_written_as_identity_only_with_a_warning(vxm_3d, tmp_path):
+    moving, fixed = smooth(VOLUME, 0), smooth(VOLUME, 1)
+    with pytest.warns(UserWarning, match=r"the fixed image \(an array\) has no affine.*identity: 1 mm "
+                                         r"voxels with the origin at 0.*pass affine="):
+        paths = hnb.export_registration(vxm_3d, moving, fixed, tmp_path / "unknown")
+    np.testing.assert_allclose(nibabel.load(paths["moved"]).affine, np.eye(4))
+    assert json.loads(open(paths["sidecar"]).read())["affine_known"] is False
+    np.save(tmp_path / "fixed.npy", fixed)   # a file without an affine is named in the warning
+    with pytest.warns(UserWarning, match=r"fixed\.npy has no affine"):
+        hnb.export_registration(vxm_3d, moving, tmp_path / "fixed.npy", tmp_path / "npy")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")   # a known affine: no warning
+        hnb.export_registration(vxm_3d, moving, fixed, tmp_path / "known", affine=np.diag([2.0, 2, 2, 1]))
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o077])
+def test_exported_files_follow_the_umask(vxm_3d, tmp_path, umask):
+    previous = os.umask(umask)
+    try:
+        paths = hnb.export_registration(vxm_3d, smooth(VOLUME, 0), smooth(VOLUME, 1), tmp_path / "out",
+                                        affine=np.eye(4))
+    finally:
+        os.umask(previous)
+    modes = {name: stat.S_IMODE(os.stat(path).st_mode) for name, path in paths.items()}
+    assert modes == {name: 0o666 & ~umask for name in paths}, {k: oct(v) for k, v in modes.items()}

@@ -5,7 +5,8 @@ import tensorflow as tf
 
 import hypermorph_nb as hnb
 from hypermorph_nb.data import Dataset, synthetic
-from hypermorph_nb.lambda_tuning import _jacobian_determinant, _search
+from hypermorph_nb.evaluation import metrics
+from hypermorph_nb.evaluation.lambda_tuning import _folding_penalty, _jacobian_determinant, _search
 
 from conftest import SHAPE, TINY_FEATURES
 
@@ -22,7 +23,7 @@ def _trained_with_sweep(**options):
     data = synthetic(24, SHAPE, seed=0, max_displacement=4, noise=NOISE)
     train_data, val_data = data[:16], data[16:]
     model = hnb.build_hypermorph(SHAPE, nb_features=FEATURES, seed=0, **options)
-    hnb.train(model, train_data, epochs=4, steps_per_epoch=100, learning_rate=3e-3, image_sigma=SIGMA,
+    hnb.train(model, train_data, epochs=4, steps_per_epoch=100, learning_rate=3e-3, loss=hnb.networks.LossConfig(image_sigma=SIGMA),
               seed=0, verbose=False)
     sweep = hnb.lambda_sweep(model, val_data, GRID, n_pairs=N_PAIRS, progress=False)
     return model, val_data, sweep
@@ -143,5 +144,32 @@ def test_jacobian_determinant_of_a_linear_field_is_exact(ndims):
     grid = np.stack(np.meshgrid(*[np.arange(6.0)] * ndims, indexing="ij"), axis=-1)
     flow = tf.constant((grid @ matrix.T)[None], tf.float32)  # u(x) = A x
     det = _jacobian_determinant(flow).numpy()
-    assert det.shape == (1, *[5] * ndims)
+    assert det.shape == (1, *[6] * ndims)
     np.testing.assert_allclose(det, np.linalg.det(np.eye(ndims) + matrix), rtol=1e-4)
+
+
+def smooth_folding_fields(ndims, batch=2):
+    """Smooth random fields (sums of sines), the second strong enough to fold in places."""
+    rng = np.random.default_rng(ndims)
+    axes = np.meshgrid(*[np.arange(12.0)] * ndims, indexing="ij")
+    fields = []
+    for amplitude in (0.5, 4.0)[:batch]:
+        components = [amplitude * sum(np.sin(rng.uniform(0.2, 0.6) * x + rng.uniform(0, 6)) for x in axes)
+                      for _ in range(ndims)]
+        fields.append(np.stack(components, axis=-1))
+    return np.stack(fields).astype(np.float32)
+
+
+@pytest.mark.parametrize("ndims", [2, 3])
+def test_folding_penalty_uses_the_jacobian_the_sweeps_report(ndims):
+    """λ tuning penalises the folding that metrics (sweeps, explorer) measure, voxel for voxel."""
+    flow = smooth_folding_fields(ndims)
+    expected = metrics.jacobian_determinant(flow)
+    det = _jacobian_determinant(tf.constant(flow)).numpy()
+    assert det.shape == expected.shape
+    np.testing.assert_allclose(det, expected, rtol=1e-4, atol=1e-4)
+    folding = metrics.folding_fraction(flow)
+    assert folding[0] == 0 and folding[1] > 0.01, "the test fields must cover both cases"
+    np.testing.assert_allclose((det <= 0).reshape(2, -1).mean(1), folding)
+    penalty = _folding_penalty(tf.constant(flow)).numpy()
+    np.testing.assert_allclose(penalty, np.maximum(-expected, 0).reshape(2, -1).mean(1), rtol=1e-4, atol=1e-6)

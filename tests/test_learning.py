@@ -4,8 +4,8 @@ import pytest
 
 import hypermorph_nb as hnb
 from hypermorph_nb.data import synthetic
-from hypermorph_nb.losses import smoothness_term
-from hypermorph_nb.registration import Registrar
+from hypermorph_nb.networks.losses import smoothness_term
+from hypermorph_nb.registration.pairs import Registrar
 
 SHAPE = (64, 64)
 PAIRS = np.array([(0, 1), (2, 3), (1, 2), (3, 0)])
@@ -31,7 +31,7 @@ def identity_mse(four_images):
 def test_baseline_at_lambda_zero_halves_the_image_error(four_images, identity_mse):
     model = hnb.build_vxm(SHAPE, seed=0)
     hnb.train(model, four_images, epochs=4, steps_per_epoch=100, learning_rate=1e-3, lam=0.0,
-              image_sigma=0.2, verbose=False)
+              loss=hnb.networks.LossConfig(image_sigma=0.2), verbose=False)
     mse, _ = evaluate(model, four_images, None)
     assert mse < 0.5 * identity_mse
 
@@ -41,7 +41,7 @@ def test_hypermorph_learns_and_lambda_one_is_smoother_than_lambda_zero(four_imag
     model = hnb.build_hypermorph(SHAPE, seed=0)
     before = evaluate(model, four_images, 0.0)[0]
     hnb.train(model, four_images, epochs=4, steps_per_epoch=100, learning_rate=1e-3,
-              lam_sampling={"mode": "oversample", "oversample_rate": 0.5}, image_sigma=0.2, verbose=False)
+              lam_sampling={"mode": "oversample", "oversample_rate": 0.5}, loss=hnb.networks.LossConfig(image_sigma=0.2), verbose=False)
     mse0, smooth0 = evaluate(model, four_images, 0.0)
     mse1, smooth1 = evaluate(model, four_images, 1.0)
     assert before == pytest.approx(identity_mse, rel=0.1), "an untrained model barely deforms"
@@ -59,7 +59,7 @@ def test_3d_hypermorph_learns_and_lambda_one_is_smoother_than_lambda_zero():
     identity = float(np.mean((volumes.images[PAIRS[:, 0]] - volumes.images[PAIRS[:, 1]]) ** 2))
     model = hnb.build_hypermorph(volumes.shape, nb_features=TINY_FEATURES, seed=0)
     history = hnb.train(model, volumes, epochs=4, steps_per_epoch=60, learning_rate=1e-3,
-                        lam_sampling={"mode": "oversample", "oversample_rate": 0.5}, image_sigma=0.2,
+                        lam_sampling={"mode": "oversample", "oversample_rate": 0.5}, loss=hnb.networks.LossConfig(image_sigma=0.2),
                         verbose=False)
     mse0, smooth0 = evaluate(model, volumes, 0.0)
     mse1, smooth1 = evaluate(model, volumes, 1.0)

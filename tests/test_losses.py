@@ -3,8 +3,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from hypermorph_nb.losses import LossConfig, image_term, smoothness_term, weighted_terms
-from hypermorph_nb.models import vxm
+from hypermorph_nb.networks.losses import LossConfig, image_term, smoothness_term, weighted_terms
+from hypermorph_nb.networks.models import vxm
 
 
 def test_mse_term_is_scaled_by_sigma_squared():

@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 import hypermorph_nb as hnb
-from hypermorph_nb.checkpoints import latest_checkpoint, verify_checkpoint
+from hypermorph_nb.io.checkpoints import latest_checkpoint, verify_checkpoint
 from hypermorph_nb.data import synthetic
 from hypermorph_nb.training.launcher import launch_local_workers, local_tf_configs
 from hypermorph_nb.training.workers import TEMP_PREFIX, Cluster, WorkerRole, cluster_from_env
@@ -54,7 +54,7 @@ WORKER = textwrap.dedent("""
     # A different initialisation on each worker: train() must start them all from the chief's weights.
     model = hnb.build_hypermorph((32, 32), nb_features=%(features)r, seed=cluster.index)
     history = hnb.train(model, synthetic(12, (32, 32), seed=0), strategy="auto", progress="log",
-                        live_plot=False, checkpoint_dir=os.path.join(out, "checkpoints"), **options)
+                        live_plot=False, checkpoints=os.path.join(out, "checkpoints"), **options)
     np.savez(os.path.join(out, f"weights-{cluster.index}.npz"), *model.get_weights())
     with open(os.path.join(out, f"result-{cluster.index}.json"), "w") as handle:
         json.dump({"loss": history.loss, "steps": history.steps, "interrupted": history.interrupted,

@@ -11,7 +11,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from hypermorph_nb.notebooks import QUICK, NotebookFailed, find_notebooks, run_all, run_notebook, scale_epochs
+from hypermorph_nb.runtime.notebooks import QUICK, NotebookFailed, find_notebooks, run_all, run_notebook, scale_epochs
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = ROOT / "notebooks"
@@ -115,7 +115,7 @@ def test_every_training_notebook_scales_all_its_epoch_counts_with_one_knob():
         assert papermill.inspect_notebook(str(path))["scale"]["default"] == "1.0", stem
         source = "\n".join(c.source for c in nbformat.read(path, as_version=4).cells if c.cell_type == "code")
         for name in names:
-            assert f"epochs=scale_epochs({name}, scale)" in source, f"{stem}: {name} is not scaled"
+            assert f"epochs=hnb.scale_epochs({name}, scale)" in source, f"{stem}: {name} is not scaled"
 
 
 def test_colab_cell_does_nothing_outside_colab_and_installs_on_colab(monkeypatch):
@@ -145,7 +145,8 @@ def test_colab_cell_does_nothing_outside_colab_and_installs_on_colab(monkeypatch
 
 
 def test_quick_preset_scales_every_notebook_and_set_overrides_it(monkeypatch, tmp_path):
-    from hypermorph_nb import cli, notebooks
+    from hypermorph_nb import cli
+    from hypermorph_nb.runtime import notebooks
 
     seen = {}
     monkeypatch.setattr(notebooks, "run_all", lambda folder, out, *, parameters, names: seen.update(parameters))

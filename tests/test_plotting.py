@@ -8,9 +8,9 @@ from matplotlib.figure import Figure
 import hypermorph_nb as hnb
 from hypermorph_nb import metrics
 from hypermorph_nb.data import Dataset
-from hypermorph_nb.drawing import format_lam, grid_lines, label_colors, label_outlines, set_lam_axis
-from hypermorph_nb.plotting import lambda_row_figure, plot_sweep, plot_sweep_panels
-from hypermorph_nb.registration import Registrar
+from hypermorph_nb.viz.drawing import format_lam, grid_lines, label_colors, label_outlines, set_lam_axis
+from hypermorph_nb.viz.plotting import lambda_row_figure, plot_sweep, plot_sweep_panels
+from hypermorph_nb.registration.pairs import Registrar
 
 from tests.conftest import SHAPE, TINY_FEATURES
 
@@ -66,8 +66,8 @@ def test_lambda_row_rejects_bad_input(model, small_data, tiny_vxm):
         lambda_row_figure(model, image, image, moving_labels=small_data.labels[0])
     with pytest.raises(ValueError, match="lams is empty"):
         lambda_row_figure(model, image, image, [])
-    with pytest.raises(ValueError, match="integer label map"):
-        lambda_row_figure(model, image, image, moving_labels=np.zeros(SHAPE), fixed_labels=np.zeros(SHAPE))
+    with pytest.raises(ValueError, match="label maps must hold whole numbers"):
+        lambda_row_figure(model, image, image, moving_labels=np.full(SHAPE, 0.5), fixed_labels=np.zeros(SHAPE))
 
 
 def test_lam_axis_gives_each_decade_near_one_the_same_length():

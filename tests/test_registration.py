@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 
 import hypermorph_nb as hnb
-from hypermorph_nb.grids import match_grid
-from hypermorph_nb.registration import Registrar
+from hypermorph_nb.checks.grids import match_grid
+from hypermorph_nb.registration.pairs import Registrar
 
 from tests.conftest import TINY_FEATURES
 
@@ -132,7 +132,7 @@ def test_dimension_errors_name_the_fix(tiny_hypermorph, hypermorph_3d):
         hnb.register(hypermorph_3d, volume, np.zeros((16, 16)), lam=0.5)
     with pytest.raises(ValueError, match=r"4 dimensions .* one 3D image .*\[\.\.\., 0\]"):
         hnb.register(hypermorph_3d, np.zeros((*VOLUME, 2)), volume, lam=0.5)
-    with pytest.raises(ValueError, match=r"moving has shape \(16, 16, 8\), but the model expects"):
+    with pytest.raises(ValueError, match=r"moving has shape \(16, 16, 8\), but the model was built for"):
         hnb.register(hypermorph_3d, np.zeros((16, 16, 8)), volume, lam=0.5)
 
 

@@ -11,7 +11,7 @@ TRAIN_AND_HASH = """
 import hashlib, sys
 import hypermorph_nb as hnb
 from hypermorph_nb.data import synthetic
-from hypermorph_nb.reproducibility import determinism_enabled
+from hypermorph_nb.runtime.reproducibility import determinism_enabled
 
 if sys.argv[1] == "deterministic":
     hnb.enable_determinism(seed=0)

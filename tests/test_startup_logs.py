@@ -5,7 +5,7 @@ import sys
 
 import pytest
 
-from hypermorph_nb._startup_logs import ABSL_NOTICE, quiet_tensorflow_startup
+from hypermorph_nb.runtime.startup_logs import ABSL_NOTICE, quiet_tensorflow_startup
 
 #: What TensorFlow 2.21 prints while it loads, before it reads TF_CPP_MIN_LOG_LEVEL.
 STARTUP_NOISE = ("absl::InitializeLog", "oneDNN custom operations", "Could not find cuda drivers",

@@ -6,11 +6,11 @@ import pytest
 import tensorflow as tf
 
 import hypermorph_nb as hnb
-from hypermorph_nb.models import spec_of
+from hypermorph_nb.networks.models import spec_of
 from hypermorph_nb.training import engine
-from hypermorph_nb.checkpoints import latest_checkpoint
+from hypermorph_nb.io.checkpoints import latest_checkpoint
 from hypermorph_nb.data import PairBatches, synthetic
-from hypermorph_nb.evaluation import choose_pairs, identity_scores, score_pairs
+from hypermorph_nb.evaluation.sweeps import choose_pairs, identity_scores, score_pairs
 
 from tests.conftest import SHAPE, TINY_FEATURES
 
@@ -78,7 +78,7 @@ def test_a_whole_float_count_is_accepted_like_an_int(tiny_vxm, small_data):
 
 
 def test_images_of_another_shape_are_refused(tiny_vxm):
-    with pytest.raises(ValueError, match="build the model with inshape=data.shape"):
+    with pytest.raises(ValueError, match="build a model for their shape"):
         hnb.train(tiny_vxm, synthetic(4, (64, 64)), epochs=1, steps_per_epoch=1, verbose=False)
 
 
@@ -114,7 +114,7 @@ def test_nan_stops_training_and_restores_the_last_good_weights(tiny_vxm, small_d
     monkeypatch.setattr(engine, "weighted_terms", poisoned_terms)
     with pytest.warns(RuntimeWarning, match=f"the {broken} became NaN or infinite in epoch 3"):
         history = hnb.train(tiny_vxm, small_data, epochs=4, steps_per_epoch=3, verbose=False,
-                            steps_per_call=1, checkpoint_dir=tmp_path)
+                            steps_per_call=1, checkpoints=tmp_path)
     assert history.epochs == 2 and history.steps == 6 and np.all(np.isfinite(history.loss))
     assert "restored" in history.stop_reason and "end of epoch 2" in history.stop_reason
     good = hnb.build_vxm(SHAPE, nb_features=TINY_FEATURES, seed=1)
@@ -136,8 +136,7 @@ def test_a_diverging_learning_rate_restores_the_initial_weights(tiny_vxm, small_
 
 def test_validation_scores_dice_at_each_lambda(tiny_hypermorph, small_data):
     history = hnb.train(tiny_hypermorph, small_data[:8], epochs=2, steps_per_epoch=2, verbose=False,
-                        validation_data=small_data[8:], validation_pairs=3, validation_lams=[0.2, 0.8],
-                        validate_every=2)
+                        validation=hnb.training.ValidationConfig(small_data[8:], pairs=3, lams=[0.2, 0.8], every=2))
     assert history.val_epochs == [2] and history.val_lams == [0.2, 0.8]
     assert np.shape(history.val_mse) == (1, 2) and np.shape(history.val_dice) == (1, 2)
     assert 0 < np.min(history.val_dice) <= np.max(history.val_dice) <= 1
@@ -151,7 +150,7 @@ def test_short_training_on_the_synthetic_default_beats_the_identity(build):
     train_data, val_data = data[:16], data[16:]
     pairs = choose_pairs(len(val_data), 12, seed=0)
     model = build(data.shape, nb_features=TINY_FEATURES, seed=0)
-    hnb.train(model, train_data, epochs=2, steps_per_epoch=100, learning_rate=3e-3, image_sigma=0.1,
+    hnb.train(model, train_data, epochs=2, steps_per_epoch=100, learning_rate=3e-3, loss=hnb.networks.LossConfig(image_sigma=0.1),
               verbose=False)
     lam = 0.5 if spec_of(model).is_hypermorph else None
     trained = np.nanmean(np.nanmean(score_pairs(model, val_data, pairs, lam=lam).dice, axis=1))

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 import hypermorph_nb as hnb
-from hypermorph_nb.checkpoints import latest_checkpoint
+from hypermorph_nb.io.checkpoints import latest_checkpoint
 from hypermorph_nb.data import synthetic
 from hypermorph_nb.training import engine
 
@@ -35,7 +35,7 @@ def test_lambda_changes_the_field_of_a_3d_hypermorph():
     volumes = synthetic(8, shape, seed=0)
     model = hnb.build_hypermorph(shape, nb_features=TINY_FEATURES, seed=0)
     history = hnb.train(model, volumes, epochs=2, steps_per_epoch=80, learning_rate=3e-3, lr_schedule="step",
-                        lam_sampling="uniform", image_sigma=0.5, verbose=False)
+                        lam_sampling="uniform", loss=hnb.networks.LossConfig(image_sigma=0.5), verbose=False)
     assert history.stop_reason == "" and history.loss[-1] < history.loss[0]
     roughness = {}
     for lam in (0.0, 1.0):
@@ -59,10 +59,10 @@ def test_a_3d_run_resumes_from_its_checkpoint_exactly(volumes, tmp_path, monkeyp
     with monkeypatch.context() as patch:
         patch.setattr(engine.Engine, "run", run_then_interrupt)
         stopped = hnb.train(hnb.build_vxm(SHAPE_3D, nb_features=TINY_FEATURES, seed=0), volumes, epochs=3,
-                            checkpoint_dir=tmp_path, **SETTINGS)
+                            checkpoints=tmp_path, **SETTINGS)
     assert stopped.interrupted and latest_checkpoint(tmp_path).step == 6
     model = hnb.build_vxm(SHAPE_3D, nb_features=TINY_FEATURES, seed=3)   # e.g. after a kernel restart
-    resumed = hnb.train(model, volumes, epochs=3, checkpoint_dir=tmp_path, resume=True, **SETTINGS)
+    resumed = hnb.train(model, volumes, epochs=3, checkpoints=tmp_path, resume=True, **SETTINGS)
     assert resumed.resumed_from_step == 6 and resumed.epochs == 3
     np.testing.assert_allclose(resumed.loss, reference.loss, rtol=1e-4)
     np.testing.assert_allclose(resumed.learning_rate, reference.learning_rate)

@@ -6,7 +6,7 @@ import pytest
 from IPython import display as ipython_display
 
 import hypermorph_nb as hnb
-from hypermorph_nb import training_display
+from hypermorph_nb.viz import training_display
 from hypermorph_nb.training import History
 
 
@@ -96,7 +96,7 @@ def test_live_plot_redraws_at_most_every_min_interval(notebook_output):
 
 def test_train_with_live_plot_and_bar(tiny_vxm, small_data, notebook_output, capsys):
     history = hnb.train(tiny_vxm, small_data[:8], epochs=3, steps_per_epoch=2, progress="bar",
-                        live_plot=True, validation_data=small_data[8:], validation_pairs=2)
+                        live_plot=True, validation=hnb.training.ValidationConfig(small_data[8:], pairs=2))
     assert notebook_output.outputs == 1 and notebook_output.updates >= 1
     err = capsys.readouterr().err
     assert "epoch 3/3" in err and "6/6" in err   # tqdm's text bar (a widget in notebooks)

@@ -21,7 +21,7 @@ SCRIPT = textwrap.dedent("""
     cpu = tf.config.list_physical_devices("CPU")[0]
     tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
     import hypermorph_nb as hnb
-    from hypermorph_nb.checkpoints import latest_checkpoint
+    from hypermorph_nb.io.checkpoints import latest_checkpoint
     from hypermorph_nb.data import synthetic
 
     features = [[8, 8, 8, 8], [8, 8, 8, 8, 8, 8, 8]]
@@ -32,7 +32,7 @@ SCRIPT = textwrap.dedent("""
     strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
     model = hnb.build_hypermorph((32, 32), nb_features=features, seed=0)
     before = model.get_weights()
-    history = hnb.train(model, data, strategy=strategy, checkpoint_dir=sys.argv[1], **settings)
+    history = hnb.train(model, data, strategy=strategy, checkpoints=sys.argv[1], **settings)
     saved = hnb.load_model(latest_checkpoint(sys.argv[1]).model_path)
     results["distributed"] = {
         "replicas": history.config["replicas"], "loss": history.loss,

@@ -4,7 +4,7 @@ import pytest
 import tensorflow as tf
 
 import hypermorph_nb as hnb
-from hypermorph_nb.checkpoints import latest_checkpoint
+from hypermorph_nb.io.checkpoints import latest_checkpoint
 from hypermorph_nb.data import PairBatches
 from hypermorph_nb.training import engine, loop
 from hypermorph_nb.training.divergence import DivergenceGuard
@@ -63,7 +63,7 @@ def test_a_loss_spike_restores_the_last_good_epoch_and_says_what_to_lower(tiny_v
                                                                          spike_from_step):
     with pytest.warns(RuntimeWarning, match="the loss diverged in epoch 3") as caught:
         history = hnb.train(tiny_vxm, small_data, epochs=5, steps_per_epoch=3, learning_rate=1e-3,
-                            lr_schedule="step", verbose=False, steps_per_call=1, checkpoint_dir=tmp_path)
+                            lr_schedule="step", verbose=False, steps_per_call=1, checkpoints=tmp_path)
     assert history.epochs == 2 and history.steps == 6 and not history.interrupted
     reason = history.stop_reason
     assert reason == str(caught[0].message)

@@ -7,7 +7,7 @@ import pytest
 
 import hypermorph_nb as hnb
 from hypermorph_nb.training import engine
-from hypermorph_nb.checkpoints import latest_checkpoint, list_checkpoints
+from hypermorph_nb.io.checkpoints import latest_checkpoint, list_checkpoints
 
 from tests.conftest import SHAPE, TINY_FEATURES
 
@@ -53,7 +53,7 @@ def test_interrupt_keeps_everything_and_resume_continues_the_same_curve(small_da
     model = fresh_model()
     with monkeypatch.context() as patch:
         interrupt_after(patch, 7, how)   # 2 steps into epoch 2
-        history = hnb.train(model, small_data, epochs=EPOCHS, checkpoint_dir=tmp_path, **SETTINGS)
+        history = hnb.train(model, small_data, epochs=EPOCHS, checkpoints=tmp_path, **SETTINGS)
     assert history.interrupted and "interrupted at step 7" in history.stop_reason
     assert history.steps == 7 and history.epochs == 1 and history.model is model
     checkpoint = latest_checkpoint(tmp_path)
@@ -64,7 +64,7 @@ def test_interrupt_keeps_everything_and_resume_continues_the_same_curve(small_da
         np.testing.assert_array_equal(in_memory, saved)
 
     resumed_model = fresh_model(seed=2)   # e.g. after a kernel restart
-    resumed = hnb.train(resumed_model, small_data, epochs=EPOCHS, checkpoint_dir=tmp_path, resume=True,
+    resumed = hnb.train(resumed_model, small_data, epochs=EPOCHS, checkpoints=tmp_path, resume=True,
                         **SETTINGS)
     assert resumed.resumed_from_step == 7 and not resumed.interrupted
     assert resumed.epochs == EPOCHS and resumed.steps == EPOCHS * STEPS
@@ -79,9 +79,9 @@ def test_interrupt_keeps_everything_and_resume_continues_the_same_curve(small_da
 def test_after_a_crash_resume_loses_at_most_one_epoch(small_data, uninterrupted, tmp_path):
     """A crash (no interrupt handler runs) leaves the end-of-epoch checkpoints only."""
     reference, _ = uninterrupted
-    hnb.train(fresh_model(), small_data, epochs=2, checkpoint_dir=tmp_path, **SETTINGS)
+    hnb.train(fresh_model(), small_data, epochs=2, checkpoints=tmp_path, **SETTINGS)
     # The process died during epoch 3: only the checkpoint of epoch 2 exists.
-    resumed = hnb.train(fresh_model(seed=3), small_data, epochs=EPOCHS, checkpoint_dir=tmp_path,
+    resumed = hnb.train(fresh_model(seed=3), small_data, epochs=EPOCHS, checkpoints=tmp_path,
                         resume=True, **SETTINGS)
     assert resumed.resumed_from_step == 2 * STEPS
     assert resumed.loss[:2] == pytest.approx(reference.loss[:2], rel=1e-6)
@@ -90,32 +90,32 @@ def test_after_a_crash_resume_loses_at_most_one_epoch(small_data, uninterrupted,
 
 
 def test_resume_refuses_a_checkpoint_with_other_settings(small_data, tmp_path):
-    hnb.train(fresh_model(), small_data, epochs=1, checkpoint_dir=tmp_path, **SETTINGS)
+    hnb.train(fresh_model(), small_data, epochs=1, checkpoints=tmp_path, **SETTINGS)
     changed = {**SETTINGS, "lam_sampling": "uniform", "image_sigma": 0.1}
     with pytest.raises(ValueError, match="trained with other settings") as error:
-        hnb.train(fresh_model(), small_data, epochs=2, checkpoint_dir=tmp_path, resume=True, **changed)
+        hnb.train(fresh_model(), small_data, epochs=2, checkpoints=tmp_path, resume=True, **changed)
     assert "lam_sampling" in str(error.value) and "loss" in str(error.value)
     baseline = hnb.build_vxm(SHAPE, nb_features=TINY_FEATURES, seed=0)
     with pytest.raises(ValueError, match="model: checkpoint"):
-        hnb.train(baseline, small_data, epochs=2, checkpoint_dir=tmp_path, resume=True, verbose=False,
+        hnb.train(baseline, small_data, epochs=2, checkpoints=tmp_path, resume=True, verbose=False,
                   steps_per_epoch=STEPS, learning_rate=1e-3)
     with pytest.raises(ValueError, match="data: checkpoint"):
-        hnb.train(fresh_model(), small_data[:6], epochs=2, checkpoint_dir=tmp_path, resume=True, **SETTINGS)
+        hnb.train(fresh_model(), small_data[:6], epochs=2, checkpoints=tmp_path, resume=True, **SETTINGS)
 
 
 def test_a_fresh_start_does_not_mix_with_old_checkpoints(tiny_vxm, small_data, tmp_path, capsys):
-    hnb.train(tiny_vxm, small_data, epochs=1, steps_per_epoch=2, checkpoint_dir=tmp_path, verbose=False)
+    hnb.train(tiny_vxm, small_data, epochs=1, steps_per_epoch=2, checkpoints=tmp_path, verbose=False)
     with pytest.raises(FileExistsError, match="pass resume=True"):
-        hnb.train(tiny_vxm, small_data, epochs=1, steps_per_epoch=2, checkpoint_dir=tmp_path, verbose=False)
+        hnb.train(tiny_vxm, small_data, epochs=1, steps_per_epoch=2, checkpoints=tmp_path, verbose=False)
     # Already complete: resume loads it and trains no further.
-    history = hnb.train(tiny_vxm, small_data, epochs=1, steps_per_epoch=2, checkpoint_dir=tmp_path,
+    history = hnb.train(tiny_vxm, small_data, epochs=1, steps_per_epoch=2, checkpoints=tmp_path,
                         resume=True, progress="log")
     assert history.epochs == 1 and history.resumed_from_step == 2
     assert "raise epochs to train further" in capsys.readouterr().out
 
 
 def test_resume_with_an_empty_folder_starts_from_scratch(tiny_vxm, small_data, tmp_path, capsys):
-    history = hnb.train(tiny_vxm, small_data, epochs=1, steps_per_epoch=2, checkpoint_dir=tmp_path / "new",
+    history = hnb.train(tiny_vxm, small_data, epochs=1, steps_per_epoch=2, checkpoints=tmp_path / "new",
                         resume=True, progress="log")
     assert history.epochs == 1 and history.resumed_from_step is None
     assert "starting from scratch" in capsys.readouterr().out

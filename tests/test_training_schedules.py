@@ -6,7 +6,7 @@ import pytest
 import tensorflow as tf
 
 import hypermorph_nb as hnb
-from hypermorph_nb.checkpoints import latest_checkpoint
+from hypermorph_nb.io.checkpoints import latest_checkpoint
 from hypermorph_nb.training import engine
 from hypermorph_nb.training.schedules import Constant, CosineDecay, StepDecay, make_schedule
 
@@ -110,10 +110,10 @@ def test_resume_follows_the_same_learning_rate_curve_and_loss_stream(small_data,
     with monkeypatch.context() as patch:
         patch.setattr(engine.Engine, "run", run_then_interrupt)
         first = hnb.train(hnb.build_hypermorph(SHAPE, nb_features=TINY_FEATURES, seed=0), small_data,
-                          epochs=EPOCHS, checkpoint_dir=tmp_path, **SETTINGS)
+                          epochs=EPOCHS, checkpoints=tmp_path, **SETTINGS)
     assert first.interrupted and first.steps == 7
     model = hnb.build_hypermorph(SHAPE, nb_features=TINY_FEATURES, seed=5)
-    resumed = hnb.train(model, small_data, epochs=EPOCHS, checkpoint_dir=tmp_path, resume=True, **SETTINGS)
+    resumed = hnb.train(model, small_data, epochs=EPOCHS, checkpoints=tmp_path, resume=True, **SETTINGS)
     assert resumed.resumed_from_step == 7 and resumed.epochs == EPOCHS
     np.testing.assert_allclose(resumed.learning_rate, reference.learning_rate, rtol=1e-6)
     np.testing.assert_allclose(resumed.loss, reference.loss, rtol=1e-4)
@@ -123,7 +123,7 @@ def test_resume_follows_the_same_learning_rate_curve_and_loss_stream(small_data,
     assert reference.learning_rate[0] < reference.learning_rate[1] > reference.learning_rate[-1]
 
     # More epochs: the cosine keeps the length of the first call and the extra epoch runs at its floor.
-    longer = hnb.train(model, small_data, epochs=EPOCHS + 1, checkpoint_dir=tmp_path, resume=True, **SETTINGS)
+    longer = hnb.train(model, small_data, epochs=EPOCHS + 1, checkpoints=tmp_path, resume=True, **SETTINGS)
     assert longer.learning_rate[:EPOCHS] == pytest.approx(reference.learning_rate)
     assert longer.learning_rate[-1] == pytest.approx(2e-3 * 0.01)
     assert latest_checkpoint(tmp_path).state["config"]["schedule_steps"] == EPOCHS * STEPS

@@ -11,10 +11,10 @@ import pytest
 import hypermorph_nb as hnb
 from hypermorph_nb import metrics
 from hypermorph_nb.data import Dataset, synthetic
-from hypermorph_nb.environment import PAPERMILL_VARIABLE
-from hypermorph_nb.losses import smoothness_term
-from hypermorph_nb.drawing import label_outlines
-from hypermorph_nb.registration import Registrar
+from hypermorph_nb.runtime.environment import PAPERMILL_VARIABLE
+from hypermorph_nb.networks.losses import smoothness_term
+from hypermorph_nb.viz.drawing import label_outlines
+from hypermorph_nb.registration.pairs import Registrar
 from hypermorph_nb.widgets import (Coalescer, LambdaControls, LambdaExplorer, SweepPanel,
                                    changed_by_frontend, effective_weight)
 from hypermorph_nb.widgets.explorer import RegistrationStep
@@ -31,7 +31,7 @@ def trained():
     data = synthetic(8, TRAINED_SHAPE, seed=0)
     model = hnb.build_hypermorph(TRAINED_SHAPE, nb_features=TINY_FEATURES, seed=0)
     hnb.train(model, data[:6], epochs=2, steps_per_epoch=100, learning_rate=1e-3,
-              lam_sampling={"mode": "oversample", "oversample_rate": 0.5}, image_sigma=0.2,
+              lam_sampling={"mode": "oversample", "oversample_rate": 0.5}, loss=hnb.networks.LossConfig(image_sigma=0.2),
               verbose=False)
     return model, data
 
@@ -328,7 +328,7 @@ def test_png_display_and_savefig(untrained, small_data):
 
 
 def test_auto_display_follows_the_matplotlib_backend(monkeypatch):
-    from hypermorph_nb.environment import Environment
+    from hypermorph_nb.runtime.environment import Environment
 
     lab = Environment(frontend="jupyterlab", kernel=True, ci=False)
     monkeypatch.setattr(matplotlib, "get_backend", lambda: "module://ipympl.backend_nbagg")
@@ -399,7 +399,7 @@ def test_your_own_arrays(untrained, small_data):
 def test_bad_inputs_get_clear_errors(untrained, small_data, tiny_vxm):
     with pytest.raises(ValueError, match="needs a HyperMorph model"):
         LambdaExplorer(tiny_vxm, small_data)
-    with pytest.raises(ValueError, match=r"model was built for \(32, 32\)"):
+    with pytest.raises(ValueError, match=r"model was built for 2D images of shape \(32, 32\)"):
         LambdaExplorer(untrained, synthetic(2, (64, 64)))
     with pytest.raises(TypeError, match="Dataset"):
         LambdaExplorer(untrained, "images.npz")

@@ -1,11 +1,15 @@
 """The in-memory dataset every loader returns: 2D or 3D images with optional label maps and affines."""
 
+from __future__ import annotations
+
 import dataclasses
+from collections.abc import Sequence
 
 import numpy as np
 
-from .affines import AFFINE_ATOL, as_affines, voxel_sizes
-from .validation import as_images, as_labels
+from ..checks.affines import AFFINE_ATOL, as_affines, voxel_sizes
+from ..checks.arrays import as_images, as_labels
+from ..checks.inputs import check_model_shape
 
 
 @dataclasses.dataclass
@@ -35,6 +39,12 @@ class Dataset:
         ``(N, 4, 4)`` float64 voxel-to-world affines (mm, RAS as in NIfTI),
         or None when the source has none. One ``(4, 4)`` given here is
         repeated for every image.
+    reference : np.ndarray or None
+        A template on the images' grid (``images.shape[1:-1]``, in [0, 1]) that new scans are
+        aligned to, e.g. the one :func:`~hypermorph_nb.data.prepare_scans` built; a model
+        trained on the data keeps it (:class:`~hypermorph_nb.networks.description.ModelSpace`).
+    reference_mask : np.ndarray or None
+        The template's brain mask (bool, same shape).
 
     Examples
     --------
@@ -50,11 +60,13 @@ class Dataset:
     """
 
     images: np.ndarray
-    labels: np.ndarray = None
-    label_names: dict = None
-    names: list = None
+    labels: np.ndarray | None = None
+    label_names: dict | None = None
+    names: list | None = None
     source: str = ""
-    affines: np.ndarray = None
+    affines: np.ndarray | None = None
+    reference: np.ndarray | None = None
+    reference_mask: np.ndarray | None = None
 
     def __post_init__(self):
         images = np.asarray(self.images)
@@ -85,6 +97,11 @@ class Dataset:
             raise ValueError(f"got {len(self.names)} names for {len(images)} images")
         if self.affines is not None:
             self.affines = as_affines(self.affines, len(images), name="Dataset.affines")
+        for name in ("reference", "reference_mask"):
+            value = getattr(self, name)
+            if value is not None and np.shape(value) != images.shape[1:-1]:
+                raise ValueError(f"Dataset.{name} must have the images' spatial shape "
+                                 f"{images.shape[1:-1]}, got {np.shape(value)}")
 
     @classmethod
     def from_arrays(cls, images, labels=None, *, normalize="auto", label_names=None, names=None,
@@ -98,7 +115,7 @@ class Dataset:
         labels : array-like, optional
             ``(N, *spatial)`` integer label maps.
         normalize : {'auto', 'minmax', 'none'}
-            Intensity policy (see :mod:`hypermorph_nb.data.validation`).
+            Intensity policy (see :mod:`hypermorph_nb.checks.arrays`).
         label_names, names, source, affines
             As the attributes.
 
@@ -130,6 +147,8 @@ class Dataset:
             names=names,
             source=self.source,
             affines=None if self.affines is None else self.affines[index],
+            reference=self.reference,
+            reference_mask=self.reference_mask,
         )
 
     @property
@@ -173,6 +192,64 @@ class Dataset:
     def __repr__(self):
         labels = "no labels" if self.labels is None else f"{len(self.label_values())} labels"
         return f"Dataset({len(self)} images of {self.shape}, {labels}, source={self.source!r})"
+
+
+def as_dataset(data: Dataset | np.ndarray | Sequence, *, name: str = "data",
+               inshape: Sequence[int] | None = None) -> Dataset:
+    """``data`` as a Dataset: the one policy of every function that takes images as ``data``.
+
+    A Dataset is used as it is. Arrays are accepted when they already are what a
+    Dataset holds: ``(N, *spatial)`` or ``(N, *spatial, 1)`` images, finite, with
+    intensities in [0, 1]; nothing is rescaled (a silent per-image rescaling
+    would make scores and trained models depend on how the data was passed).
+    Arrays of raw intensities are refused with the fix:
+    ``Dataset.from_arrays(images, labels)`` rescales them by the loaders' policy
+    and keeps label maps with them. :func:`hypermorph_nb.train` (training and
+    validation data), the λ sweeps, λ tuning and the λ explorer all use it.
+
+    Parameters
+    ----------
+    data : Dataset or array_like
+        Images as a Dataset, or an array of images in [0, 1].
+    name : str
+        What the data is (``'validation_data'``, ...), quoted in errors.
+    inshape : tuple of int, optional
+        The model's spatial shape: images of another shape are refused by
+        :func:`hypermorph_nb.checks.inputs.check_model_shape`.
+
+    Returns
+    -------
+    Dataset
+
+    Raises
+    ------
+    TypeError
+        If ``data`` is neither a Dataset nor an array.
+    ValueError
+        If the arrays are no images in [0, 1], or have another shape than ``inshape``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> as_dataset(np.zeros((3, 8, 8)), inshape=(8, 8))
+    Dataset(3 images of (8, 8), no labels, source='data')
+    >>> as_dataset(np.full((2, 8, 8), 255.0))
+    Traceback (most recent call last):
+    ...
+    ValueError: data[0]: intensities span [255, 255] but must lie in [0, 1]; rescale them yourself, or load them with normalize='auto' or 'minmax' (per image), e.g. Dataset.from_arrays(images, normalize='auto')
+    """
+    if isinstance(data, Dataset):
+        dataset = data
+    elif isinstance(data, (np.ndarray, list, tuple)):
+        dataset = Dataset(images=as_images(data, name=name, normalize="none"), source=name)
+    else:
+        raise TypeError(
+            f"{name} must be a hypermorph_nb.data.Dataset or an (N, *spatial) array of images in "
+            f"[0, 1], got {type(data).__name__}; load files with hnb.data.load_folder(...), or wrap "
+            "arrays with Dataset.from_arrays(images, labels)")
+    if inshape is not None:
+        check_model_shape(dataset.shape, inshape, name=name)
+    return dataset
 
 
 def present_values(labels, *, include_zero=False):

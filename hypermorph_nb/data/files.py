@@ -25,10 +25,10 @@ import pathlib
 
 import numpy as np
 
-from .affines import as_affines, check_isotropic
+from ..checks.affines import as_affines, check_isotropic
 from .dataset import Dataset, present_values
 from .readers import IMAGE_KEYS, LABEL_KEYS, npz_shape, pick_key, read_npz_array
-from .validation import as_images, as_labels, check_count, check_normalize
+from ..checks.arrays import as_images, as_labels, check_count, check_normalize
 
 #: Arrays tried, in order, as the image names of an ``.npz`` file.
 NAME_KEYS = ("subjects", "names")
@@ -55,7 +55,7 @@ def load_npz(path, *, images_key=None, labels_key="auto", normalize="auto", labe
         ``segs, labels, seg, label, segmentations`` present (none: no labels),
         None loads no labels. E.g. ``"segs4"`` for the 4-class OASIS maps.
     normalize : {'auto', 'minmax', 'none'}
-        Intensity policy (see :mod:`hypermorph_nb.data.validation`); ``uint8``
+        Intensity policy (see :mod:`hypermorph_nb.checks.arrays`); ``uint8``
         images (as in ixi3d) are divided by 255.
     label_names : dict or path-like, optional
         ``{value: name}`` or a colour table file; default a ``*labels*.txt``
@@ -65,7 +65,7 @@ def load_npz(path, *, images_key=None, labels_key="auto", normalize="auto", labe
         the rest: a few ixi3d volumes load in a fraction of a second).
     allow_anisotropic : bool
         Accept an affine whose voxel sizes differ by more than 1% (refused
-        by default; see :mod:`hypermorph_nb.data.affines`).
+        by default; see :mod:`hypermorph_nb.checks.affines`).
 
     Returns
     -------
@@ -89,7 +89,7 @@ def load_npz(path, *, images_key=None, labels_key="auto", normalize="auto", labe
     """
     check_normalize(normalize)
     count = None if subset is None else check_count(subset, "subset")
-    path = _existing(path, "load_npz")
+    path = existing_file(path, "load_npz")
     try:
         archive = np.load(path, allow_pickle=False)
     except Exception as error:
@@ -122,7 +122,7 @@ def load_npz(path, *, images_key=None, labels_key="auto", normalize="auto", labe
                                allow_anisotropic)
     return Dataset(
         images=images, labels=labels, names=names, affines=affines,
-        label_names=_label_names(label_names, labels, [path.parent]),
+        label_names=resolve_label_names(label_names, labels, [path.parent]),
         source=str(path) if labels_key is None else f"{path} (labels: {labels_key})",
     )
 
@@ -149,7 +149,7 @@ def read_label_names(path):
     return names
 
 
-def _existing(path, caller):
+def existing_file(path, caller):
     path = pathlib.Path(path).expanduser()
     if not path.exists():
         raise FileNotFoundError(
@@ -177,7 +177,7 @@ def _npz_affines(path, archive, keys, total, count, ndim, allow_anisotropic):
     return affines
 
 
-def _label_names(given, labels, folders):
+def resolve_label_names(given, labels, folders):
     """``given`` names, or those of the smallest colour table in ``folders`` covering ``labels``."""
     if isinstance(given, dict):
         return {int(key): str(value) for key, value in given.items()}

@@ -20,24 +20,34 @@ Your own files
 NIfTI and MGZ files keep their affines: the Dataset has ``affines`` when every
 image file carries one (NumPy and PNG files carry none, then ``affines`` is
 None). Refused, each with the file and the fix: 4D files, a folder mixing 2D and
-3D files, images of different shapes, orientations or voxel sizes, anisotropic
-voxels (unless ``allow_anisotropic=True``), and label maps whose shape or
-affine differs from their image's.
+3D files, images of different shapes, orientations or voxel sizes, images of
+one shape whose affines put the head in different places (centres more than
+:data:`~hypermorph_nb.checks.affines.POSITION_TOLERANCE` voxel apart, or axes
+rotated by more than :data:`~hypermorph_nb.checks.affines.ROTATION_TOLERANCE`
+degrees), anisotropic voxels (unless ``allow_anisotropic=True``), and label maps
+whose shape or affine differs from their image's. Scans as a scanner writes them
+fail these checks; :func:`hypermorph_nb.data.prepare_scans` (``hypermorph-nb
+prepare``) puts them on one grid and aligns them, and every such error says so.
 """
 
 import numpy as np
 
-from .affines import check_isotropic, orientation, same_grid, voxel_sizes
+from ..checks.affines import (POSITION_TOLERANCE, ROTATION_TOLERANCE, check_isotropic, grid_offset,
+                               orientation, same_grid, voxel_sizes)
 from .dataset import Dataset
-from .files import _existing, _label_names
+from .files import existing_file, resolve_label_names
 from .readers import IMAGE_SUFFIXES, read_file, split_suffix
-from .validation import as_images, as_labels, check_normalize
+from ..checks.arrays import as_images, as_labels, check_normalize
 
 #: Label-map name suffix of the default pairing convention.
 LABEL_SUFFIX = "_seg"
 #: neurite-oasis subject files per dimension: (image, label-map pattern, default labels).
 OASIS_LAYOUTS = {2: ("slice_norm.nii.gz", "slice_{}.nii.gz", "seg24"),
                  3: ("aligned_norm.nii.gz", "aligned_{}.nii.gz", "seg35")}
+#: The fix that every refusal of scans not on one grid names.
+PREPARE_HINT = ("hypermorph_nb.data.prepare_scans('{folder}', out_dir) (on the command line "
+                "'hypermorph-nb prepare') reorients, resamples and affinely aligns scans of any "
+                "shape, voxel size, orientation and position onto one grid; then load_folder(out_dir)")
 
 
 def load_folder(path, *, labels="auto", normalize="auto", label_names=None, ndim=None,
@@ -56,7 +66,7 @@ def load_folder(path, *, labels="auto", normalize="auto", label_names=None, ndim
         label-name suffix instead of ``_seg`` (e.g. ``"_mask"``). None loads no labels.
     normalize : {'auto', 'minmax', 'none'}
         Intensity policy, applied per file (see
-        :mod:`hypermorph_nb.data.validation`).
+        :mod:`hypermorph_nb.checks.arrays`).
     label_names : dict or path-like, optional
         ``{value: name}`` or a colour table file; default a ``*labels*.txt``
         in the folder (or its parent) that covers the labels.
@@ -93,13 +103,13 @@ def load_folder(path, *, labels="auto", normalize="auto", label_names=None, ndim
     check_normalize(normalize)
     if ndim not in (None, 2, 3):
         raise ValueError(f"ndim must be None, 2 or 3, got {ndim!r}")
-    folder = _existing(path, "load_folder")
+    folder = existing_file(path, "load_folder")
     if not folder.is_dir():
         raise NotADirectoryError(f"{folder}: is a file, not a folder; load an .npz stack with "
                                  "load_npz, or give the folder that holds the image files")
     entries, layout = _oasis_entries(folder, labels, ndim), "OASIS"
     if not entries:
-        entries, layout = _own_entries(folder, labels), "files"
+        entries, layout = own_entries(folder, labels), "files"
     if not entries:
         found = sorted(p.name for p in folder.iterdir())
         oasis = " or ".join(layout[0] for layout in OASIS_LAYOUTS.values())
@@ -118,17 +128,20 @@ def load_folder(path, *, labels="auto", normalize="auto", label_names=None, ndim
             images = np.empty((len(entries), *array.shape, 1), np.float32)
             label_maps = None if label_file is None else np.empty((len(entries), *array.shape), np.int32)
         _check_like_first(folder, first, image_file, array.shape)
-        check_isotropic(affine, array.ndim, name=str(image_file), allow_anisotropic=allow_anisotropic)
+        try:
+            check_isotropic(affine, array.ndim, name=str(image_file), allow_anisotropic=allow_anisotropic)
+        except ValueError as error:
+            raise ValueError(f"{error}; or prepare the folder: {PREPARE_HINT.format(folder=folder)}") from None
         images[index] = as_images(array[None], name=str(image_file), normalize=normalize)[0]
         if label_file is not None:
-            label_maps[index] = _read_labels(label_file, image_file, array.shape, affine)
+            label_maps[index] = read_labels(label_file, image_file, array.shape, affine)
         affines.append(affine)
     affines = None if any(affine is None for affine in affines) else np.stack(affines)
     if affines is not None:
-        _check_same_geometry(folder, [entry[1] for entry in entries], affines, images.ndim - 2)
+        _check_same_geometry(folder, [entry[1] for entry in entries], affines, images.shape[1:-1])
     return Dataset(
         images=images, labels=label_maps, names=[entry[0] for entry in entries], affines=affines,
-        label_names=_label_names(label_names, label_maps, [folder, folder.parent]),
+        label_names=resolve_label_names(label_names, label_maps, [folder, folder.parent]),
         source=f"{folder} ({layout}{'' if label_maps is None else ', with labels'})",
     )
 
@@ -171,10 +184,25 @@ def _oasis_entries(folder, labels, ndim):
     return entries
 
 
-def _own_entries(folder, labels):
+def own_entries(folder, labels="auto", *, subfolder="labels", require_all=True):
+    """``(name, image file, label file or None)`` of the image files in ``folder``, sorted by name.
+
+    The label map of ``NAME.ext`` is ``NAME<suffix>.*`` beside it or ``<subfolder>/NAME.*``
+    (``labels`` is ``"auto"`` for the suffix ``_seg``, another suffix, or None for none).
+    With ``require_all`` every image needs one or none may have one.
+
+    Examples
+    --------
+    >>> import pathlib, tempfile
+    >>> folder = pathlib.Path(tempfile.mkdtemp())
+    >>> for name in ("a.npy", "a_seg.npy", "b.npy"):
+    ...     np.save(folder / name, np.zeros((4, 4)))
+    >>> [(name, label is not None) for name, _, label in own_entries(folder, require_all=False)]
+    [('a', True), ('b', False)]
+    """
     suffix = LABEL_SUFFIX if labels in ("auto", None) else labels
     files = _files_by_stem(folder)
-    label_folder = folder / "labels"
+    label_folder = folder / subfolder
     label_files = _files_by_stem(label_folder) if label_folder.is_dir() else {}
     entries = []
     for stem, path in files.items():
@@ -183,7 +211,7 @@ def _own_entries(folder, labels):
         label_file = None if labels is None else files.get(stem + suffix, label_files.get(stem))
         entries.append((stem, path, label_file))
     with_labels = [entry for entry in entries if entry[2] is not None]
-    if with_labels and len(with_labels) != len(entries):
+    if require_all and with_labels and len(with_labels) != len(entries):
         missing = [entry[1].name for entry in entries if entry[2] is None]
         raise FileNotFoundError(
             f"{folder}: {len(with_labels)} images have label maps but {len(missing)} do not "
@@ -225,11 +253,12 @@ def _check_like_first(folder, first, path, shape):
     if shape != first_shape:
         raise ValueError(
             f"{folder}: images have different shapes: {first_shape} in {first_file.name}, "
-            f"{shape} in {path.name}; resample or crop them to one shape before loading "
-            "(e.g. nibabel.processing.conform, or FreeSurfer's mri_convert --conform)")
+            f"{shape} in {path.name}; prepare them: {PREPARE_HINT.format(folder=folder)}; or "
+            "resample or crop them to one shape yourself (e.g. nibabel.processing.conform, or "
+            "FreeSurfer's mri_convert --conform)")
 
 
-def _read_labels(label_file, image_file, shape, image_affine):
+def read_labels(label_file, image_file, shape, image_affine):
     """The label map of one image, checked against the image's shape and affine."""
     array, affine = read_file(label_file, role="label map")
     labels = as_labels(array[None], name=str(label_file), image_shape=(1, *shape))[0]
@@ -244,16 +273,18 @@ def _read_labels(label_file, image_file, shape, image_affine):
     return labels
 
 
-def _check_same_geometry(folder, files, affines, ndim):
-    """Refuse a folder whose images differ in orientation or voxel size."""
+def _check_same_geometry(folder, files, affines, shape):
+    """Refuse a folder whose images differ in orientation, voxel size, position or rotation."""
+    ndim = len(shape)
+    prepare = PREPARE_HINT.format(folder=folder)
     codes = [orientation(affine, ndim) for affine in affines]
     if len(set(codes)) > 1:
         other = next(i for i, code in enumerate(codes) if code != codes[0])
         raise ValueError(
             f"{folder}: images are stored in different orientations ({codes[0]} in "
-            f"{files[0].name}, {codes[other]} in {files[other].name}); reorient them to one, "
-            "e.g. nibabel.as_closest_canonical(img) (RAS), FreeSurfer's mri_convert "
-            "--out_orientation RAS, or FSL's fslreorient2std")
+            f"{files[0].name}, {codes[other]} in {files[other].name}); prepare them: {prepare}; "
+            "or reorient them to one yourself, e.g. nibabel.as_closest_canonical(img) (RAS), "
+            "FreeSurfer's mri_convert --out_orientation RAS, or FSL's fslreorient2std")
     sizes = voxel_sizes(affines, ndim)
     far = np.abs(sizes / sizes[0] - 1).max(axis=1) > 0.01
     if far.any():
@@ -261,8 +292,19 @@ def _check_same_geometry(folder, files, affines, ndim):
         raise ValueError(
             f"{folder}: images have different voxel sizes ({_sizes(affines[0], ndim)} mm in "
             f"{files[0].name}, {_sizes(affines[other], ndim)} mm in {files[other].name}); "
-            "resample them to one voxel size (e.g. nibabel.processing.conform or FreeSurfer's "
-            "mri_convert -vs) before loading")
+            f"prepare them: {prepare}; or resample them to one voxel size yourself (e.g. "
+            "nibabel.processing.conform or FreeSurfer's mri_convert -vs)")
+    voxel = float(voxel_sizes(affines[0], ndim).min())
+    for index in range(1, len(affines)):
+        shift, rotation = grid_offset(affines[0], affines[index], shape)
+        if shift > POSITION_TOLERANCE * voxel or rotation > ROTATION_TOLERANCE:
+            raise ValueError(
+                f"{folder}: {files[index].name} and {files[0].name} have the same grid shape but "
+                f"their affines put the head {shift:.1f} mm and {rotation:.1f} degrees apart (the "
+                f"centres of the grids, the rotation of their axes; up to {POSITION_TOLERANCE:g} "
+                f"voxel and {ROTATION_TOLERANCE:g} degrees pass), so the same voxel is not the "
+                "same place in both scans and a registration model would be asked to undo the "
+                f"head's movement; align them first: {prepare}")
 
 
 def _sizes(affine, ndim):

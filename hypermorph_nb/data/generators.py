@@ -17,9 +17,9 @@ seen without the interruption.
 import numpy as np
 import tensorflow as tf
 
-from .dataset import Dataset
+from .dataset import as_dataset
 from .sampling import LambdaSampling
-from .validation import as_images, check_count
+from ..checks.arrays import check_count
 
 
 class PairBatches:
@@ -44,6 +44,16 @@ class PairBatches:
         Also carry ``moving_labels`` and ``fixed_labels`` ``(B, *spatial)``
         int32 (``data`` must be a Dataset with labels), e.g. to score
         validation batches with Dice.
+    label_structures : int, optional
+        With ``include_labels``: also carry ``label_ids`` ``(B, label_structures)``
+        int32, the label values (background 0 left out) whose one-hot maps a
+        Dice term compares for each pair. A pair whose two maps hold at most
+        this many structures gets all of them, padded with -1 (a value no
+        label map holds); one with more gets that many drawn at random from
+        them, so that one-hot maps stay small (a brain atlas has well over a
+        hundred structures) while every structure is drawn in turn. The draws
+        come after the pair's and λ's, so the images and λ of every step are
+        those of a stream without labels.
     include_affines : bool
         Also carry ``moving_affine`` and ``fixed_affine`` ``(B, 4, 4)`` float64,
         the voxel-to-world affines of the images drawn (``data`` must be a
@@ -61,27 +71,38 @@ class PairBatches:
     True
     >>> PairBatches(synthetic(3, (16, 16, 16)), include_affines=True).batch(0)["fixed_affine"].shape
     (1, 4, 4)
+    >>> labelled = PairBatches(synthetic(4, (32, 32)), include_labels=True, label_structures=3)
+    >>> labelled.batch(0)["label_ids"].shape
+    (1, 3)
     """
 
     def __init__(self, data, *, batch_size=1, seed=0, lam_sampling=None, include_labels=False,
-                 include_affines=False):
-        if isinstance(data, Dataset):
-            self.images = data.images
-        else:
-            self.images = as_images(data, name="training images", normalize="none")
+                 include_affines=False, label_structures=None):
+        data = as_dataset(data, name="training images")
+        self.images = data.images
         if len(self.images) < 2:
             raise ValueError(f"need at least 2 training images to form pairs, got {len(self.images)}")
         self.batch_size = check_count(batch_size, "batch_size")
         self.labels = None
         if include_labels:
-            if not (isinstance(data, Dataset) and data.has_labels):
+            if not data.has_labels:
                 raise ValueError("include_labels=True needs a Dataset with label maps; load data "
                                  "with labels (e.g. load_npz on a file with 'segs') or pass "
                                  "include_labels=False")
             self.labels = data.labels.astype(np.int32, copy=False)
+            if self.labels.shape != self.images.shape[:-1]:
+                raise ValueError(f"the label maps have shape {self.labels.shape} but the images "
+                                 f"{self.images.shape[:-1]}; give one label map per image, on its grid")
+        self.label_structures = None
+        self.structures = None
+        if label_structures is not None:
+            if self.labels is None:
+                raise ValueError("label_structures needs include_labels=True and a Dataset with label maps")
+            self.label_structures = check_count(label_structures, "label_structures")
+            self.structures = [values[values > 0] for values in map(np.unique, self.labels)]
         self.affines = None
         if include_affines:
-            if not (isinstance(data, Dataset) and data.affines is not None):
+            if data.affines is None:
                 raise ValueError("include_affines=True needs a Dataset with affines (from NIfTI/MGZ "
                                  "files, an .npz with 'affine', or synthetic data); pass "
                                  "Dataset(..., affines=...) or include_affines=False")
@@ -100,10 +121,20 @@ class PairBatches:
         if self.labels is not None:
             batch["moving_labels"] = self.labels[moving]
             batch["fixed_labels"] = self.labels[fixed]
+        if self.structures is not None:
+            batch["label_ids"] = np.stack([self._label_ids(rng, m, f) for m, f in zip(moving, fixed)])
         if self.affines is not None:
             batch["moving_affine"] = self.affines[moving]
             batch["fixed_affine"] = self.affines[fixed]
         return batch
+
+    def _label_ids(self, rng, moving, fixed):
+        present = np.union1d(self.structures[moving], self.structures[fixed])
+        if present.size > self.label_structures:
+            present = np.sort(rng.choice(present, size=self.label_structures, replace=False))
+        ids = np.full(self.label_structures, -1, np.int32)
+        ids[:present.size] = present
+        return ids
 
     def batches(self, start_step=0, stop_step=None):
         """Iterate over the batches ``start_step..stop_step-1`` (forever when None)."""
@@ -124,6 +155,8 @@ class PairBatches:
         if self.labels is not None:
             for key in ("moving_labels", "fixed_labels"):
                 signature[key] = tf.TensorSpec((self.batch_size, *shape[:-1]), tf.int32)
+        if self.structures is not None:
+            signature["label_ids"] = tf.TensorSpec((self.batch_size, self.label_structures), tf.int32)
         if self.affines is not None:
             for key in ("moving_affine", "fixed_affine"):
                 signature[key] = tf.TensorSpec((self.batch_size, 4, 4), tf.float64)

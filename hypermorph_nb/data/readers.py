@@ -11,7 +11,7 @@ import nibabel
 import numpy as np
 from PIL import Image
 
-from .affines import as_affines
+from ..checks.affines import as_affines
 
 #: File name endings :func:`read_file` reads, longest first.
 IMAGE_SUFFIXES = (".nii.gz", ".nii", ".mgz", ".npy", ".npz", ".png")

@@ -5,6 +5,8 @@ import numbers
 
 import numpy as np
 
+from ..checks.values import check_lambda
+
 LAMBDA_MODES = ("uniform", "oversample", "beta", "log1m", "fixed")
 
 
@@ -117,35 +119,3 @@ class LambdaSampling:
     def to_json(self):
         """A JSON-serialisable dict (for checkpoints and reports); ``coerce`` reads it back."""
         return dataclasses.asdict(self)
-
-
-def check_lambda(lam, *, name="lam"):
-    """Check that λ values lie in [0, 1] and return them as float32.
-
-    Parameters
-    ----------
-    lam : float or array-like
-    name : str
-        The argument's name, quoted in the error.
-
-    Returns
-    -------
-    np.ndarray
-        float32, same shape as ``lam``.
-
-    Examples
-    --------
-    >>> check_lambda([0.0, 0.5, 1.0]).tolist()
-    [0.0, 0.5, 1.0]
-    """
-    try:
-        values = np.asarray(lam, dtype=np.float64)
-    except (TypeError, ValueError):
-        raise TypeError(f"{name} must be a number or an array of numbers in [0, 1], "
-                        f"got {lam!r}") from None
-    bad = ~(np.isfinite(values) & (values >= 0.0) & (values <= 1.0))
-    if bad.any():
-        raise ValueError(
-            f"{name} must lie in [0, 1] (0: image similarity only, 1: smoothness only), "
-            f"got {values[bad].ravel()[:5].tolist()}; clip or rescale it into [0, 1]")
-    return values.astype(np.float32)

@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 from scipy import ndimage
 
-from .affines import resampled_affine
+from ..checks.affines import resampled_affine
 from .dataset import Dataset
 from .files import load_npz
 from .folders import load_folder

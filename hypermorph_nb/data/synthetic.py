@@ -21,7 +21,7 @@ import numpy as np
 from scipy import ndimage
 
 from .dataset import Dataset
-from .validation import check_count
+from ..checks.arrays import check_count
 
 DEFAULT_SHAPE = (64, 64)
 

@@ -36,7 +36,7 @@ import tempfile
 import urllib.error
 import urllib.request
 
-from .._files import sha256_of
+from ..io.files import follow_umask, sha256_of
 from .files import load_npz
 
 #: Environment variable naming the folder that caches downloaded data.
@@ -71,7 +71,7 @@ class TutorialSource:
     filename: str
     n_images: int
     shape: tuple
-    sha256: str = None
+    sha256: str | None = None
 
 
 #: The 2D OASIS tutorial file (414 slices, 160×192, in [0, 1]) at the address neurite 0.2 uses.
@@ -176,6 +176,7 @@ def _download(source, destination, expected, *, timeout, progress, normalize):
             "to a writable folder." + _alternatives(source)) from None
     partial = pathlib.Path(partial)
     try:
+        follow_umask(partial)   # the cached file gets the mode of any new file, not mkstemp's 0600
         digest = hashlib.sha256()
         received = 0
         with os.fdopen(handle, "wb") as out:

@@ -1,17 +1,19 @@
 """Training: :func:`train` and the :class:`History` it returns.
 
 - :mod:`.loop`: ``train`` and the epoch loop (progress, validation, checkpoints, stops);
+- :mod:`.options`: its grouped options (:class:`CheckpointConfig`, :class:`ValidationConfig`);
 - :mod:`.engine`: the model replica, the optimizer and the compiled steps;
 - :mod:`.schedules`: learning-rate schedules (``lr_schedule``);
 - :mod:`.divergence`: the guard against a loss that blows up without NaN;
 - :mod:`.resume`: the settings a checkpoint stores and a resumed call must repeat;
-- :mod:`.validation`: scores of fixed validation pairs during training;
+- :mod:`.monitoring`: scores of fixed validation pairs during training;
 - :mod:`.strategy`: which ``tf.distribute`` strategy a run uses;
 - :mod:`.history`: the per-epoch record.
 """
 from .history import History
 from .loop import DEFAULT_BASELINE_LAMBDA, train
 from .resume import RESUME_KEYS
-from .validation import DEFAULT_VALIDATION_LAMBDAS
+from .monitoring import DEFAULT_VALIDATION_LAMBDAS
+from .options import CheckpointConfig, ValidationConfig
 
-__all__ = ["train", "History", "DEFAULT_BASELINE_LAMBDA", "DEFAULT_VALIDATION_LAMBDAS", "RESUME_KEYS"]
+__all__ = ["train", "History", "CheckpointConfig", "ValidationConfig", "DEFAULT_BASELINE_LAMBDA", "DEFAULT_VALIDATION_LAMBDAS", "RESUME_KEYS"]

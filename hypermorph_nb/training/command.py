@@ -14,8 +14,9 @@ import json
 import os
 import sys
 
-from ..report import save_metrics
+from ..io.report import save_metrics
 from .launcher import launch_local_workers
+from .options import CheckpointConfig
 from .workers import cluster_from_env, multiworker_strategy, several_workers
 
 #: Exit status of a run stopped by Ctrl-C (after writing its checkpoint).
@@ -39,6 +40,8 @@ _OPTIONS = (
     ("--batch-size", dict(type=int, default=1, help="global batch: pairs per step over all workers")),
     ("--learning-rate", dict(type=float, default=None)),
     ("--lam-sampling", dict(default="uniform", help="HyperMorph: how λ is drawn (uniform, oversample, ...)")),
+    ("--label-weight", dict(type=float, default=0.0, help="weight of a Dice term on warped label maps beside "
+                                                          "the image term (needs data with labels; 0: none)")),
     ("--seed", dict(type=int, default=0)),
     ("--checkpoint-every", dict(type=int, default=1, help="epochs between checkpoints")),
     ("--resume", dict(action="store_true", help="continue from the newest intact checkpoint in OUT/checkpoints")),
@@ -97,8 +100,8 @@ def worker_argv(args):
 
 def _train(args):
     from ..data import load_source
-    from ..models import build_hypermorph, build_vxm
-    from ..persistence import save_model
+    from ..networks.models import build_hypermorph, build_vxm
+    from ..io.persistence import save_model
     from .loop import train
 
     cluster = cluster_from_env()
@@ -116,9 +119,9 @@ def _train(args):
     if args.model == "hypermorph":
         settings["lam_sampling"] = args.lam_sampling
     history = train(model, data, epochs=args.epochs, steps_per_epoch=args.steps_per_epoch,
-                    batch_size=args.batch_size, seed=args.seed, strategy="auto",
-                    checkpoint_dir=os.path.join(args.out, "checkpoints"), resume=args.resume,
-                    checkpoint_every=args.checkpoint_every, **settings)
+                    batch_size=args.batch_size, seed=args.seed, strategy="auto", label_weight=args.label_weight,
+                    checkpoints=CheckpointConfig(os.path.join(args.out, "checkpoints"), every=args.checkpoint_every),
+                    resume=args.resume, **settings)
     if chief:
         save_model(model, os.path.join(args.out, "model"))
         record = {**history.to_json(), "steps": history.steps, "interrupted": history.interrupted,

@@ -3,8 +3,8 @@
 import numpy as np
 import tensorflow as tf
 
-from ..losses import weighted_terms
-from ..models import ModelSpec, build_from_spec
+from ..networks.losses import weighted_terms
+from ..networks.models import ModelSpec, build_from_spec, vxm
 
 #: With ``steps_per_call='auto'``, each compiled call runs about this many seconds of steps.
 TARGET_CALL_SECONDS = 0.5
@@ -20,7 +20,7 @@ class Engine:
     """
 
     def __init__(self, model, spec, strategy, *, use_model, learning_rate, loss_config, fixed_lam,
-                 global_batch):
+                 global_batch, label_weight=0.0):
         self.user_model = model
         self.strategy = strategy
         with strategy.scope():
@@ -38,7 +38,7 @@ class Engine:
         self._restore_good = _copier(backup, tracked)
         self._run = _compiled_steps(self.model, self.optimizer, strategy, loss_config=loss_config,
                                     is_hypermorph=spec.is_hypermorph, fixed_lam=fixed_lam,
-                                    global_batch=global_batch)
+                                    global_batch=global_batch, label_weight=label_weight)
 
     def set_schedule(self, schedule):
         """Use ``schedule`` (a LearningRateSchedule of the global step) from the next step on."""
@@ -100,13 +100,21 @@ def _copier(sources, targets):
     return copy
 
 
-def _compiled_steps(model, optimizer, strategy, *, loss_config, is_hypermorph, fixed_lam, global_batch):
+def _compiled_steps(model, optimizer, strategy, *, loss_config, is_hypermorph, fixed_lam, global_batch,
+                    label_weight=0.0):
     """A ``tf.function`` running ``count`` training steps on a (distributed) iterator.
 
     Each replica sums its per-sample losses and divides by the global batch,
     so the gradients summed over replicas are those of the global mean.
-    The loop stops after the first step whose loss is not finite.
+    The loop stops after the first step whose loss is not finite. With
+    ``label_weight > 0`` the batches carry label maps and ``label_ids``
+    (:class:`hypermorph_nb.data.PairBatches` with ``label_structures``), and the
+    loss gains the Dice term of :func:`warped_onehots`.
     """
+    if label_weight:
+        with strategy.scope():
+            network = tf.keras.Model(model.inputs, [*model.outputs, model.references.pos_flow])
+        label_warp = vxm.layers.SpatialTransformer(interp_method="linear", indexing="ij", fill_value=0.0)
 
     def replica_step(batch):
         moving, fixed = batch["moving"], batch["fixed"]
@@ -117,8 +125,13 @@ def _compiled_steps(model, optimizer, strategy, *, loss_config, is_hypermorph, f
             lam = tf.fill([tf.shape(moving)[0]], fixed_lam)
             inputs = [moving, fixed]
         with tf.GradientTape() as tape:
-            moved, flow = model(inputs, training=True)
-            terms = weighted_terms(fixed, moved, flow, lam, loss_config)
+            if label_weight:
+                moved, flow, field = network(inputs, training=True)
+                terms = weighted_terms(fixed, moved, flow, lam, loss_config, label_weight=label_weight,
+                                       labels=warped_onehots(batch, field, label_warp))
+            else:
+                moved, flow = model(inputs, training=True)
+                terms = weighted_terms(fixed, moved, flow, lam, loss_config)
             loss = tf.reduce_sum(terms["total"]) / global_batch
         gradients = tape.gradient(loss, model.trainable_weights)
         optimizer.apply_gradients(zip(gradients, model.trainable_weights))
@@ -140,6 +153,24 @@ def _compiled_steps(model, optimizer, strategy, *, loss_config, is_hypermorph, f
         return sums, done, finite
 
     return run
+
+
+def warped_onehots(batch, field, warp):
+    """``(fixed, moved)`` one-hot maps of a batch's ``label_ids``, the moving ones warped by ``field``.
+
+    Each channel is one label value of ``label_ids`` (``(B, S)``; -1 pads to an
+    all-zero channel); the moving maps are warped by linear interpolation of
+    their one-hot channels (``warp``, a ``SpatialTransformer``), so the Dice
+    term has a gradient with respect to the field.
+    """
+    ids = batch["label_ids"]
+    ndims = len(field.shape) - 2
+    ids = tf.reshape(ids, tf.concat([tf.shape(ids)[:1], tf.ones([ndims], tf.int32), tf.shape(ids)[1:]], 0))
+
+    def onehot(labels):
+        return tf.cast(tf.equal(labels[..., None], ids), tf.float32)
+
+    return onehot(batch["fixed_labels"]), warp([onehot(batch["moving_labels"]), field])
 
 
 class CallSize:

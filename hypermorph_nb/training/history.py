@@ -2,7 +2,7 @@
 
 import dataclasses
 
-from .. import training_display
+from ..viz import training_display
 
 
 @dataclasses.dataclass
@@ -60,8 +60,8 @@ class History:
     steps: int = 0
     interrupted: bool = False
     stop_reason: str = ""
-    checkpoint: str = None
-    resumed_from_step: int = None
+    checkpoint: str | None = None
+    resumed_from_step: int | None = None
 
     @property
     def epochs(self):

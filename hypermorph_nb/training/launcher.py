@@ -16,7 +16,7 @@ import sys
 import threading
 import time
 
-from ..data.validation import check_count
+from ..checks.arrays import check_count
 
 #: Seconds the other workers get to finish on their own after one exits with an error.
 GRACE_SECONDS = 30.0

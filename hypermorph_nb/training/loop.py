@@ -3,28 +3,36 @@
 :func:`train` runs compiled training steps (several per ``tf.function`` call)
 on a prefetching ``tf.data`` stream of random pairs whose batch number ``s``
 depends only on ``(seed, s)``. Around that loop it adds what a notebook user
-needs: a progress bar and a live loss plot (:mod:`hypermorph_nb.training_display`),
+needs: a progress bar and a live loss plot (:mod:`hypermorph_nb.viz.training_display`),
 validation scores, atomic checkpoints with exact resume
-(:mod:`hypermorph_nb.checkpoints`), a clean stop on the notebook's stop
+(:mod:`hypermorph_nb.io.checkpoints`), a clean stop on the notebook's stop
 button, learning-rate schedules (:mod:`.schedules`), recovery from a NaN/inf
 loss or a diverging one (:mod:`.divergence`), and ``tf.distribute`` data
 parallelism.
 """
 
+from __future__ import annotations
+
+import dataclasses
 import os
 import time
 import warnings
+from typing import Any
 
 import numpy as np
 import tensorflow as tf
 
-from .. import training_display
-from ..checkpoints import list_checkpoints
+from ..viz import training_display
+from ..io.checkpoints import list_checkpoints
+from ..data.dataset import Dataset
 from ..data.generators import PairBatches
-from ..data.sampling import LambdaSampling, check_lambda
-from ..data.validation import check_count
-from ..losses import DEFAULT_IMAGE_SIGMA, LossConfig
-from ..models import spec_of
+from ..data.sampling import LambdaSampling
+from ..checks.arrays import check_count
+from ..checks.inputs import check_model_shape
+from ..checks.values import check_lambda
+from ..networks.losses import LossConfig
+from ..networks.description import ModelSpace, TrainingRecord
+from ..networks.models import describe, spec_of
 from .divergence import DivergenceGuard
 from .engine import CallSize, Engine
 from .history import History
@@ -32,19 +40,27 @@ from .interrupts import StopRequest
 from .resume import check_resume_config, resume_config
 from .schedules import make_schedule, schedule_settings
 from .strategy import distribute_batches, resolve_strategy
-from .validation import Validation
+from .monitoring import Validation
+from .options import CheckpointConfig, ValidationConfig, group_legacy_options
 from .workers import WorkerRole
 
 #: λ of the seed tutorial's baseline.
 DEFAULT_BASELINE_LAMBDA = 0.5
+#: With label supervision, the most structures one pair's Dice term compares (see ``train``).
+DEFAULT_LABEL_STRUCTURES = 32
 _TERMS = ("loss", "image", "smooth")
 
 
-def train(model, data, *, epochs, steps_per_epoch, learning_rate=None, lr_schedule=None, warmup_steps=0, lam=None,
-          lam_sampling="uniform", image_loss="mse", image_sigma=DEFAULT_IMAGE_SIGMA, batch_size=1,
-          seed=0, verbose=True, checkpoint_dir=None, resume=False, checkpoint_every=1, keep_checkpoints=2,
-          validation_data=None, validation_pairs=8, validation_lams=None, validate_every=1,
-          strategy="auto", steps_per_call="auto", progress="auto", live_plot="auto"):
+def train(model: tf.keras.Model, data: Dataset | np.ndarray, *, epochs: int, steps_per_epoch: int,
+          learning_rate: float | None = None, lr_schedule: str | tf.keras.optimizers.schedules.LearningRateSchedule | None = None,
+          warmup_steps: int = 0, lam: float | None = None,
+          lam_sampling: str | dict | LambdaSampling = "uniform", loss: LossConfig | None = None,
+          label_weight: float = 0.0, label_structures: int = DEFAULT_LABEL_STRUCTURES, batch_size: int = 1,
+          seed: int = 0, checkpoints: CheckpointConfig | str | os.PathLike[str] | None = None,
+          resume: bool = False, validation: ValidationConfig | Dataset | None = None,
+          strategy: str | tf.distribute.Strategy | None = "auto", steps_per_call: str | int = "auto",
+          progress: str = "auto", live_plot: str | bool = "auto", verbose: bool = True,
+          **deprecated: Any) -> History:
     """Train ``model`` on random pairs of ``data`` with the λ-weighted loss.
 
     Parameters
@@ -53,7 +69,8 @@ def train(model, data, *, epochs, steps_per_epoch, learning_rate=None, lr_schedu
         From :func:`hypermorph_nb.build_vxm` or :func:`hypermorph_nb.build_hypermorph`
         (or :func:`hypermorph_nb.load_model`); trained in place.
     data : Dataset or np.ndarray
-        Training images ``(N, H, W, 1)``.
+        Training images of the model's shape; arrays as :func:`hypermorph_nb.data.as_dataset`
+        takes them (in [0, 1], not rescaled).
     epochs : int
         Total number of epochs; when resuming, training continues up to it.
     steps_per_epoch : int
@@ -80,37 +97,44 @@ def train(model, data, *, epochs, steps_per_epoch, learning_rate=None, lr_schedu
     lam_sampling : str, dict or LambdaSampling
         HyperMorph only: how λ is drawn per pair (see
         :class:`hypermorph_nb.data.LambdaSampling`).
-    image_loss : {'mse', 'ncc'}
-    image_sigma : float
-        σ of the MSE term (see :class:`hypermorph_nb.losses.LossConfig`; the
-        tutorial's values are 0.1 for the baseline and 0.05 for HyperMorph).
+    loss : LossConfig, optional
+        The similarity term and its scale (:class:`hypermorph_nb.networks.LossConfig`: MSE
+        with σ, default 0.2, or NCC with its window). The tutorial's σ values are 0.1 for the
+        baseline and 0.05 for HyperMorph. Replaces ``image_loss=``/``image_sigma=`` of 0.1.
+    label_weight : float
+        Weight ``w`` of a label term (VoxelMorph's auxiliary segmentation):
+        when ``w > 0`` and ``data`` carries label maps, the moving image's
+        one-hot label maps are warped through the same field (linear
+        interpolation) and compared with the fixed image's by soft Dice, and
+        the loss becomes ``(1 − λ) · (image + w · (1 − Dice)) + λ · smooth``
+        (:func:`hypermorph_nb.networks.losses.weighted_terms`). Labels shape
+        training only: registering needs none. 0 (default) trains on images only.
+    label_structures : int
+        With ``label_weight > 0``: the most structures one pair's Dice term
+        compares (background left out). Pairs with more structures draw this
+        many at random each step (from the ``(seed, step)`` stream), which keeps
+        the one-hot maps small for atlases of a hundred structures or more.
     batch_size : int
         Pairs per step (over all replicas).
     seed : int
         Seed of the pair/λ stream: step ``s`` always trains on the same batch.
     verbose : bool
         False shows nothing (unless ``progress``/``live_plot`` ask for it).
-    checkpoint_dir : str or os.PathLike, optional
-        Write checkpoints there (see :mod:`hypermorph_nb.checkpoints`).
+    checkpoints : CheckpointConfig or str or os.PathLike, optional
+        Write checkpoints (:class:`hypermorph_nb.training.CheckpointConfig`: the folder, every
+        how many epochs, how many to keep; a path alone takes the defaults). Replaces
+        ``checkpoint_dir=``, ``checkpoint_every=``, ``keep_checkpoints=`` of 0.1.
     resume : bool
-        Continue from the newest intact checkpoint in ``checkpoint_dir``
+        Continue from the newest intact checkpoint in the checkpoint folder
         (its weights, optimizer state, history and position in the stream);
         start from scratch when there is none yet. The call must use the
         same model, data and settings; only ``epochs`` (and display options)
         may change.
-    checkpoint_every : int
-        Epochs between checkpoints; the last epoch, an interrupt and the end
-        of training are always saved.
-    keep_checkpoints : int
-        Checkpoints kept on disk (2 keeps the previous good one).
-    validation_data : Dataset, optional
-        Images (and label maps, for Dice) to score during training.
-    validation_pairs : int or array_like
-        Number of random validation pairs, or ``(P, 2)`` (moving, fixed) indices.
-    validation_lams : sequence of float, optional
-        HyperMorph only: λ values to validate (default 0.1, 0.5, 0.9).
-    validate_every : int
-        Epochs between validations (the last epoch is always validated).
+    validation : ValidationConfig or Dataset, optional
+        Score fixed validation pairs as training goes
+        (:class:`hypermorph_nb.training.ValidationConfig`: the data, the pairs, the λ values,
+        every how many epochs; a Dataset alone takes the defaults). Replaces
+        ``validation_data=``, ``validation_pairs=``, ``validation_lams=``, ``validate_every=``.
     strategy : 'auto', None or tf.distribute.Strategy
         'auto' uses the strategy whose scope is active, else a
         ``MultiWorkerMirroredStrategy`` when ``TF_CONFIG`` names several
@@ -150,19 +174,22 @@ def train(model, data, *, epochs, steps_per_epoch, learning_rate=None, lr_schedu
     >>> [round(rate, 6) for rate in history.learning_rate]
     [0.001, 0.001, 0.001, 0.0001]
     """
+    if isinstance(checkpoints, (str, os.PathLike)):
+        checkpoints = CheckpointConfig(checkpoints)
+    if validation is not None and not isinstance(validation, ValidationConfig):
+        validation = ValidationConfig(validation)
+    options = group_legacy_options(deprecated, loss=loss, checkpoints=checkpoints, validation=validation)
     run = _TrainingRun(
         model, data, epochs=epochs, steps_per_epoch=steps_per_epoch, learning_rate=learning_rate,
-        lr_schedule=lr_schedule, warmup_steps=warmup_steps, lam=lam, lam_sampling=lam_sampling, image_loss=image_loss, image_sigma=image_sigma,
-        batch_size=batch_size, seed=seed, checkpoint_dir=checkpoint_dir,
-        checkpoint_every=checkpoint_every, keep_checkpoints=keep_checkpoints,
-        validation_data=validation_data, validation_pairs=validation_pairs,
-        validation_lams=validation_lams, validate_every=validate_every, strategy=strategy,
-        steps_per_call=steps_per_call)
+        lr_schedule=lr_schedule, warmup_steps=warmup_steps, lam=lam, lam_sampling=lam_sampling,
+        loss_config=options.loss, label_weight=label_weight, label_structures=label_structures,
+        batch_size=batch_size, seed=seed, checkpoints=options.checkpoints, validation=options.validation,
+        strategy=strategy, steps_per_call=steps_per_call)
     if resume:
         run.resume()
     elif run.checkpoint_dir is not None and list_checkpoints(run.checkpoint_dir):
         raise FileExistsError(
-            f"checkpoint_dir {run.checkpoint_dir} already holds checkpoints; pass resume=True to "
+            f"the checkpoint folder {run.checkpoint_dir} already holds checkpoints; pass resume=True to "
             "continue from the newest, or give an empty folder to start over")
     return run.run(progress=training_display.resolve_progress(progress, verbose=verbose),
                    live_plot=training_display.resolve_live_plot(live_plot, verbose=verbose))
@@ -172,19 +199,16 @@ class _TrainingRun:
     """The state of one :func:`train` call: settings, engine, position, history."""
 
     def __init__(self, model, data, *, epochs, steps_per_epoch, learning_rate, lr_schedule, warmup_steps,
-                 lam, lam_sampling,
-                 image_loss, image_sigma, batch_size, seed, checkpoint_dir, checkpoint_every,
-                 keep_checkpoints, validation_data, validation_pairs, validation_lams,
-                 validate_every, strategy, steps_per_call):
+                 lam, lam_sampling, loss_config, label_weight, label_structures, batch_size, seed, checkpoints,
+                 validation, strategy, steps_per_call):
         spec = spec_of(model)
         self.epochs = check_count(epochs, "epochs")
         self.steps_per_epoch = check_count(steps_per_epoch, "steps_per_epoch")
-        self.checkpoint_every = check_count(checkpoint_every, "checkpoint_every")
-        self.keep_checkpoints = check_count(keep_checkpoints, "keep_checkpoints")
-        self.validate_every = check_count(validate_every, "validate_every")
+        self.checkpoint_every = 1 if checkpoints is None else checkpoints.every
+        self.keep_checkpoints = 2 if checkpoints is None else checkpoints.keep
+        self.validate_every = 1 if validation is None else validation.every
         self.steps_per_call = (steps_per_call if steps_per_call == "auto"
                                else check_count(steps_per_call, "steps_per_call"))
-        loss_config = LossConfig(image_loss=image_loss, image_sigma=image_sigma)
         if spec.is_hypermorph:
             if lam is not None:
                 raise ValueError("HyperMorph learns every λ at once; pass lam_sampling, not lam")
@@ -197,20 +221,20 @@ class _TrainingRun:
         schedule, self.learning_rate = schedule_settings(lr_schedule, learning_rate=learning_rate,
                                                          warmup_steps=warmup_steps, ndim=len(spec.inshape))
         self.lr_schedule = lr_schedule
-        self.batches = PairBatches(data, batch_size=batch_size, seed=seed, lam_sampling=sampling)
-        if self.batches.images.shape[1:-1] != spec.inshape:
-            raise ValueError(
-                f"images have shape {self.batches.images.shape[1:-1]} but the model was built for "
-                f"{spec.inshape}; build the model with inshape=data.shape")
+        label_weight, label_structures = _label_settings(data, label_weight, label_structures)
+        self.batches = PairBatches(data, batch_size=batch_size, seed=seed, lam_sampling=sampling,
+                                   include_labels=label_weight > 0, label_structures=label_structures)
+        check_model_shape(self.batches.images.shape[1:-1], spec.inshape, name="data")
         self.strategy, default_strategy = resolve_strategy(strategy, self.batches.batch_size)
         self.role = WorkerRole.of(self.strategy)  # chief or another worker of a multi-worker job
-        self.validation = None if validation_data is None else Validation(
-            validation_data, spec=spec, pairs=validation_pairs, lams=validation_lams, seed=seed)
-        self.checkpoint_dir = None if checkpoint_dir is None else os.fspath(checkpoint_dir)
+        self.validation = None if validation is None else Validation(
+            validation.data, spec=spec, pairs=validation.pairs, lams=validation.lams, seed=seed)
+        self.checkpoint_dir = None if checkpoints is None else os.fspath(checkpoints.directory)
         self.resume_config = resume_config(
             spec, self.batches.images, fixed_lam=fixed_lam, sampling=sampling, loss_config=loss_config,
             learning_rate=self.learning_rate, lr_schedule=schedule, batch_size=self.batches.batch_size,
-            seed=int(seed), steps_per_epoch=self.steps_per_epoch)
+            seed=int(seed), steps_per_epoch=self.steps_per_epoch, label_weight=label_weight,
+            label_structures=label_structures, labels=self.batches.labels)
         self.history = History(
             config={
                 "kind": spec.kind, "epochs": self.epochs, **self.resume_config,
@@ -221,9 +245,17 @@ class _TrainingRun:
             model=model,
             val_lams=[] if self.validation is None else list(self.validation.lams),
         )
+        self.model = model
+        self.record = TrainingRecord(
+            image_loss=loss_config.image_loss, image_sigma=float(loss_config.image_sigma),
+            ncc_window=int(loss_config.ncc_window),
+            lam_sampling="fixed" if sampling is None else sampling.mode, lam=fixed_lam,
+            label_weight=label_weight)
+        self.space = ModelSpace.from_dataset(data) if isinstance(data, Dataset) else None
         self.engine = Engine(model, spec, self.strategy, use_model=default_strategy,
                               learning_rate=self._schedule(self.total_steps), loss_config=loss_config,
-                              fixed_lam=fixed_lam, global_batch=self.batches.batch_size)
+                              fixed_lam=fixed_lam, global_batch=self.batches.batch_size,
+                              label_weight=label_weight)
         self.step = 0
         self.epoch_sums = np.zeros(3)
         self.epoch_steps = 0
@@ -277,6 +309,7 @@ class _TrainingRun:
         plot = training_display.LiveLossPlot(history) if live_plot and self.role.is_chief else None
         for notice in self.notices:
             reporter.message(notice)
+        self._describe_model()
         self.role.share_chief_state(self.engine.model.weights + self.engine.optimizer.variables())
         self.engine.remember_good()
         good_step = self.step
@@ -325,10 +358,16 @@ class _TrainingRun:
             self._interrupted(reporter)
         finally:
             self.engine.sync()
+            self._describe_model()
             if plot is not None and history.epochs:
                 plot.update(history, force=True)
             reporter.close()
         return history
+
+    def _describe_model(self):
+        """Record on the model how it is trained and, when the data had one affine, its space."""
+        describe(self.model, training=dataclasses.replace(self.record, steps=int(self.step)),
+                 space=self.space)
 
     def _iterator(self):
         return iter(distribute_batches(self.strategy, self.batches, self.step, self.total_steps))
@@ -412,3 +451,20 @@ class _TrainingRun:
             self._write_checkpoint()
             text += f"; checkpoint {history.checkpoint}. Call train(..., resume=True) to continue"
         reporter.message(text)
+
+
+def _label_settings(data, label_weight, label_structures):
+    """``(label_weight, label_structures)`` checked; ``label_structures`` is None without label supervision."""
+    try:
+        weight = float(label_weight)
+    except (TypeError, ValueError):
+        raise TypeError(f"label_weight must be a number >= 0, got {label_weight!r}") from None
+    if not (np.isfinite(weight) and weight >= 0):
+        raise ValueError(f"label_weight must be a finite number >= 0 (0: images only), got {label_weight!r}")
+    if weight == 0:
+        return 0.0, None
+    if getattr(data, "labels", None) is None:
+        raise ValueError(
+            f"label_weight={weight:g} needs training data with label maps: pass a Dataset with labels "
+            "(e.g. hnb.data.load_source('ixi3d') or synthetic(...)), or label_weight=0 to train on images only")
+    return weight, check_count(label_structures, "label_structures")

@@ -7,24 +7,36 @@ import json
 import numpy as np
 
 #: Settings a checkpoint must share with the call that resumes it.
-RESUME_KEYS = ("model", "data", "lam", "lam_sampling", "loss", "learning_rate", "lr_schedule", "batch_size",
-               "seed", "steps_per_epoch")
-#: What checkpoints written before a setting existed used (a constant rate).
-_OLD_DEFAULTS = {"lr_schedule": {"name": None, "warmup_steps": 0}}
+RESUME_KEYS = ("model", "data", "lam", "lam_sampling", "loss", "label_weight", "labels", "learning_rate",
+               "lr_schedule", "batch_size", "seed", "steps_per_epoch")
+#: What checkpoints written before a setting existed used (a constant rate, images only).
+_OLD_DEFAULTS = {"lr_schedule": {"name": None, "warmup_steps": 0}, "label_weight": 0.0, "labels": None}
 
 
 def resume_config(spec, images, *, fixed_lam, sampling, loss_config, learning_rate, lr_schedule, batch_size,
-                  seed, steps_per_epoch):
-    """The settings that fix the training stream and loss, as stored in checkpoints."""
+                  seed, steps_per_epoch, label_weight=0.0, label_structures=None, labels=None):
+    """The settings that fix the training stream and loss, as stored in checkpoints.
+
+    With label supervision (``label_weight > 0``) ``labels`` holds the structures per
+    pair and a checksum of the label maps, which the stream and the loss depend on.
+    """
     model = spec.to_json()
+    for recorded in ("training", "space"):   # what training itself attaches to the model
+        model.pop(recorded, None)
     model["options"] = {k: v for k, v in model["options"].items() if k != "seed"}
     digest = hashlib.blake2b(np.ascontiguousarray(images).data, digest_size=16).hexdigest()
+    label_settings = None
+    if label_weight:
+        label_settings = {"structures": label_structures,
+                          "checksum": hashlib.blake2b(np.ascontiguousarray(labels).data, digest_size=16).hexdigest()}
     config = {
         "model": model,
         "data": {"images": int(len(images)), "shape": list(images.shape[1:]), "checksum": digest},
         "lam": fixed_lam,
         "lam_sampling": None if sampling is None else sampling.to_json(),
         "loss": dataclasses.asdict(loss_config),
+        "label_weight": float(label_weight),
+        "labels": label_settings,
         "learning_rate": learning_rate,
         "lr_schedule": lr_schedule,
         "batch_size": batch_size,

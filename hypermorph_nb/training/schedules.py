@@ -26,7 +26,7 @@ import numbers
 
 import tensorflow as tf
 
-from ..data.validation import check_count
+from ..checks.arrays import check_count
 
 #: The names ``lr_schedule`` accepts (``None`` is the constant rate).
 SCHEDULE_NAMES = ("step", "cosine")

@@ -32,8 +32,8 @@ import tempfile
 import numpy as np
 import tensorflow as tf
 
-from .. import training_display
-from ..checkpoints import PREFIX, CheckpointError, latest_checkpoint, verify_checkpoint, write_checkpoint
+from ..viz import training_display
+from ..io.checkpoints import PREFIX, CheckpointError, latest_checkpoint, verify_checkpoint, write_checkpoint
 
 #: Folders (in ``checkpoint_dir``) where a worker other than the chief writes its checkpoint copy.
 TEMP_PREFIX = ".worker-temp-"
@@ -275,7 +275,7 @@ class WorkerRole:
         """The chief's newest intact checkpoint in ``directory`` (None when there is none), on every worker.
 
         The chief chooses (setting damaged checkpoints aside, see
-        :func:`hypermorph_nb.checkpoints.latest_checkpoint`); the others read
+        :func:`hypermorph_nb.io.checkpoints.latest_checkpoint`); the others read
         the one it chose. Every worker raises if one of them cannot.
         """
         if not self.several:

@@ -14,14 +14,14 @@ Examples
 """
 from .controls import LambdaControls, effective_weight
 from .explorer import ExplorerState, LambdaExplorer
-from .export import save_lambda_animation
+from .animation import save_lambda_animation
 from .live_figure import LiveFigure
-from .sweep_panel import DEFAULT_SWEEP_LAMS, SweepPanel
+from .sweep_panel import DEFAULT_SWEEP_LAMBDAS, SweepPanel
 from .updates import Coalescer, changed_by_frontend
 from .views import PLANES, PlaneView, plane_views
 
 __all__ = [
-    "LambdaExplorer", "ExplorerState", "SweepPanel", "DEFAULT_SWEEP_LAMS",
+    "LambdaExplorer", "ExplorerState", "SweepPanel", "DEFAULT_SWEEP_LAMBDAS",
     "LambdaControls", "effective_weight", "LiveFigure", "Coalescer", "changed_by_frontend",
     "PLANES", "PlaneView", "plane_views", "save_lambda_animation",
 ]

@@ -12,7 +12,7 @@ import math
 import ipywidgets as widgets
 import numpy as np
 
-from ..drawing import format_lam
+from ..viz.drawing import format_lam
 
 
 def effective_weight(lam, image_sigma):

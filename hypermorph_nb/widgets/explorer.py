@@ -16,17 +16,23 @@ import functools
 import html
 import time
 import traceback
+import warnings
 
 import ipywidgets as widgets
 import numpy as np
 
-from ..data.dataset import Dataset
-from ..losses import DEFAULT_IMAGE_SIGMA
-from ..metrics import dice_batch, jacobian_determinant
-from ..drawing import format_lam, label_colors
-from ..models import require_hypermorph
+from ..checks.grids import input_affine
+from ..checks.inputs import prepare_labels, prepare_pair
+from ..checks.pairs import check_pair
+from ..data.dataset import Dataset, as_dataset
+from ..networks.description import FROM_MODEL, resolve_image_sigma
+from ..evaluation.metrics import dice_batch, jacobian_determinant
+from ..viz.drawing import format_lam, label_colors
+from ..networks.models import require_hypermorph
+from ..registration.pairs import Registrar
+from ..registration.refine import check_refine, refine_registration
 from .controls import LambdaControls
-from .explorer_inputs import as_dataset, check_pair, mean_present, read_array, slice_sliders
+from .explorer_inputs import mean_present, read_array, slice_sliders
 from .live_figure import LiveFigure
 from .panels import build_panels, figure_size, summary_line
 from .pictures import PictureMixin
@@ -64,16 +70,17 @@ class LambdaExplorer(PictureMixin, widgets.VBox):
         A trained 2D or 3D HyperMorph model (:func:`hypermorph_nb.build_hypermorph`
         or :func:`hypermorph_nb.load_model`).
     data : Dataset or array_like
-        Images to pick pairs from (``(N, *spatial)`` or ``(N, *spatial, 1)`` arrays
-        are converted with :meth:`Dataset.from_arrays`). To explore two arrays or
-        NIfTI files of your own, use :meth:`from_arrays`.
+        Images to pick pairs from, of the model's shape: a Dataset, or an
+        ``(N, *spatial)`` array of images in [0, 1] (as :func:`hypermorph_nb.data.as_dataset`
+        takes them). To explore two arrays or NIfTI files of your own, use :meth:`from_arrays`.
     pair : tuple of int
         Initial (moving, fixed) indices.
     lam : float
         Initial λ.
-    image_sigma : float or None
-        σ of the MSE loss the model was trained with, for the equivalent
-        VoxelMorph weight readout (see :func:`effective_weight`); None hides it.
+    image_sigma : float, 'model' or None
+        σ of the MSE loss, for the equivalent VoxelMorph weight readout (see
+        :func:`effective_weight`): by default the σ the model was trained with (from its
+        saved description); a number that disagrees with it warns; None hides the readout.
     affine : array_like, optional
         ``(4, 4)`` voxel-to-world matrix of the volumes; default ``data.affine``
         (identity when the data has none). Ignored for 2D images.
@@ -112,6 +119,12 @@ class LambdaExplorer(PictureMixin, widgets.VBox):
         The first plane's artists and axes by panel name (``'moved'``,
         ``'difference'``, ``'grid'``, ``'jacobian'``, ``'outlines'``, ...); the
         only plane of a 2D image.
+    refine_box : ipywidgets.BoundedIntText
+        Iterations for the refine button.
+    refine_button : ipywidgets.Button
+        Refines the shown pair at the shown λ (:meth:`refine`).
+    refined : int
+        Iterations of instance optimisation behind the shown registration (0: the network's).
     n_updates : int
         Number of model runs for the display so far (slice changes run none).
     last_seconds : dict
@@ -131,12 +144,12 @@ class LambdaExplorer(PictureMixin, widgets.VBox):
     (0.9, 2)
     """
 
-    def __init__(self, model, data, *, pair=(0, 1), lam=0.5, image_sigma=DEFAULT_IMAGE_SIGMA,
+    def __init__(self, model, data, *, pair=(0, 1), lam=0.5, image_sigma=FROM_MODEL,
                  affine=None, convention="neurological", slices=None, display="auto",
                  image_format="jpeg", grid_step=None, dpi=90, play_interval=250):
         spec = require_hypermorph(model, "LambdaExplorer")
         self.model = model
-        self.data = as_dataset(data, spec.inshape)
+        self.data = as_dataset(data, inshape=spec.inshape)
         if len(self.data) < 2:
             raise ValueError(f"data holds {len(self.data)} image; the explorer needs a pair: "
                              "pass at least two images, or use LambdaExplorer.from_arrays")
@@ -157,7 +170,9 @@ class LambdaExplorer(PictureMixin, widgets.VBox):
         self._identity = {}
         self._pair_images = None
         self._holding = False
+        self._refine = self.refined = 0
 
+        image_sigma = resolve_image_sigma(spec.training, image_sigma)
         self.controls = LambdaControls(lam=lam, image_sigma=image_sigma, play_interval=play_interval)
         self.lam_slider = self.controls.lam_slider
         self.slice_sliders = slice_sliders(self.views, slices)
@@ -167,6 +182,11 @@ class LambdaExplorer(PictureMixin, widgets.VBox):
         self.fixed_picker = widgets.Dropdown(options=options, value=fixed_index, description="fixed")
         self.readout = widgets.HTML()
         self.error_box = widgets.HTML(layout=widgets.Layout(display="none"))
+        self.refine_box = widgets.BoundedIntText(value=50, min=1, max=10000, description="iterations")
+        self.refine_button = widgets.Button(description="refine this pair",
+                                            tooltip="optimise the shown pair's loss at the shown λ, "
+                                                    "starting from the network's field")
+        self.refine_button.on_click(lambda _: self.refine(self.refine_box.value))
         blank = np.zeros(self.data.shape)
         shapes = [view.image(blank, 0).shape for view in self.views]
         self.live = LiveFigure(figsize=figure_size(self.views, shapes, self.data.has_labels), dpi=dpi,
@@ -181,26 +201,41 @@ class LambdaExplorer(PictureMixin, widgets.VBox):
 
         for widget in (self.lam_slider, self.moving_picker, self.fixed_picker, *self.slice_sliders.values()):
             widget.observe(self._on_input, "value")
-        rows = [self.controls, widgets.HBox([self.moving_picker, self.fixed_picker])]
+        rows = [self.controls, widgets.HBox([self.moving_picker, self.fixed_picker]),
+                widgets.HBox([self.refine_button, self.refine_box])]
         if self.slice_sliders:
             rows.append(widgets.HBox(list(self.slice_sliders.values())))
         super().__init__(rows + [self.live.widget, self.readout, self.error_box])
         self._update()
 
     @classmethod
-    def from_arrays(cls, model, moving, fixed, *, moving_labels=None, fixed_labels=None, **options):
+    def from_arrays(cls, model, moving, fixed, *, moving_labels=None, fixed_labels=None,
+                    moving_affine=None, fixed_affine=None, resample=False, normalize="auto", **options):
         """Explore one pair of your own arrays or NIfTI files.
+
+        The pair is checked as :func:`hypermorph_nb.register` and
+        :func:`hypermorph_nb.export_registration` check theirs (dimensions, the
+        model's shape, NaN/inf, intensities, affines and voxel grids), and the
+        label maps as the export checks them.
 
         Parameters
         ----------
         model : tf.keras.Model
         moving, fixed : array_like or path
-            Images of the model's shape, ``spatial`` or ``(*spatial, 1)`` (rescaled
-            to [0, 1] as :meth:`Dataset.from_arrays` does), or paths of NIfTI files
-            (``.nii``/``.nii.gz``, read with nibabel; the moving file's affine
-            orients the views unless ``affine=`` is given).
+            Images of the model's shape, ``spatial`` or ``(*spatial, 1)``, or paths
+            of NIfTI files (``.nii``/``.nii.gz``, read with nibabel, with their affines).
         moving_labels, fixed_labels : array_like or path, optional
-            Integer label maps (both or neither).
+            Integer label maps (both or neither), on the grid of their image.
+        moving_affine, fixed_affine : array_like, optional
+            4×4 voxel → world matrices of images given as arrays (a file brings its own).
+            When both affines are known the two images must lie on one grid, or
+            ``resample=True`` resamples the moving image (and its labels) onto the
+            fixed grid. The fixed affine orients the views unless ``affine=`` is given.
+        resample : bool
+            See ``moving_affine``.
+        normalize : {'auto', 'minmax', 'none'}
+            Intensity policy, as in :func:`hypermorph_nb.register` (a warning says
+            what ``'auto'`` changed).
         **options
             As for :class:`LambdaExplorer` (``lam``, ``display``, ``affine``, ...).
 
@@ -220,18 +255,29 @@ class LambdaExplorer(PictureMixin, widgets.VBox):
         """
         if (moving_labels is None) != (fixed_labels is None):
             raise ValueError("pass both moving_labels and fixed_labels, or neither")
-        moving, affine = read_array(moving, "moving")
-        fixed, _ = read_array(fixed, "fixed")
-        if moving.shape != fixed.shape:
-            raise ValueError(f"moving {moving.shape} and fixed {fixed.shape} must have the same shape")
+        inshape = require_hypermorph(model, "LambdaExplorer").inshape
+        moving, moving_file_affine = read_array(moving, "moving")
+        fixed, fixed_file_affine = read_array(fixed, "fixed")
+        moving_affine = input_affine(moving_file_affine, moving_affine, name="moving",
+                                     keyword="moving_affine")
+        fixed_affine = input_affine(fixed_file_affine, fixed_affine, name="fixed", keyword="fixed_affine")
+        pair = prepare_pair(inshape, moving, fixed, normalize=normalize, moving_affine=moving_affine,
+                            fixed_affine=fixed_affine, resample=resample)
+        for note in pair.notes:
+            warnings.warn(note, UserWarning, stacklevel=2)
         labels = None
         if moving_labels is not None:
-            labels = np.stack([read_array(moving_labels, "moving_labels", labels=True)[0],
-                               read_array(fixed_labels, "fixed_labels", labels=True)[0]])
-        data = Dataset.from_arrays(np.stack([moving, fixed]), labels, names=["moving", "fixed"],
-                                   source="arrays")
-        if affine is not None:
-            options.setdefault("affine", affine)
+            label_maps = []
+            for role, source, image, image_affine in (("moving", moving_labels, moving, moving_affine),
+                                                      ("fixed", fixed_labels, fixed, fixed_affine)):
+                array, array_affine = read_array(source, f"{role}_labels", labels=True)
+                label_maps.append(prepare_labels(
+                    array, image, role=role, name=f"{role}_labels", image_name=role, inshape=inshape,
+                    labels_affine=array_affine, image_affine=image_affine,
+                    pair=pair if role == "moving" else None, fixed_affine=fixed_affine))
+            labels = np.stack(label_maps)
+        data = Dataset(images=np.stack([pair.moving, pair.fixed])[..., None], labels=labels,
+                       names=["moving", "fixed"], source="arrays", affines=fixed_affine)
         return cls(model, data, pair=(0, 1), **options)
 
     @property
@@ -266,6 +312,34 @@ class LambdaExplorer(PictureMixin, widgets.VBox):
             self._shown_key = None
             self._update()
 
+    def refine(self, iterations=50):
+        """Refine the shown pair at the shown λ by instance optimisation, and show the result.
+
+        Starting from the network's field, ``iterations`` Adam steps minimise the
+        pair's λ-weighted loss (:func:`hypermorph_nb.registration.refine.refine_registration`,
+        as ``register(..., refine=iterations)``). The refined registration stays on
+        display, in every panel and the readout, until λ or the pair changes; then
+        the network's registration is shown again.
+
+        Examples
+        --------
+        >>> import hypermorph_nb as hnb
+        >>> from hypermorph_nb.data import synthetic
+        >>> model = hnb.build_hypermorph((32, 32), nb_features=[[4, 4, 4, 4], [4, 4, 4, 4, 4, 4, 4]], seed=0)
+        >>> explorer = LambdaExplorer(model, synthetic(2, (32, 32), seed=0), display="image")
+        >>> explorer.refine(10)
+        >>> explorer.refined, explorer.n_updates
+        (10, 2)
+        >>> explorer.lam_slider.value = 0.7
+        >>> explorer.refined
+        0
+        """
+        iterations = check_refine(iterations)
+        with self.live.lock:
+            self._refine = iterations
+            self._shown_key = None
+            self._update()
+
     def wait(self, timeout=None):
         """Block until updates started from the browser have been drawn.
 
@@ -289,9 +363,9 @@ class LambdaExplorer(PictureMixin, widgets.VBox):
     def save_animation(self, path, *, lams=None, fps=4, dpi=None):
         """Write a λ sweep of the current view (pair and slices) as an animated GIF or HTML player.
 
-        See :func:`hypermorph_nb.widgets.export.save_lambda_animation`.
+        See :func:`hypermorph_nb.widgets.animation.save_lambda_animation`.
         """
-        from .export import save_lambda_animation
+        from .animation import save_lambda_animation
 
         return save_lambda_animation(self, path, lams=lams, fps=fps, dpi=dpi)
 
@@ -302,7 +376,7 @@ class LambdaExplorer(PictureMixin, widgets.VBox):
         self.wait(10)
         self.live.close()
         for child in (self.controls, self.moving_picker, self.fixed_picker, self.readout, self.error_box,
-                      *self.slice_sliders.values()):
+                      self.refine_button, self.refine_box, *self.slice_sliders.values()):
             child.close()
         super().close()
 
@@ -323,6 +397,8 @@ class LambdaExplorer(PictureMixin, widgets.VBox):
             key = (lam, moving_index, fixed_index)
             if key == self._shown_key and slices == self._shown_slices:
                 return
+            if self._shown_key is not None and key != self._shown_key:
+                self._refine = 0   # a refinement belongs to the pair and λ it was made for
             try:
                 start = time.perf_counter()
                 pair_changed = self._shown_key is None or self._shown_key[1:] != key[1:]
@@ -349,6 +425,7 @@ class LambdaExplorer(PictureMixin, widgets.VBox):
                 state.seconds.update(seconds)
                 self.state = state
                 self.n_updates += 1
+                self.refined = self._refine
             self.last_seconds = seconds
             self._shown_key, self._shown_slices = key, slices
             self._view_changed(from_frontend=from_frontend)
@@ -385,8 +462,14 @@ class LambdaExplorer(PictureMixin, widgets.VBox):
         data = self.data
         start = time.perf_counter()
         moving_labels = data.labels[moving_index] if data.has_labels else None
-        moved, flow, warped_labels = self._step(data.images[moving_index], data.images[fixed_index], lam,
-                                                moving_labels)
+        if self._refine:
+            moved, flow = refine_registration(self.model, data.images[moving_index, ..., 0],
+                                              data.images[fixed_index, ..., 0], lam=lam, iterations=self._refine)
+            warped_labels = None if moving_labels is None else Registrar.for_model(self.model).warp(
+                moving_labels[None], flow[None], interp="nearest")[0]
+        else:
+            moved, flow, warped_labels = self._step(data.images[moving_index], data.images[fixed_index], lam,
+                                                    moving_labels)
         computed = time.perf_counter()
         fixed = data.images[fixed_index, ..., 0]
         jacobian = jacobian_determinant(flow)

@@ -11,7 +11,7 @@ Two displays, chosen by ``mode``:
   saved background, draws the changed artists and sends ipympl's diff image,
   with no full redraw and no round trip to the browser. ``'auto'`` picks it only
   after ``%matplotlib widget`` and only where ipympl works without set-up
-  (:func:`hypermorph_nb.environment.ipympl_supported`: JupyterLab, Notebook 7);
+  (:func:`hypermorph_nb.runtime.environment.ipympl_supported`: JupyterLab, Notebook 7);
   Colab, VS Code and papermill get ``'image'`` even then. ``mode='ipympl'``
   forces it (on Colab after turning on its custom widget manager).
 
@@ -30,7 +30,7 @@ import matplotlib
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from .. import environment
+from ..runtime import environment
 
 MODES = ("auto", "ipympl", "image")
 IMAGE_FORMATS = ("jpeg", "png")
@@ -45,9 +45,9 @@ def resolve_mode(mode, *, where=None):
     mode : {'auto', 'ipympl', 'image'}
         ``'auto'`` means ``'ipympl'`` when the ipympl backend is active
         (``%matplotlib widget``) in a front-end of
-        :data:`hypermorph_nb.environment.IPYMPL_FRONTENDS`, else ``'image'``.
-    where : hypermorph_nb.environment.Environment, optional
-        The environment (default: :func:`hypermorph_nb.environment.detect`).
+        :data:`hypermorph_nb.runtime.environment.IPYMPL_FRONTENDS`, else ``'image'``.
+    where : hypermorph_nb.runtime.environment.Environment, optional
+        The environment (default: :func:`hypermorph_nb.runtime.environment.detect`).
 
     Examples
     --------

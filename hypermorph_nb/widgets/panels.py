@@ -9,7 +9,7 @@ volume gets one row per plane (axial, coronal, sagittal).
 
 import numpy as np
 
-from ..drawing import format_lam, grid_lines, label_outlines
+from ..viz.drawing import format_lam, grid_lines, label_outlines
 from .views import convention_note
 
 TITLES = {"moving": "moving", "fixed": "fixed", "moved": "moved", "difference": "|moved − fixed|",

@@ -68,7 +68,7 @@ class PictureMixin:
     def _ipython_display_(self, **kwargs):
         from IPython.display import display
 
-        from ..environment import detect
+        from ..runtime.environment import detect
 
         handle = display(self._repr_mimebundle_(), raw=True, display_id=True)
         if handle is not None and detect().papermill:

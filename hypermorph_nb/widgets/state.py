@@ -4,7 +4,7 @@ import dataclasses
 
 import numpy as np
 
-from ..drawing import format_lam
+from ..viz.drawing import format_lam
 from .controls import effective_weight
 
 
@@ -48,8 +48,8 @@ class ExplorerState:
     jacobian: np.ndarray
     folding: float
     mse: float
-    warped_labels: np.ndarray = None
-    dice_per_label: np.ndarray = None
+    warped_labels: np.ndarray | None = None
+    dice_per_label: np.ndarray | None = None
     dice: float = float("nan")
     seconds: dict = dataclasses.field(default_factory=dict)
 

@@ -5,14 +5,14 @@ import weakref
 import numpy as np
 import tensorflow as tf
 
-from ..models import require_hypermorph
-from ..registration import Registrar
+from ..networks.models import require_hypermorph
+from ..registration.pairs import Registrar
 
 
 class RegistrationStep:
     """One pair at one λ, and its label map warped, in one compiled call (2D or 3D).
 
-    Same computation as :meth:`hypermorph_nb.registration.Registrar.predict` followed by
+    Same computation as :meth:`hypermorph_nb.registration.pairs.Registrar.predict` followed by
     ``Registrar.warp(..., interp='nearest')`` (the same inference model and warp layer),
     fused into one ``tf.function`` with a fixed batch-of-one signature: one dispatch per
     slider step instead of two, and no retracing.
@@ -30,7 +30,7 @@ class RegistrationStep:
     ((32, 32), (32, 32, 2), 'i')
     """
 
-    _cache = weakref.WeakKeyDictionary()
+    _cache: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
     def __init__(self, model):
         spec = require_hypermorph(model, "RegistrationStep")

@@ -2,7 +2,7 @@
 
 The numbers come from :func:`hypermorph_nb.lambda_sweep` (all pairs of a λ
 registered in batches, images or volumes); the panel draws them with
-:func:`hypermorph_nb.plotting.plot_sweep_panels`, lists the optimal λ of the
+:func:`hypermorph_nb.viz.plotting.plot_sweep_panels`, lists the optimal λ of the
 mean and of every structure, and can send any of them to a
 :class:`~hypermorph_nb.widgets.LambdaExplorer`.
 """
@@ -14,13 +14,13 @@ import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from ..evaluation import lambda_sweep
-from ..drawing import format_lam
-from ..plotting import plot_sweep_panels
+from ..evaluation.sweeps import lambda_sweep
+from ..viz.drawing import format_lam
+from ..viz.plotting import plot_sweep_panels
 from .pictures import PictureMixin
 
 #: Default λ grid: coarse below 0.9, dense towards 1 where the tutorial's loss is useful.
-DEFAULT_SWEEP_LAMS = (0.0, 0.25, 0.5, 0.75, 0.9, 0.95, 0.97, 0.98, 0.99, 0.995, 0.999, 1.0)
+DEFAULT_SWEEP_LAMBDAS = (0.0, 0.25, 0.5, 0.75, 0.9, 0.95, 0.97, 0.98, 0.99, 0.995, 0.999, 1.0)
 
 
 class SweepPanel(PictureMixin, widgets.VBox):
@@ -33,7 +33,7 @@ class SweepPanel(PictureMixin, widgets.VBox):
     data : Dataset
         Validation images or volumes, with label maps for Dice.
     lams : sequence of float
-        The λ grid (default :data:`DEFAULT_SWEEP_LAMS`).
+        The λ grid (default :data:`DEFAULT_SWEEP_LAMBDAS`).
     pairs, n_pairs, seed, progress
         As for :func:`hypermorph_nb.lambda_sweep`.
     batch_size : int, optional
@@ -62,7 +62,7 @@ class SweepPanel(PictureMixin, widgets.VBox):
     (True, True)
     """
 
-    def __init__(self, model, data, lams=DEFAULT_SWEEP_LAMS, *, pairs=None, n_pairs=16, seed=0,
+    def __init__(self, model, data, lams=DEFAULT_SWEEP_LAMBDAS, *, pairs=None, n_pairs=16, seed=0,
                  batch_size=None, progress=True, explorer=None, dpi=90):
         batching = {} if batch_size is None else {"batch_size": batch_size}
         self.result = lambda_sweep(model, data, lams, pairs=pairs, n_pairs=n_pairs, seed=seed,

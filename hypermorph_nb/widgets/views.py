@@ -18,7 +18,8 @@ import dataclasses
 
 import numpy as np
 
-from ..data.affines import voxel_sizes
+from ..checks.affines import voxel_sizes
+from ..checks.grids import check_affine
 
 #: The three planes of a volume, in the explorer's row order.
 PLANES = ("axial", "coronal", "sagittal")
@@ -70,7 +71,7 @@ class PlaneView:
     flip_cols: bool = False
     size: int = 1
     aspect: float = 1.0
-    letters: tuple = None
+    letters: tuple | None = None
 
     def image(self, volume, index=0):
         """The slice ``index`` of ``volume`` (``spatial`` or ``(*spatial, C)``) as shown on screen."""
@@ -140,11 +141,7 @@ def plane_views(shape, affine=None, *, convention="neurological"):
         raise ValueError(f"images must be 2D or 3D, got spatial shape {shape}")
     from nibabel.orientations import io_orientation
 
-    matrix = np.eye(4) if affine is None else np.asarray(affine, dtype=float)
-    if matrix.shape != (4, 4) or not np.all(np.isfinite(matrix)) or \
-            abs(np.linalg.det(matrix[:3, :3])) < 1e-12:
-        raise ValueError(f"affine must be a finite, invertible (4, 4) voxel-to-world matrix, "
-                         f"got {np.asarray(affine).tolist()!r}")
+    matrix = np.eye(4) if affine is None else check_affine(affine, "affine")
     orientation = io_orientation(matrix)  # row a: (world axis of array axis a, ±1)
     array_axis = {int(world): axis for axis, (world, _) in enumerate(orientation)}
     sign = {axis: float(direction) for axis, (_, direction) in enumerate(orientation)}

@@ -1,0 +1,32 @@
+"""Input checks: one place for each rule, so the same mistake gets the same error everywhere.
+
+- :mod:`.arrays`: images and label maps (shape, dtype, finite values, normalisation), counts;
+- :mod:`.affines`: voxel-to-world matrices, voxel sizes, orientation, same grid or not;
+- :mod:`.grids`: an image on another grid than the one a model expects: refuse or resample;
+- :mod:`.inputs`: a moving/fixed pair and its label maps made ready for a model, and the
+  one check of images against the model's shape (:func:`check_model_shape`);
+- :mod:`.values`: λ values (:func:`check_lambda`) and lists of λ (:func:`check_lambdas`);
+- :mod:`.pairs`: (moving, fixed) index pairs (:func:`check_pairs`, :func:`choose_pairs`).
+
+Arrays given where a dataset is expected go through :func:`hypermorph_nb.data.as_dataset`,
+which lives beside :class:`~hypermorph_nb.data.Dataset` (this package sits below ``data``) and
+uses these checks. Nothing here imports TensorFlow.
+
+Examples
+--------
+>>> from hypermorph_nb.checks import check_count
+>>> check_count(3, "n")
+3
+"""
+from .affines import as_affines, orientation, same_grid, voxel_sizes
+from .arrays import as_images, as_labels, check_count, check_normalize
+from .grids import check_affine, input_affine
+from .inputs import check_model_shape, prepare_labels, prepare_pair
+from .pairs import check_pair, check_pairs, choose_pairs, resolve_pairs
+from .values import check_lambda, check_lambdas
+
+__all__ = ["as_images", "as_labels", "check_count", "check_normalize",
+           "as_affines", "voxel_sizes", "orientation", "same_grid", "check_affine", "input_affine",
+           "check_model_shape", "prepare_pair", "prepare_labels",
+           "check_lambda", "check_lambdas", "check_pairs", "check_pair", "choose_pairs",
+           "resolve_pairs"]

@@ -1,0 +1,107 @@
+"""λ values: one rule for a single λ, a λ per pair, and a list of λ (a sweep grid, figure panels).
+
+λ weighs smoothness against image similarity and lies in [0, 1] (0: similarity
+only, 1: smoothness only). :func:`check_lambda` checks values that go into a model
+(float32, any shape); :func:`check_lambdas` checks a list of one or more λ that a
+function loops over (float64, kept exactly as given, repeats refused on request).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numpy.typing import ArrayLike
+
+
+def _unit_interval(values: ArrayLike, name: str) -> np.ndarray:
+    """``values`` as float64, all finite and in [0, 1], or the error every λ check raises."""
+    try:
+        array = np.asarray(values, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise TypeError(f"{name} must be a number or an array of numbers in [0, 1], "
+                        f"got {values!r}") from None
+    bad = ~(np.isfinite(array) & (array >= 0.0) & (array <= 1.0))
+    if bad.any():
+        raise ValueError(
+            f"{name} must lie in [0, 1] (0: image similarity only, 1: smoothness only), "
+            f"got {array[bad].ravel()[:5].tolist()}; clip or rescale it into [0, 1]")
+    return array
+
+
+def check_lambda(lam: ArrayLike, *, name: str = "lam") -> np.ndarray:
+    """Check that λ values lie in [0, 1] and return them as float32, the model's input type.
+
+    Parameters
+    ----------
+    lam : float or array-like
+        One λ, or one per pair.
+    name : str
+        The argument's name, quoted in the error.
+
+    Returns
+    -------
+    np.ndarray
+        float32, same shape as ``lam``.
+
+    Raises
+    ------
+    TypeError
+        If ``lam`` is not a number or an array of numbers.
+    ValueError
+        If a value is NaN, infinite or outside [0, 1].
+
+    Examples
+    --------
+    >>> check_lambda([0.0, 0.5, 1.0]).tolist()
+    [0.0, 0.5, 1.0]
+    >>> check_lambda(1.5)
+    Traceback (most recent call last):
+    ...
+    ValueError: lam must lie in [0, 1] (0: image similarity only, 1: smoothness only), got [1.5]; clip or rescale it into [0, 1]
+    """
+    return _unit_interval(lam, name).astype(np.float32)
+
+
+def check_lambdas(lams: ArrayLike, *, name: str = "lams", allow_repeats: bool = True) -> np.ndarray:
+    """Check a list of one or more λ in [0, 1] (a sweep grid, animation frames, figure panels).
+
+    Parameters
+    ----------
+    lams : float or sequence of float
+        One λ or several; a single number counts as a list of one.
+    name : str
+        The argument's name, quoted in errors.
+    allow_repeats : bool
+        Whether a λ may appear twice (a grid that scores each λ once refuses repeats).
+
+    Returns
+    -------
+    np.ndarray
+        1-D float64, in the order given.
+
+    Raises
+    ------
+    TypeError
+        If ``lams`` holds something other than numbers.
+    ValueError
+        If it is empty, a value lies outside [0, 1], or a value repeats where
+        ``allow_repeats`` is False.
+
+    Examples
+    --------
+    >>> check_lambdas([0.0, 0.5, 0.9]).tolist()
+    [0.0, 0.5, 0.9]
+    >>> check_lambdas([0.5, 0.5], allow_repeats=False)
+    Traceback (most recent call last):
+    ...
+    ValueError: lams has repeated values [0.5, 0.5]; give each λ once
+    >>> check_lambdas([])
+    Traceback (most recent call last):
+    ...
+    ValueError: lams is empty; pass at least one λ in [0, 1], e.g. lams=[0.5, 0.9, 0.99]
+    """
+    values = _unit_interval(lams, name).reshape(-1)
+    if values.size == 0:
+        raise ValueError(f"{name} is empty; pass at least one λ in [0, 1], e.g. {name}=[0.5, 0.9, 0.99]")
+    if not allow_repeats and len(np.unique(values)) != len(values):
+        raise ValueError(f"{name} has repeated values {values.tolist()}; give each λ once")
+    return values

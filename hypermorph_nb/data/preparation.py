@@ -1,0 +1,774 @@
+"""Scans as they come, made ready for registration: reorient, resample, normalise, mask, align.
+
+:func:`prepare_scans` takes NIfTI/MGZ head or brain scans of any shape, voxel size and
+orientation and puts them on one grid: RAS, isotropic voxels of ``spacing`` mm, affinely
+aligned (SimpleITK, :mod:`.alignment`) to a reference: one of the scans, a template file, or a
+template built from the cohort itself (align to the first scan, average, repeat). Intensities
+are scaled by robust percentiles inside the brain (or head) and clipped to [0, 1]; every scan
+is brain-masked with its own mask or label map, or, for a scan with neither, with the
+template's brain mask after alignment (said in a warning and in the manifest).
+
+Each image is resampled once, from its own voxels straight onto the grid through its
+transform; label maps and masks take the same path by nearest neighbour. A transform maps
+points of the grid (template world, RAS mm) to points of the scan: ``prepared(p) =
+scan(T @ p)`` (ITK's convention; the ``.tfm`` files hold the same map in LPS).
+
+:func:`prepare_scan` runs the same steps for one scan against a :class:`Reference`, which is
+how :func:`hypermorph_nb.register_scans` brings new scans into a model's space.
+
+Examples
+--------
+>>> import numpy as np
+>>> reference = Reference(image=np.ones((8, 8, 8), "float32"), affine=np.diag([2.0, 2, 2, 1]))
+>>> reference.shape, reference.spacing
+((8, 8, 8), 2.0)
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import pathlib
+import warnings
+from collections.abc import Sequence
+from typing import Any
+
+import nibabel
+import numpy as np
+import SimpleITK as sitk
+from scipy import ndimage
+
+from .alignment import AFFINE_LEVELS, RIGID_LEVELS, align_affine, isotropic_grid, itk_affine, resample
+from .dataset import Dataset, present_values
+from .folders import own_entries, read_labels
+from .readers import NIBABEL_SUFFIXES, read_file, split_suffix
+
+#: Intensity percentiles (inside the brain or head) mapped to 0 and 1.
+PERCENTILES = (0.5, 99.5)
+#: A scan whose brain mask overlaps the template's by less than this (Dice) failed to align.
+MIN_MASK_DICE = 0.7
+#: A scan whose correlation with the template (inside its mask) is below this failed to align.
+MIN_CORRELATION = 0.5
+#: A scan whose correlation with the template lies this far below the cohort's median failed.
+CORRELATION_DROP = 0.15
+#: A scan whose brain-mask Dice lies this far below the cohort's median failed.
+MASK_DICE_DROP = 0.08
+#: A scan whose label Dice lies this far below the cohort's median is flagged as an outlier (its
+#: label map, or its anatomy, differs from the cohort's; the images decide whether it aligned).
+DICE_DROP = 0.15
+#: Voxels of margin around the reference brain in the default grid, then rounded up to 8.
+MARGIN = 4
+#: Shrink factors of the template-building rounds' affine stage (coarser and quicker than the
+#: final alignment's).
+ROUND_LEVELS = (4, 2)
+
+
+@dataclasses.dataclass(frozen=True)
+class Reference:
+    """What scans are aligned to: a template image on the output grid.
+
+    Attributes
+    ----------
+    image : np.ndarray
+        The template, intensities in [0, 1], on the grid ``(shape, affine)``.
+    affine : np.ndarray
+        4×4 RAS voxel-to-world matrix of the grid (isotropic, as a preparation makes it).
+    mask : np.ndarray or None
+        The template's brain mask (bool): where the alignment metric looks (dilated) and what
+        masks a scan without its own mask.
+    labels : np.ndarray or None
+        A label map on the grid (the reference scan's, or the cohort's majority vote), to score
+        each scan's affine-only Dice.
+    """
+
+    image: np.ndarray
+    affine: np.ndarray
+    mask: np.ndarray | None = None
+    labels: np.ndarray | None = None
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        """The grid's shape."""
+        return tuple(self.image.shape)
+
+    @property
+    def spacing(self) -> float:
+        """The grid's voxel size in mm (the mean over the axes)."""
+        return float(np.linalg.norm(self.affine[:3, :3], axis=0).mean())
+
+    def metric_mask(self) -> np.ndarray | None:
+        """The region the alignment metric samples: the brain mask grown by 8 mm."""
+        if self.mask is None:
+            return None
+        return ndimage.binary_dilation(self.mask, iterations=max(1, round(8 / self.spacing)))
+
+
+@dataclasses.dataclass
+class Scan:
+    """One scan as read: the array, its affine, and its label map / brain mask if any.
+
+    Build it with :meth:`read`, which checks the files.
+    """
+
+    name: str
+    path: str
+    array: np.ndarray
+    affine: np.ndarray
+    labels: np.ndarray | None = None
+    mask: np.ndarray | None = None
+
+    @classmethod
+    def read(cls, path: str | os.PathLike, *, labels: str | os.PathLike | None = None,
+             mask: str | os.PathLike | None = None, name: str | None = None) -> Scan:
+        """Read and check a NIfTI/MGZ scan and its optional label map and brain mask.
+
+        Raises
+        ------
+        ValueError
+            For a 4D or 2D scan, a file without an affine, an empty or constant scan, NaN/inf,
+            or a label map / mask on another grid than the scan; each names the file and the fix.
+
+        Examples
+        --------
+        >>> import nibabel, numpy as np, tempfile, pathlib
+        >>> path = pathlib.Path(tempfile.mkdtemp()) / "flat.nii.gz"
+        >>> nibabel.save(nibabel.Nifti1Image(np.ones((8, 8, 8), "float32"), np.eye(4)), path)
+        >>> Scan.read(path)  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        ValueError: .../flat.nii.gz: the scan is constant (every voxel 1); ...
+        """
+        path = pathlib.Path(path)
+        if not path.is_file():
+            raise FileNotFoundError(f"{path}: no such scan; give NIfTI (.nii, .nii.gz) or MGZ files")
+        array, affine = read_file(path, role="image")
+        if affine is None or split_suffix(path)[1] not in NIBABEL_SUFFIXES:
+            raise ValueError(f"{path}: has no voxel-to-world affine; preparation needs NIfTI or "
+                             "MGZ scans (save it with nibabel.Nifti1Image(array, affine))")
+        if array.ndim != 3:
+            raise ValueError(f"{path}: is a 2D image of shape {array.shape}, but preparation "
+                             "aligns 3D scans; remove it from the cohort, or give the 3D volume "
+                             "it was cut from")
+        array = np.asarray(array, dtype=np.float32)
+        if not np.isfinite(array).all():
+            raise ValueError(f"{path}: contains NaN or infinite values; replace them "
+                             "(e.g. np.nan_to_num) or leave the scan out")
+        low, high = float(array.min()), float(array.max())
+        if high <= low:
+            raise ValueError(f"{path}: the scan is {'empty' if high == 0 else 'constant'} (every "
+                             f"voxel {low:g}); check the file was written completely, or leave it "
+                             "out of the cohort")
+        label_map = mask_map = None
+        if labels is not None:
+            label_map = read_labels(pathlib.Path(labels), path, array.shape, affine)
+        if mask is not None:
+            mask_map = read_labels(pathlib.Path(mask), path, array.shape, affine) > 0
+        return cls(name=name or split_suffix(path)[0], path=str(path), array=array,
+                   affine=affine, labels=label_map, mask=mask_map)
+
+    @property
+    def brain(self) -> np.ndarray | None:
+        """The brain mask: the given mask, else the label map > 0, else None."""
+        if self.mask is not None:
+            return self.mask
+        return None if self.labels is None else self.labels > 0
+
+
+@dataclasses.dataclass
+class PreparedScan:
+    """One scan on the reference grid, with how it got there.
+
+    Attributes
+    ----------
+    name, path : str
+    image : np.ndarray or None
+        On the grid, in [0, 1], brain-masked (None when alignment raised).
+    labels : np.ndarray or None
+    mask : np.ndarray or None
+        The brain mask on the grid (its own, or the template's).
+    transform : np.ndarray or None
+        4×4 RAS world matrix, grid point → scan point.
+    window : tuple of float
+        Scanner intensities mapped to 0 and 1.
+    metric : float or None
+        Final Mattes mutual information of the alignment.
+    correlation, mask_dice, label_dice : float or None
+        Quality checks against the reference (mask and label Dice where both exist).
+    mask_source : {'mask', 'labels', 'template'}
+    status : {'ok', 'failed'}
+    reason : str
+    outlier : bool
+        Kept, but its affine label Dice lies far below the cohort's (see :func:`judge`).
+    """
+
+    name: str
+    path: str
+    image: np.ndarray | None = None
+    labels: np.ndarray | None = None
+    mask: np.ndarray | None = None
+    transform: np.ndarray | None = None
+    window: tuple[float, float] = (0.0, 1.0)
+    metric: float | None = None
+    correlation: float | None = None
+    mask_dice: float | None = None
+    label_dice: float | None = None
+    mask_source: str = "template"
+    status: str = "ok"
+    reason: str = ""
+    outlier: bool = False
+
+    def record(self) -> dict[str, Any]:
+        """The manifest entry (JSON)."""
+        def number(value):
+            return None if value is None or not np.isfinite(value) else round(float(value), 5)
+
+        return {"name": self.name, "source": self.path, "status": self.status, "reason": self.reason,
+                "transform": None if self.transform is None else np.round(self.transform, 6).tolist(),
+                "metric": number(self.metric), "correlation": number(self.correlation),
+                "mask_dice": number(self.mask_dice), "affine_label_dice": number(self.label_dice),
+                "intensity_window": [number(v) for v in self.window], "mask": self.mask_source,
+                "label_dice_outlier": self.outlier}
+
+
+@dataclasses.dataclass
+class PreparedScans:
+    """What :func:`prepare_scans` returns.
+
+    Attributes
+    ----------
+    dataset : Dataset
+        The scans that aligned, on one grid (``affines`` = the grid's), with labels when every one
+        of them has a label map, and the template as ``reference`` / ``reference_mask``.
+    transforms : np.ndarray
+        ``(len(dataset), 4, 4)`` RAS world matrices, grid point → scan point, one per scan of
+        ``dataset``.
+    reference : Reference
+        The template (and its mask and labels) everything was aligned to.
+    scans : list of PreparedScan
+        Every input scan, the failed ones included.
+    manifest : dict
+        What ``manifest.json`` holds.
+    paths : dict of str
+        The files written: ``'manifest'``, ``'qc'``, ``'template'``, ``'template_mask'``.
+    """
+
+    dataset: Dataset
+    transforms: np.ndarray
+    reference: Reference
+    scans: list
+    manifest: dict
+    paths: dict
+
+    @property
+    def failed(self) -> list[str]:
+        """Names of the scans left out because their alignment failed."""
+        return [scan.name for scan in self.scans if scan.status != "ok"]
+
+
+def prepare_scan(scan: Scan, reference: Reference, *, percentiles: tuple[float, float] = PERCENTILES,
+                 iterations: int = 100, affine_levels: tuple[int, ...] = AFFINE_LEVELS,
+                 seed: int = 0) -> PreparedScan:
+    """Bring one scan onto the reference grid: align, resample, normalise, mask.
+
+    Parameters
+    ----------
+    scan : Scan
+    reference : Reference
+    percentiles : (float, float)
+        Intensity percentiles inside the brain (or, without a mask, the head) mapped to 0 and 1.
+    iterations : int
+        Most optimizer iterations per resolution level.
+    affine_levels : tuple of int
+        Shrink factors of the affine stage (the rigid one runs at shrink factors 4 and 2).
+    seed : int
+        Seed of the metric's sampling.
+
+    Returns
+    -------
+    PreparedScan
+        With ``status='failed'`` and the reason when the optimizer raised; the quality checks
+        against the reference are filled in, the decision on them is the caller's
+        (:func:`judge`).
+    """
+    result = PreparedScan(name=scan.name, path=scan.path)
+    smoothed = _antialiased(scan.array, scan.affine, reference.spacing)
+    shape, grid = isotropic_grid(scan.array.shape, scan.affine, reference.spacing)
+    working = resample(smoothed, scan.affine, shape, grid)
+    brain = None if scan.brain is None else resample(scan.brain, scan.affine, shape, grid, order=0)
+    inside = brain if brain is not None and brain.any() else _head(working)
+    working, brain, inside, grid = _crop(working, brain, inside, grid, margin=round(16 / reference.spacing))
+    low, high = np.percentile(working[inside], percentiles)
+    if high <= low:
+        high = low + 1.0
+    result.window = (float(low), float(high))
+    moving = np.clip((working - low) / (high - low), 0, 1)
+    try:
+        found = align_affine(reference.image, reference.affine, moving if brain is None else moving * brain,
+                             grid, fixed_mask=reference.metric_mask(), moving_mask=brain,
+                             iterations=iterations, levels=RIGID_LEVELS, affine_levels=affine_levels,
+                             seed=seed)
+    except RuntimeError as error:
+        result.status, result.reason = "failed", f"the optimizer stopped: {str(error).strip().splitlines()[-1]}"
+        return result
+    result.transform, result.metric = found.matrix, found.metric
+    image = resample(smoothed, scan.affine, reference.shape, reference.affine, transform=found.matrix)
+    image = np.clip((image - low) / (high - low), 0, 1).astype(np.float32)
+    if scan.brain is not None:
+        result.mask = resample(scan.brain, scan.affine, reference.shape, reference.affine,
+                               transform=found.matrix, order=0)
+        result.mask_source = "mask" if scan.mask is not None else "labels"
+    elif reference.mask is not None:
+        result.mask, result.mask_source = reference.mask.copy(), "template"
+    if result.mask is not None:
+        image *= result.mask
+    result.image = image
+    if scan.labels is not None:
+        result.labels = resample(scan.labels, scan.affine, reference.shape, reference.affine,
+                                 transform=found.matrix, order=0)
+    _score(result, reference)
+    return result
+
+
+def judge(scans: Sequence[PreparedScan], *, min_mask_dice: float = MIN_MASK_DICE,
+          min_correlation: float = MIN_CORRELATION, dice_drop: float = DICE_DROP) -> None:
+    """Mark the scans whose alignment failed, and the label-Dice outliers (in place).
+
+    What the images say decides failure: a scan fails when its correlation with the template
+    (inside the template's brain mask) is below ``min_correlation``, its own brain mask overlaps
+    the template's by less than ``min_mask_dice``, or, in a cohort of five or more, either lies
+    far below the cohort's median (:data:`CORRELATION_DROP`, :data:`MASK_DICE_DROP`). A scan
+    whose affine label Dice lies more than ``dice_drop`` below the cohort's median is kept but
+    flagged as an outlier: its label map or anatomy may differ rather than its alignment.
+
+    Examples
+    --------
+    >>> good = [PreparedScan("a", "a.nii", correlation=0.9, label_dice=0.5) for _ in range(5)]
+    >>> off = PreparedScan("b", "b.nii", correlation=0.6, label_dice=0.3)
+    >>> odd = PreparedScan("c", "c.nii", correlation=0.9, label_dice=0.2)
+    >>> judge(good + [off, odd]); off.status, off.reason
+    ('failed', 'correlation with the template 0.600 is far below the cohort median 0.900')
+    >>> odd.status, odd.outlier
+    ('ok', True)
+    """
+    for scan in scans:
+        if scan.status != "ok":
+            continue
+        if scan.correlation is not None and scan.correlation < min_correlation:
+            scan.status = "failed"
+            scan.reason = f"correlation with the template {scan.correlation:.3f} < {min_correlation}"
+        elif scan.mask_dice is not None and scan.mask_dice < min_mask_dice:
+            scan.status = "failed"
+            scan.reason = f"brain mask overlaps the template's by Dice {scan.mask_dice:.3f} < {min_mask_dice}"
+    checks = (("correlation", "correlation with the template", CORRELATION_DROP),
+              ("mask_dice", "brain-mask Dice", MASK_DICE_DROP))
+    for attribute, what, drop in checks:
+        values = [getattr(scan, attribute) for scan in scans if scan.status == "ok"
+                  and getattr(scan, attribute) is not None]
+        if len(values) < 5:
+            continue
+        median = float(np.median(values))
+        for scan in scans:
+            value = getattr(scan, attribute)
+            if scan.status == "ok" and value is not None and value < median - drop:
+                scan.status = "failed"
+                scan.reason = f"{what} {value:.3f} is far below the cohort median {median:.3f}"
+    scored = [scan.label_dice for scan in scans if scan.status == "ok" and scan.label_dice is not None]
+    if len(scored) >= 5:
+        median = float(np.median(scored))
+        for scan in scans:
+            scan.outlier = bool(scan.status == "ok" and scan.label_dice is not None
+                                and scan.label_dice < median - dice_drop)
+
+
+def prepare_scans(inputs: str | os.PathLike | Sequence[str | os.PathLike], out_dir: str | os.PathLike, *,
+                  reference: int | str | os.PathLike | None = None, spacing: float = 2.0,
+                  shape: Sequence[int] | None = None, reference_mask: str | os.PathLike | None = None,
+                  labels: str | None = "auto", masks: str | None = "auto", template_rounds: int = 2,
+                  percentiles: tuple[float, float] = PERCENTILES, iterations: int = 100,
+                  min_mask_dice: float = MIN_MASK_DICE, min_correlation: float = MIN_CORRELATION,
+                  seed: int = 0) -> PreparedScans:
+    """Prepare a cohort of raw scans for registration: one grid, aligned, normalised, masked.
+
+    Each scan is reoriented to RAS and resampled to isotropic ``spacing`` mm voxels on one grid
+    of ``shape``, affinely aligned to the reference (SimpleITK: centre-of-mass start, rigid
+    then affine, Mattes mutual information over a multi-resolution pyramid), scaled so that the
+    intensity ``percentiles`` inside its brain (or head) become 0 and 1 (clipped, so one bright
+    voxel changes nothing), and brain-masked.
+
+    Parameters
+    ----------
+    inputs : path or sequence of paths
+        A folder of NIfTI/MGZ scans, or a list of them. Label maps are found as
+        :func:`~hypermorph_nb.data.load_folder` finds them (``NAME_seg.*`` beside the scan or
+        ``labels/NAME.*``), brain masks as ``NAME_mask.*`` or ``masks/NAME.*``.
+    out_dir : path
+        Output folder (created): ``NAME.nii.gz`` per aligned scan and ``labels/NAME.nii.gz``
+        (so ``load_folder(out_dir)`` reads them back), ``transforms/NAME.tfm`` (ITK, LPS) and
+        ``transforms/NAME.npy`` (RAS 4×4), ``template/template.nii.gz`` (+ ``mask.nii.gz``),
+        ``manifest.json`` and the QC picture ``qc/qc.png``.
+    reference : int, path or None
+        What to align to: the index or path of one of the scans, a template file (NIfTI/MGZ;
+        its mask from ``reference_mask`` or found beside it as for scans), or None for a template
+        built from the cohort (align to the first scan, average the aligned scans, realign;
+        ``template_rounds`` times).
+    spacing : float
+        Voxel size of the grid in mm.
+    shape : sequence of 3 int, optional
+        The grid's shape, centred on the reference brain; default: the reference brain's extent
+        plus a margin, rounded up to multiples of 8.
+    reference_mask : path, optional
+        Brain mask (or label map) of a template file.
+    labels : str or None
+        ``"auto"``: the ``_seg`` suffix / ``labels/`` convention; another suffix; None for none.
+    masks : str or None
+        ``"auto"``: ``NAME_mask.*`` / ``masks/NAME.*``; another suffix; None for none.
+    template_rounds : int
+        Average-and-realign rounds of the cohort template (``reference=None``).
+    percentiles : (float, float)
+        Intensity percentiles mapped to 0 and 1.
+    iterations : int
+        Most optimizer iterations per resolution level.
+    min_mask_dice, min_correlation : float
+        Alignment checks (see :func:`judge`).
+    seed : int
+        Seed of the metric sampling: the same call gives the same result.
+
+    Returns
+    -------
+    PreparedScans
+
+    Raises
+    ------
+    ValueError
+        For a 4D or 2D scan, a scan without an affine, an empty or constant scan, a label map or
+        mask on another grid than its scan, a template of another dimension, or a scan with no
+        brain mask when the reference has none either: each names the file and the fix.
+
+    Warns
+    -----
+    UserWarning
+        Naming each scan left out because its alignment failed, each scan kept whose affine label
+        Dice lies far below the cohort's, and each scan masked with the template's brain mask
+        because it had no mask of its own.
+
+    Examples
+    --------
+    >>> import nibabel, numpy as np, tempfile, pathlib
+    >>> from hypermorph_nb.data import synthetic
+    >>> raw = pathlib.Path(tempfile.mkdtemp())
+    >>> heads = synthetic(2, (40, 40, 40), seed=0)
+    >>> for index, name in enumerate(("a", "b")):
+    ...     affine = np.diag([2.0, 2.0, 2.0, 1.0])
+    ...     nibabel.save(nibabel.Nifti1Image(heads.images[index, ..., 0] * 4000, affine), raw / f"{name}.nii.gz")
+    ...     nibabel.save(nibabel.Nifti1Image(heads.labels[index].astype("int16"), affine), raw / f"{name}_seg.nii.gz")
+    >>> prepared = prepare_scans(raw, raw / "prepared", reference=0, spacing=4.0)
+    >>> prepared.dataset.shape, prepared.transforms.shape, prepared.manifest["scans"][1]["status"]
+    ((32, 32, 24), (2, 4, 4), 'ok')
+    """
+    out = pathlib.Path(out_dir)
+    entries = _find_inputs(inputs, labels, masks)
+    scans = [Scan.read(path, labels=label, mask=mask, name=name) for name, path, label, mask in entries]
+    if spacing <= 0:
+        raise ValueError(f"spacing must be a voxel size in mm > 0, got {spacing}")
+    template = _template_source(reference, entries, scans, reference_mask)
+    grid_shape, grid = _grid(template, spacing, shape)
+    if template.brain is None and any(scan.brain is None for scan in scans):
+        missing = next(scan for scan in scans if scan.brain is None)
+        raise ValueError(
+            f"{missing.path}: has no brain mask or label map, and the reference has none to lend "
+            "it; give it a mask (NAME_mask.nii.gz or masks/NAME.nii.gz; SynthStrip, FSL BET or "
+            "HD-BET make one), or a reference with a brain mask (reference_mask=...)")
+    start = _place(template, grid_shape, grid, percentiles)
+    if isinstance(reference, (int, np.integer)) or _is_one_of(reference, entries):
+        results = [_identity(scan, start, percentiles) if scan is template else
+                   prepare_scan(scan, start, percentiles=percentiles, iterations=iterations, seed=seed)
+                   for scan in scans]
+        final = start
+    else:
+        final, results = _cohort_template(scans, start, percentiles=percentiles, iterations=iterations,
+                                          seed=seed, rounds=template_rounds if reference is None else 0)
+    judge(results, min_mask_dice=min_mask_dice, min_correlation=min_correlation)
+    for result in results:
+        if result.status != "ok":
+            warnings.warn(f"{result.path}: left out, its alignment failed ({result.reason}); check "
+                          "the scan (orientation, field of view, contrast) in the QC picture", UserWarning,
+                          stacklevel=2)
+        elif result.outlier:
+            warnings.warn(f"{result.path}: kept, but its affine label Dice {result.label_dice:.3f} lies far "
+                          "below the cohort's; check its label map and its alignment in the QC picture",
+                          UserWarning, stacklevel=2)
+        if result.status == "ok" and result.mask_source == "template":
+            warnings.warn(f"{result.path}: has no brain mask or label map; masked with the template's "
+                          "brain mask after alignment (give it a mask for a tighter one)", UserWarning,
+                          stacklevel=2)
+    return _write(out, results, final, spacing)
+
+
+def _find_inputs(inputs, labels, masks):
+    """``(name, scan, label map or None, mask or None)`` per input scan."""
+    if isinstance(inputs, (str, os.PathLike)) and pathlib.Path(inputs).is_dir():
+        folder = pathlib.Path(inputs)
+        paths = [path for _, path, _ in own_entries(folder, None)]
+    elif isinstance(inputs, (str, os.PathLike)):
+        raise FileNotFoundError(f"{inputs}: not a folder; give a folder of scans or a list of scan files")
+    else:
+        paths = [pathlib.Path(path) for path in inputs]
+    if not paths:
+        raise FileNotFoundError(f"{inputs}: no scans found; give NIfTI (.nii, .nii.gz) or MGZ files")
+    found = {}
+    for parent in sorted({path.parent for path in paths}):
+        label_files = {} if labels is None else {
+            entry[1]: entry[2] for entry in own_entries(parent, labels, require_all=False)}
+        mask_suffix = "_mask" if masks == "auto" else masks
+        mask_files = {} if masks is None else {
+            entry[1]: entry[2] for entry in own_entries(parent, mask_suffix, subfolder="masks", require_all=False)}
+        found[parent] = (label_files, mask_files)
+    companions = {file for label_files, mask_files in found.values()
+                  for file in (*label_files.values(), *mask_files.values()) if file is not None}
+    entries = []
+    for path in paths:
+        if path in companions:
+            continue
+        label_files, mask_files = found[path.parent]
+        entries.append((split_suffix(path)[0], path, label_files.get(path), mask_files.get(path)))
+    return entries
+
+
+def _is_one_of(reference, entries):
+    if reference is None or isinstance(reference, (int, np.integer)):
+        return False
+    target = pathlib.Path(reference).resolve()
+    return any(path.resolve() == target for _, path, _, _ in entries)
+
+
+def _template_source(reference, entries, scans, reference_mask):
+    """The scan (or template file) the grid is built around, as a :class:`Scan`."""
+    if reference is None:
+        return scans[0]
+    if isinstance(reference, (int, np.integer)):
+        if not -len(scans) <= reference < len(scans):
+            raise ValueError(f"reference={reference}: there are {len(scans)} scans; give an index "
+                             f"0..{len(scans) - 1}, a scan or template path, or None")
+        return scans[reference]
+    if _is_one_of(reference, entries):
+        target = pathlib.Path(reference).resolve()
+        return next(scan for scan in scans if pathlib.Path(scan.path).resolve() == target)
+    path = pathlib.Path(reference)
+    array, _ = read_file(path, role="image") if path.is_file() else (None, None)
+    if array is not None and array.ndim != 3:
+        raise ValueError(f"{path}: the template is {array.ndim}D {array.shape}, but the scans are 3D; "
+                         "give a 3D template (NIfTI/MGZ) or reference=None to build one from the scans")
+    label = reference_mask
+    if label is None and path.is_file():
+        found = {entry[1]: entry[2] for entry in own_entries(path.parent, "auto", require_all=False)}
+        label = found.get(path)
+    template = Scan.read(path, mask=label)
+    if template.brain is None and (template.array == 0).mean() > 0.2:
+        template.mask = ndimage.binary_fill_holes(template.array > 0)
+    return template
+
+
+def _grid(template, spacing, shape):
+    """The output grid: RAS, ``spacing`` mm, centred on the template's brain (or head)."""
+    affine = template.affine
+    region = template.brain if template.brain is not None else _head(template.array)
+    corners = np.array(np.nonzero(region))
+    low, high = corners.min(axis=1), corners.max(axis=1)
+    box = np.array(np.meshgrid(*[[low[a] - 0.5, high[a] + 0.5] for a in range(3)], indexing="ij")).reshape(3, -1)
+    world = (affine[:3, :3] @ box).T + affine[:3, 3]
+    lowest, highest = world.min(axis=0), world.max(axis=0)
+    if shape is None:
+        size = np.ceil((highest - lowest) / spacing).astype(int) + 2 * MARGIN
+        shape = tuple(int(s) for s in -(-size // 8) * 8)
+    else:
+        shape = tuple(int(s) for s in shape)
+        if len(shape) != 3 or min(shape) < 1:
+            raise ValueError(f"shape must be three positive sizes (D, H, W), got {shape}")
+    grid = np.diag([spacing, spacing, spacing, 1.0])
+    grid[:3, 3] = (lowest + highest) / 2 - (np.asarray(shape) - 1) / 2 * spacing
+    return shape, grid
+
+
+def _place(template, shape, grid, percentiles):
+    """The template scan itself on the grid (no alignment: the grid lies in its world)."""
+    result = _identity(template, Reference(np.zeros(shape, np.float32), grid), percentiles)
+    return Reference(image=result.image, affine=grid, mask=result.mask, labels=result.labels)
+
+
+def _identity(scan, reference, percentiles):
+    """A scan resampled onto a grid in its own world (the reference scan: transform = identity)."""
+    result = PreparedScan(name=scan.name, path=scan.path, transform=np.eye(4), correlation=1.0)
+    smoothed = _antialiased(scan.array, scan.affine, reference.spacing)
+    image = resample(smoothed, scan.affine, reference.shape, reference.affine)
+    inside = scan.brain if scan.brain is not None else _head(scan.array)
+    low, high = np.percentile(smoothed[inside], percentiles)
+    high = high if high > low else low + 1.0
+    result.window = (float(low), float(high))
+    image = np.clip((image - low) / (high - low), 0, 1).astype(np.float32)
+    if scan.brain is not None:
+        result.mask = resample(scan.brain, scan.affine, reference.shape, reference.affine, order=0)
+        result.mask_source = "mask" if scan.mask is not None else "labels"
+        image *= result.mask
+    result.image = image
+    if scan.labels is not None:
+        result.labels = resample(scan.labels, scan.affine, reference.shape, reference.affine, order=0)
+    if reference.labels is not None or reference.mask is not None:
+        _score(result, reference)
+    return result
+
+
+def _cohort_template(scans, start, *, percentiles, iterations, seed, rounds):
+    """Align to ``start``, average, realign (``rounds`` times); then the final alignment."""
+    reference = start
+    for _ in range(rounds):
+        results = [prepare_scan(scan, reference, percentiles=percentiles, iterations=iterations,
+                                affine_levels=ROUND_LEVELS, seed=seed) for scan in scans]
+        judge(results)
+        kept = [result for result in results if result.status == "ok"] or results[:1]
+        reference = _average(kept, reference)
+    results = [prepare_scan(scan, reference, percentiles=percentiles, iterations=iterations, seed=seed)
+               for scan in scans]
+    if rounds and any(result.labels is not None for result in results):
+        reference = dataclasses.replace(reference, labels=_majority([r for r in results if r.status == "ok"]))
+        for result in results:
+            if result.image is not None:
+                _score(result, reference)
+    return reference, results
+
+
+def _average(results, reference):
+    """The mean aligned image, its brain mask (majority of the aligned masks)."""
+    image = np.mean([result.image for result in results], axis=0).astype(np.float32)
+    masks = [result.mask for result in results if result.mask is not None and result.mask_source != "template"]
+    mask = (np.mean(masks, axis=0) >= 0.5) if masks else reference.mask
+    if mask is not None:
+        image = image * mask
+    image = image / max(float(image.max()), 1e-6)
+    return Reference(image=image, affine=reference.affine, mask=mask)
+
+
+def _majority(results):
+    """The most frequent label at each voxel of the aligned label maps."""
+    maps = np.stack([result.labels for result in results if result.labels is not None])
+    values = np.unique(maps)
+    counts = np.zeros(maps.shape[1:], np.int16)
+    best = np.zeros(maps.shape[1:], maps.dtype)
+    for value in values:
+        count = (maps == value).sum(axis=0, dtype=np.int16)
+        better = count > counts
+        best[better], counts[better] = value, count[better]
+    return best
+
+
+def mean_label_dice(a: np.ndarray, b: np.ndarray) -> float:
+    """Mean Dice over the labels present in both maps, in one joint histogram (NaN if none).
+
+    The same score as :func:`hypermorph_nb.evaluation.metrics.mean_dice`, in one pass over
+    the voxels however many structures there are.
+
+    Examples
+    --------
+    >>> mean_label_dice(np.array([1, 1, 2, 3]), np.array([1, 2, 2, 0]))
+    0.6666666666666666
+    """
+    from ..evaluation.metrics import dice_batch
+
+    shared = np.intersect1d(present_values(a), present_values(b))
+    if not len(shared):
+        return float("nan")
+    return float(dice_batch(np.asarray(a)[None], np.asarray(b)[None], shared).mean())
+
+
+def _score(result, reference):
+    """Correlation, mask Dice and mean label Dice of one prepared scan against the reference."""
+    region = reference.mask if reference.mask is not None else reference.image > 0
+    a, b = result.image[region], reference.image[region]
+    if a.std() > 0 and b.std() > 0:
+        result.correlation = float(np.corrcoef(a, b)[0, 1])
+    else:
+        result.correlation = 0.0
+    if reference.mask is not None and result.mask is not None and result.mask_source != "template":
+        total = result.mask.sum() + reference.mask.sum()
+        result.mask_dice = float(2 * np.logical_and(result.mask, reference.mask).sum() / total) if total else 0.0
+    if reference.labels is not None and result.labels is not None:
+        result.label_dice = mean_label_dice(result.labels, reference.labels)
+
+
+def _crop(working, brain, inside, grid, *, margin):
+    """The working image cut to the head (or brain) plus ``margin`` voxels, and its grid."""
+    corners = np.array(np.nonzero(inside))
+    low = np.maximum(corners.min(axis=1) - margin, 0)
+    high = np.minimum(corners.max(axis=1) + margin + 1, working.shape)
+    box = tuple(slice(a, b) for a, b in zip(low, high))
+    grid = grid.copy()
+    grid[:3, 3] += grid[:3, :3] @ low
+    return working[box], None if brain is None else brain[box], inside[box], grid
+
+
+def _head(image):
+    """The head: voxels brighter than a tenth of the robust maximum, holes filled."""
+    threshold = 0.1 * np.percentile(image, 99)
+    return ndimage.binary_fill_holes(ndimage.binary_opening(image > threshold, iterations=1))
+
+
+def _antialiased(array, affine, spacing):
+    """Smooth a scan whose voxels are finer than ``spacing`` before it is sampled at ``spacing``."""
+    sizes = np.linalg.norm(affine[:3, :3], axis=0)
+    sigma = np.sqrt(np.maximum((spacing / sizes) ** 2 - 1, 0)) / 2
+    return ndimage.gaussian_filter(array, sigma) if sigma.max() > 0.25 else array
+
+
+def _write(out, results, reference, spacing):
+    """Write the prepared scans, transforms, template, manifest and QC picture."""
+    from ..viz.qc import save_qc_picture
+
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "transforms").mkdir(exist_ok=True)
+    (out / "template").mkdir(exist_ok=True)
+    ok = [result for result in results if result.status == "ok"]
+    if not ok:
+        raise ValueError(f"every scan failed to align ({results[0].path}: {results[0].reason}); "
+                         "check the scans' orientation and contrast, or give a reference scan")
+    with_labels = all(result.labels is not None for result in ok)
+    if with_labels:
+        (out / "labels").mkdir(exist_ok=True)
+    for result in results:
+        if result.transform is not None:
+            sitk.WriteTransform(itk_affine(result.transform), str(out / "transforms" / f"{result.name}.tfm"))
+            np.save(out / "transforms" / f"{result.name}.npy", result.transform)
+        stale = out / f"{result.name}.nii.gz"
+        if result.status != "ok" and stale.exists():
+            stale.unlink()
+    for result in ok:
+        _save(result.image, reference.affine, out / f"{result.name}.nii.gz")
+        if with_labels:
+            _save(result.labels.astype(np.int32), reference.affine, out / "labels" / f"{result.name}.nii.gz")
+    paths = {"template": str(out / "template" / "template.nii.gz")}
+    _save(reference.image, reference.affine, paths["template"])
+    if reference.mask is not None:
+        paths["template_mask"] = str(out / "template" / "mask.nii.gz")
+        _save(reference.mask.astype(np.uint8), reference.affine, paths["template_mask"])
+    paths["qc"] = str(out / "qc" / "qc.png")
+    save_qc_picture(paths["qc"], results, reference)
+    manifest = {
+        "grid": {"shape": list(reference.shape), "affine": reference.affine.tolist(), "spacing_mm": spacing},
+        "transform_convention": "RAS mm, grid (template) point -> scan point: prepared(p) = scan(T @ p); "
+                                "the .tfm files hold the same map in ITK's LPS",
+        "labels_written": with_labels,
+        "scans": [result.record() for result in results],
+    }
+    paths["manifest"] = str(out / "manifest.json")
+    pathlib.Path(paths["manifest"]).write_text(json.dumps(manifest, indent=2))
+    dataset = Dataset(
+        images=np.stack([result.image for result in ok])[..., None],
+        labels=np.stack([result.labels for result in ok]) if with_labels else None,
+        names=[result.name for result in ok], source=f"{out} (prepared)", affines=reference.affine,
+        reference=reference.image, reference_mask=reference.mask)
+    return PreparedScans(dataset=dataset, transforms=np.stack([result.transform for result in ok]),
+                         reference=reference, scans=list(results), manifest=manifest, paths=paths)
+
+
+def _save(array, affine, path):
+    image = nibabel.Nifti1Image(np.asarray(array), affine)
+    image.header.set_xyzt_units("mm")
+    nibabel.save(image, str(path))

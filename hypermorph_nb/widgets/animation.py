@@ -1,0 +1,94 @@
+"""Write a λ sweep of an explorer's current view as an animated GIF or a self-contained HTML player."""
+
+import os
+
+import numpy as np
+
+from ..checks.values import check_lambdas
+from ..viz.drawing import format_lam
+
+#: λ of an exported sweep by default: evenly spaced on the log scale of 1 − λ, as the play button.
+DEFAULT_ANIMATION_FRAMES = 17
+WRITERS = {".gif": "pillow", ".html": "html", ".htm": "html"}
+
+
+def save_lambda_animation(explorer, path, *, lams=None, fps=4, dpi=None):
+    """Register the explorer's current pair at each λ and write the frames of its current view.
+
+    Every frame is the whole figure (all planes of a volume, at the current
+    slices), with λ in the moved panel's title. The explorer's display is
+    left as it was.
+
+    Parameters
+    ----------
+    explorer : LambdaExplorer
+    path : str or os.PathLike
+        ``.gif`` (matplotlib's PillowWriter) or ``.html`` (a self-contained
+        JavaScript player with the frames embedded, matplotlib's HTMLWriter).
+    lams : sequence of float, optional
+        λ of the frames; default 17 values from 0 to 0.9999, evenly spaced on
+        the log scale of ``1 − λ`` (the play button's spacing).
+    fps : float
+        Frames per second.
+    dpi : float, optional
+        Resolution (default the explorer's).
+
+    Returns
+    -------
+    pathlib.Path
+        The file written.
+
+    Examples
+    --------
+    >>> import os, tempfile, hypermorph_nb as hnb
+    >>> from hypermorph_nb.data import synthetic
+    >>> from hypermorph_nb.widgets import LambdaExplorer
+    >>> model = hnb.build_hypermorph((32, 32), nb_features=[[8, 8, 8, 8], [8, 8, 8, 8, 8, 8, 8]], seed=0)
+    >>> explorer = LambdaExplorer(model, synthetic(2, (32, 32)), display="image", dpi=30)
+    >>> path = explorer.save_animation(os.path.join(tempfile.mkdtemp(), "sweep.gif"), lams=[0, 1])
+    >>> path.read_bytes()[:3]
+    b'GIF'
+    """
+    from pathlib import Path
+
+    from matplotlib import animation
+
+    path = Path(path)
+    suffix = "".join(path.suffixes[-1:]).lower()
+    if suffix not in WRITERS:
+        raise ValueError(f"{path}: write a .gif or an .html file (got {suffix or 'no suffix'!r})")
+    if lams is None:
+        lams = 1.0 - np.logspace(0, -4, DEFAULT_ANIMATION_FRAMES)
+    lams = check_lambdas(lams).tolist()
+    if not fps > 0:
+        raise ValueError(f"fps must be > 0, got {fps!r}")
+    if not path.parent.is_dir():
+        raise FileNotFoundError(f"{path.parent} does not exist; create the folder first")
+    if WRITERS[suffix] == "pillow":
+        writer = animation.PillowWriter(fps=fps)
+    else:
+        writer = animation.HTMLWriter(fps=fps, embed_frames=True, default_mode="loop")
+    live, figure = explorer.live, explorer.figure
+    pair = explorer.pair
+    partial = path.with_name(path.name + ".partial" + suffix)  # a failed export leaves no half file
+    title = explorer.axes["moved"].title
+    with live.lock:
+        for artist in live.animated:
+            artist.set_animated(False)
+        try:
+            with writer.saving(figure, os.fspath(partial), dpi or figure.dpi):
+                for lam in lams:
+                    state = explorer._register(lam, *pair)
+                    explorer._show_all(state)
+                    title.set_text(f"moved, λ = {format_lam(lam)}")
+                    writer.grab_frame()
+            os.replace(partial, path)
+        finally:
+            if partial.exists():
+                partial.unlink()
+            title.set_text("moved")
+            for artist in live.animated:
+                artist.set_animated(True)
+            explorer._show_all(explorer.state)  # back to what the widget showed
+            live.refresh(full=True)
+    return path

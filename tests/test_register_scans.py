@@ -1,0 +1,155 @@
+"""register_scans: two raw scans registered in the model's space, answered on the fixed scan's grid."""
+import json
+import pathlib
+
+import nibabel
+import numpy as np
+import pytest
+import SimpleITK as sitk
+
+import hypermorph_nb as hnb
+from hypermorph_nb.cli import main
+from hypermorph_nb.data import prepare_scans
+from hypermorph_nb.data.preparation import Reference, Scan, prepare_scan
+from hypermorph_nb.evaluation.metrics import mean_dice
+from hypermorph_nb.networks.models import spec_of
+from hypermorph_nb.registration.pairs import Registrar
+from raw_scans import write_cohort
+
+IXI_RAW = pathlib.Path(__file__).resolve().parents[2] / "shared" / "data" / "ixi_raw"
+TINY = dict(nb_features=[[4, 4, 4, 4], [4, 4, 4, 4, 4, 4, 4]], hyper_units=(4, 4))
+
+
+def _trained_model(dataset, *, shift=(2.0, -1.0, 1.0)):
+    """A tiny model trained for a few steps (so it knows its space), then given a known field.
+
+    A network trained for a few steps outputs sub-voxel noise, where the nearest-neighbour warp
+    in the model's space rounds the field away and stops being a reference for the native Dice.
+    The flow layer is set to output a constant displacement of ``shift`` voxels instead: a field
+    of a few voxels that every step of the chain must carry with its sign and axis order. Whole
+    voxels, so that the nearest-neighbour warp in the model's space is exact (a fractional field
+    is rounded there, which alone moves a 148-structure Dice by a few hundredths).
+    """
+    model = hnb.build_hypermorph(dataset.shape, seed=0, **TINY)
+    hnb.train(model, dataset, epochs=1, steps_per_epoch=4, learning_rate=1e-3, verbose=False, seed=0)
+    flow = next(layer for layer in model.submodules if getattr(layer, "name", "") == "hypermorph_flow")
+    kernel, _ = flow.get_weights()
+    flow.set_weights([np.zeros_like(kernel), np.asarray(shift, np.float32)])
+    return model
+
+
+def _model_space_dice(model, moving, fixed, lam):
+    """The Dice of the moving labels warped in the model's space, from the public pieces."""
+    space = spec_of(model).space
+    reference = Reference(image=space.reference, affine=space.affine, mask=space.reference_mask)
+    pair = [prepare_scan(Scan.read(path, labels=labels), reference) for path, labels in (moving, fixed)]
+    _, flow = hnb.register(model, pair[0].image, pair[1].image, lam=lam)
+    warped = Registrar.for_model(model).warp(pair[0].labels[None], flow[None], interp="nearest")[0]
+    return mean_dice(warped, pair[1].labels)
+
+
+def _check_written(paths, moving, fixed, moving_labels, fixed_labels, model, lam, *, tolerance=0.01):
+    moved = nibabel.load(paths["moved"])
+    fixed_image = nibabel.load(fixed)
+    assert moved.shape == fixed_image.shape and np.allclose(moved.affine, fixed_image.affine)
+    moved_labels = np.asarray(nibabel.load(paths["moved_labels"]).dataobj)
+    assert moved_labels.shape == fixed_image.shape
+    raw_labels = np.asarray(nibabel.load(moving_labels).dataobj)
+    assert set(np.unique(moved_labels)) <= set(np.unique(raw_labels))
+    # the moved image keeps the moving scan's intensity units
+    raw = np.asarray(nibabel.load(moving).dataobj)
+    assert np.percentile(moved.get_fdata(), 99.9) > 0.2 * np.percentile(raw, 99.9)
+    # Dice in the fixed scan's own space equals the Dice in the model's space
+    native = mean_dice(moved_labels, np.asarray(nibabel.load(fixed_labels).dataobj))
+    in_model = _model_space_dice(model, (moving, moving_labels), (fixed, fixed_labels), lam)
+    assert abs(native - in_model) < tolerance, (native, in_model)
+    sidecar = json.loads(pathlib.Path(paths["sidecar"]).read_text())
+    assert sidecar["dice"]["native"] == pytest.approx(native)
+    assert sidecar["dice"]["model_space"] == pytest.approx(in_model, abs=1e-3)   # float sums of ITK's threads
+    # the written transform, applied by SimpleITK, reproduces the written moved image
+    field = nibabel.load(paths["transform"])
+    assert field.header.get_intent()[0] == "vector"
+    transform = sitk.DisplacementFieldTransform(sitk.Cast(sitk.ReadImage(paths["transform"]), sitk.sitkVectorFloat64))
+    by_itk = sitk.Resample(sitk.ReadImage(str(moving)), sitk.ReadImage(str(fixed)), transform, sitk.sitkLinear, 0.0)
+    by_itk = sitk.GetArrayFromImage(by_itk).transpose(2, 1, 0)
+    written = moved.get_fdata()
+    assert np.corrcoef(by_itk.ravel(), written.ravel())[0, 1] > 0.999
+    assert np.abs(by_itk - written).max() < 1e-3 * np.abs(written).max()
+    labels_by_itk = sitk.Resample(sitk.ReadImage(str(moving_labels)), sitk.ReadImage(str(fixed)), transform,
+                                  sitk.sitkNearestNeighbor, 0)
+    assert (sitk.GetArrayFromImage(labels_by_itk).transpose(2, 1, 0) != moved_labels).mean() < 0.001
+    # the field was carried: a shift of a few voxels costs overlap against the affine alignment alone
+    assert native < sidecar["dice"]["affine_only_model_space"] - 0.05
+
+
+@pytest.fixture(scope="module")
+def synthetic_setup(tmp_path_factory):
+    """Three posed synthetic scans prepared at 3 mm, a tiny model trained on them, two more raw scans."""
+    folder = tmp_path_factory.mktemp("raw")
+    write_cohort(folder, np.random.default_rng(2), count=5)
+    scans = [folder / f"scan{index}.nii.gz" for index in range(5)]
+    prepared = prepare_scans(scans[:3], tmp_path_factory.mktemp("prepared"), reference=0, spacing=3.0)
+    return folder, _trained_model(prepared.dataset)
+
+
+def test_a_model_trained_on_prepared_scans_registers_raw_scans_in_their_own_space(synthetic_setup, tmp_path):
+    folder, model = synthetic_setup
+    assert spec_of(model).space is not None
+    moving, fixed = folder / "scan3.nii.gz", folder / "scan4.nii.gz"
+    labels = folder / "labels" / "scan3.nii.gz", folder / "labels" / "scan4.nii.gz"
+    paths = hnb.register_scans(model, moving, fixed, tmp_path / "out", lam=0.3, moving_labels=labels[0],
+                               fixed_labels=labels[1])
+    assert set(paths) == {"moved", "moved_labels", "transform", "sidecar"}
+    # the model's grid has 3 mm voxels, these scans 2-3 mm: scores at the two resolutions differ more
+    _check_written(paths, moving, fixed, *labels, model, 0.3, tolerance=0.03)
+
+
+def test_a_scan_that_does_not_align_to_the_models_template_is_refused(synthetic_setup, tmp_path):
+    folder, model = synthetic_setup
+    affine = nibabel.load(folder / "scan1.nii.gz").affine
+    noise = np.random.default_rng(0).random((96, 96, 96)).astype(np.float32) * 3000
+    nibabel.save(nibabel.Nifti1Image(noise, affine), tmp_path / "noise.nii.gz")
+    with pytest.raises(ValueError, match=r"noise\.nii\.gz: its affine alignment to the model's template failed"):
+        hnb.register_scans(model, tmp_path / "noise.nii.gz", folder / "scan1.nii.gz", tmp_path / "out", lam=0.5)
+
+
+def test_register_command_on_raw_scans(synthetic_setup, tmp_path, capsys):
+    folder, model = synthetic_setup
+    hnb.save_model(model, tmp_path / "model")
+    argv = ["register", "--raw", "--model", str(tmp_path / "model"), "--moving", str(folder / "scan3.nii.gz"),
+            "--fixed", str(folder / "scan1.nii.gz"), "--lam", "0.5", "--out", str(tmp_path / "out"),
+            "--moving-labels", str(folder / "labels" / "scan3.nii.gz")]
+    assert main(argv) == 0
+    printed = capsys.readouterr().out.split()
+    assert str(tmp_path / "out" / "transform.nii.gz") in printed
+    assert nibabel.load(tmp_path / "out" / "moved.nii.gz").shape == nibabel.load(folder / "scan1.nii.gz").shape
+    assert main(argv[:-2] + ["--units", "mm"]) == 2
+    assert "--units: not used with --raw" in capsys.readouterr().err
+
+
+def test_prepare_command(tmp_path, capsys):
+    write_cohort(tmp_path / "raw", np.random.default_rng(3), count=2)
+    assert main(["prepare", str(tmp_path / "raw"), "--out", str(tmp_path / "out"), "--reference", "0",
+                 "--spacing", "4"]) == 0
+    assert "2 of 2 scans prepared" in capsys.readouterr().out
+    assert hnb.data.load_folder(tmp_path / "out").has_labels
+    assert main(["prepare", str(tmp_path / "nothing"), "--out", str(tmp_path / "out2")]) == 2
+    assert "not a folder" in capsys.readouterr().err
+
+
+def test_a_model_without_a_space_is_refused_with_how_to_give_it_one(tmp_path):
+    model = hnb.build_hypermorph((16, 16, 16), **TINY)
+    with pytest.raises(ValueError, match="does not know its space.*prepare_scans"):
+        hnb.register_scans(model, tmp_path / "a.nii.gz", tmp_path / "b.nii.gz", tmp_path / "out", lam=0.5)
+
+
+@pytest.mark.skipif(not IXI_RAW.is_dir(), reason="needs ../shared/data/ixi_raw (not part of the repository)")
+def test_ixi_raw_pairs_score_the_same_dice_in_native_and_model_space(tmp_path):
+    scans = sorted(IXI_RAW.glob("*.nii.gz"))
+    prepared = prepare_scans(scans[:2], tmp_path / "prepared", reference=0)
+    model = _trained_model(prepared.dataset)
+    for moving, fixed in ((scans[4], scans[5]), (scans[6], scans[3])):
+        labels = IXI_RAW / "labels" / moving.name, IXI_RAW / "labels" / fixed.name
+        paths = hnb.register_scans(model, moving, fixed, tmp_path / moving.name, lam=0.5,
+                                   moving_labels=labels[0], fixed_labels=labels[1])
+        _check_written(paths, moving, fixed, *labels, model, 0.5)
