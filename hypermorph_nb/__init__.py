@@ -5,6 +5,19 @@ voxelmorph/neurite 0.2 need; see :mod:`hypermorph_nb.runtime.compat`. TensorFlow
 itself loads on the first use of one of the names below (``hnb.train``,
 ``hnb.data``, ...; :mod:`hypermorph_nb.api`), not at the import.
 
+The packages, by concern (the README's "Project layout" lists every module):
+
+- :mod:`~hypermorph_nb.checks`: one place for each input rule (images, label maps, λ, pairs, grids);
+- :mod:`~hypermorph_nb.runtime`: front-end detection, determinism, the notebooks runner, the stack's fixes;
+- :mod:`~hypermorph_nb.data`: datasets and loaders, raw-scan preparation (``prepare_scans``), λ sampling;
+- :mod:`~hypermorph_nb.networks`: the models, λ conditioning, the loss, what a model records of itself;
+- :mod:`~hypermorph_nb.io`: saved models, checkpoints, reports;
+- :mod:`~hypermorph_nb.viz`: static figures, QC pictures, training progress;
+- :mod:`~hypermorph_nb.training`: ``train`` and its options;
+- :mod:`~hypermorph_nb.registration`: ``register``, ``export_registration``, ``register_scans``, refinement;
+- :mod:`~hypermorph_nb.evaluation`: metrics, λ sweeps, the optimal λ;
+- :mod:`~hypermorph_nb.widgets`: the λ explorer and sweep panel.
+
 Examples
 --------
 >>> import hypermorph_nb as hnb

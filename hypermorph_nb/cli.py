@@ -61,7 +61,8 @@ def _register_arguments(parser):
     parser.add_argument("--moving", required=True, help="moving image, NIfTI/MGZ (e.g. a.nii.gz)")
     parser.add_argument("--fixed", required=True, help="fixed image, NIfTI/MGZ; its affine is written out")
     parser.add_argument("--out", required=True,
-                        help="output folder: moved, moved_labels, flow, jacobian .nii.gz + registration.json")
+                        help="output folder: moved, moved_labels, flow, jacobian .nii.gz + registration.json "
+                             "(with --raw: moved, moved_labels, transform .nii.gz + registration.json)")
     parser.add_argument("--lam", type=float, default=None, help="λ in [0, 1] (HyperMorph models)")
     parser.add_argument("--moving-labels", default=None, help="label map of the moving image (warped by nearest neighbour)")
     parser.add_argument("--refine", type=int, default=0, metavar="N",
@@ -82,15 +83,16 @@ def _register_arguments(parser):
 
 
 def _register(args):
-    from .registration.export import export_registration
     from .io.persistence import load_model
+    from .networks.models import spec_of
+    from .registration.export import export_registration
 
     model = load_model(args.model)
     if args.raw:
         return _register_raw(model, args)
     if args.fixed_labels is not None:
         raise ValueError("--fixed-labels is read with --raw only; add --raw to register raw scans")
-    if args.lam is None and model.hypermorph_spec.is_hypermorph:
+    if args.lam is None and spec_of(model).is_hypermorph:
         raise ValueError(f"{args.model} is a HyperMorph model, which registers at a λ you choose: "
                          "give it with --lam, a value in [0, 1] (e.g. --lam 0.5; a larger λ gives "
                          "a smoother field)")
@@ -103,18 +105,19 @@ def _register(args):
 
 
 def _register_raw(model, args):
+    from .networks.models import spec_of
     from .registration.native import register_scans
 
-    changed = [option for option, value, default in (("--refine", args.refine, 0), ("--resample", args.resample, False),
+    changed = [option for option, value, default in (("--resample", args.resample, False),
                                                      ("--normalize", args.normalize, "auto"),
                                                      ("--units", args.units, "voxel")) if value != default]
     if changed:
         raise ValueError(f"{', '.join(changed)}: not used with --raw (raw scans are resampled, normalised and "
                          "aligned by the preparation; the transform is written in mm); leave them out")
-    if args.lam is None and model.hypermorph_spec.is_hypermorph:
+    if args.lam is None and spec_of(model).is_hypermorph:
         raise ValueError(f"{args.model} is a HyperMorph model, which registers at a λ you choose: "
                          "give it with --lam, a value in [0, 1] (e.g. --lam 0.5)")
-    paths = register_scans(model, args.moving, args.fixed, args.out, lam=args.lam,
+    paths = register_scans(model, args.moving, args.fixed, args.out, lam=args.lam, refine=args.refine,
                            moving_labels=args.moving_labels, fixed_labels=args.fixed_labels)
     for path in paths.values():
         print(path)

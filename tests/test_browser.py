@@ -189,7 +189,7 @@ def test_3d_slice_slider_redraws_without_the_model_and_lambda_reruns_it(jupyterl
             readout = page.locator(".widget-html", has_text="model run").first
 
             def model_runs():
-                return int(re.search(r"model run (\d+)", readout.inner_text()).group(1))
+                return int(re.search(r"model run (\d+)", readout.text_content()).group(1))   # in view or not
 
             figure.scroll_into_view_if_needed()
             runs, before_source = model_runs(), figure.get_attribute("src")

@@ -29,7 +29,7 @@ def test_data_of_another_shape_gets_one_message(tiny_hypermorph, small_data):
     assert "(16, 16)" in expected and "(32, 32)" in expected
     callers = {
         "lambda_sweep": lambda: hnb.lambda_sweep(tiny_hypermorph, other, [0.5], progress=False),
-        "score_pairs": lambda: score_pairs(tiny_hypermorph, other, [[0, 1]], lam=0.5),
+        "score_pairs": lambda: score_pairs(tiny_hypermorph, other, pairs=[[0, 1]], lam=0.5),
         "optimize_lambda": lambda: hnb.optimize_lambda(tiny_hypermorph, other),
         "train": lambda: train(tiny_hypermorph, other),
         "LambdaExplorer": lambda: LambdaExplorer(tiny_hypermorph, other, display="image"),
@@ -71,7 +71,7 @@ def test_lambda_lists_get_one_message(tiny_hypermorph, small_data):
 def test_pair_indices_get_one_message(tiny_hypermorph, tiny_vxm, small_data):
     expected = message(lambda: check_pairs([[0, 99]], len(small_data)))
     assert message(lambda: hnb.lambda_sweep(tiny_hypermorph, small_data, [0.5], pairs=[[0, 99]])) == expected
-    assert message(lambda: score_pairs(tiny_vxm, small_data, [[0, 99]])) == expected
+    assert message(lambda: score_pairs(tiny_vxm, small_data, pairs=[[0, 99]])) == expected
     assert message(lambda: hnb.optimize_lambda(tiny_hypermorph, small_data, pairs=[[0, 99]])) == expected
     assert message(lambda: train(tiny_vxm, small_data, validation_data=small_data,
                                  validation_pairs=[[0, 99]])) == expected.replace("pairs", "validation_pairs", 1)

@@ -29,8 +29,8 @@ def test_choose_pairs_are_distinct_and_never_self_pairs():
 def test_an_untrained_baseline_barely_moves_so_it_scores_like_no_registration(small_data, tiny_vxm):
     # VoxelMorph's flow layer starts with weights ~1e-5: the field is ~0, the warp is the identity.
     pairs = np.array([[0, 1], [2, 3], [4, 5], [6, 7]])
-    scores = score_pairs(tiny_vxm, small_data, pairs)
-    unregistered = identity_scores(small_data, pairs)
+    scores = score_pairs(tiny_vxm, small_data, pairs=pairs)
+    unregistered = identity_scores(small_data, pairs=pairs)
     np.testing.assert_allclose(scores.dice, unregistered.dice)
     np.testing.assert_allclose(scores.mse, unregistered.mse, rtol=1e-3)
     np.testing.assert_allclose(scores.ncc, unregistered.ncc, rtol=1e-3)
@@ -44,9 +44,9 @@ def test_a_structure_missing_from_one_image_of_a_pair_is_not_scored(tiny_vxm):
     labels[0, 20:24, 20:24] = 2      # structure 2 only in image 0
     labels[1:, 2:6, 20:30] = 3       # structure 3 only in images 1 and 2
     data = Dataset(images=images, labels=labels)
-    scores = score_pairs(tiny_vxm, data, [[0, 1], [1, 2]])
+    scores = score_pairs(tiny_vxm, data, pairs=[[0, 1], [1, 2]])
     np.testing.assert_allclose(scores.dice, [[1.0, np.nan, np.nan], [1.0, np.nan, 1.0]])
-    np.testing.assert_allclose(identity_scores(data, [[0, 1], [1, 2]]).dice, scores.dice)
+    np.testing.assert_allclose(identity_scores(data, pairs=[[0, 1], [1, 2]]).dice, scores.dice)
 
 
 def test_lambda_sweep_batches_lambda_and_pairs_like_one_call_per_lambda(small_data, tiny_hypermorph):
@@ -55,12 +55,12 @@ def test_lambda_sweep_batches_lambda_and_pairs_like_one_call_per_lambda(small_da
     assert result.dice.shape == (3, 5, len(small_data.label_values()))
     assert result.mse.shape == result.folding.shape == result.ncc.shape == (3, 5)
     for index, lam in enumerate(lams):
-        alone = score_pairs(tiny_hypermorph, small_data, result.pairs, lam=lam)
+        alone = score_pairs(tiny_hypermorph, small_data, pairs=result.pairs, lam=lam)
         np.testing.assert_allclose(result.dice[index], alone.dice)
         np.testing.assert_allclose(result.mse[index], alone.mse, rtol=1e-5)
         np.testing.assert_allclose(result.folding[index], alone.folding)
     assert result.identity_dice == pytest.approx(
-        np.nanmean(np.nanmean(identity_scores(small_data, result.pairs).dice, axis=1)))
+        np.nanmean(np.nanmean(identity_scores(small_data, pairs=result.pairs).dice, axis=1)))
 
 
 def hand_made_sweep():
@@ -147,8 +147,8 @@ def test_baseline_sweep_scores_one_model_per_lambda(small_data, tiny_vxm):
     other = hnb.build_vxm(SHAPE, nb_features=TINY_FEATURES, seed=1)
     result = baseline_sweep({0.9: other, 0.5: tiny_vxm}, small_data, n_pairs=4, progress=False)
     assert result.lams.tolist() == [0.5, 0.9]
-    np.testing.assert_allclose(result.dice[0], score_pairs(tiny_vxm, small_data, result.pairs).dice)
-    np.testing.assert_allclose(result.dice[1], score_pairs(other, small_data, result.pairs).dice)
+    np.testing.assert_allclose(result.dice[0], score_pairs(tiny_vxm, small_data, pairs=result.pairs).dice)
+    np.testing.assert_allclose(result.dice[1], score_pairs(other, small_data, pairs=result.pairs).dice)
 
 
 def test_bad_inputs_raise_clear_errors(small_data, tiny_vxm, tiny_hypermorph):
@@ -165,11 +165,11 @@ def test_bad_inputs_raise_clear_errors(small_data, tiny_vxm, tiny_hypermorph):
     with pytest.raises(ValueError, match="valid indices 0..11"):
         lambda_sweep(tiny_hypermorph, small_data, [0.5], pairs=[[0, 12]])
     with pytest.raises(ValueError, match=r"\(P, 2\)"):
-        score_pairs(tiny_vxm, small_data, [[0, 1, 2]])
+        score_pairs(tiny_vxm, small_data, pairs=[[0, 1, 2]])
     with pytest.raises(ValueError, match="batch_size"):
-        score_pairs(tiny_vxm, small_data, [[0, 1]], batch_size=0)
+        score_pairs(tiny_vxm, small_data, pairs=[[0, 1]], batch_size=0)
     with pytest.raises(ValueError, match="takes no lam"):
-        score_pairs(tiny_vxm, small_data, [[0, 1]], lam=0.5)
+        score_pairs(tiny_vxm, small_data, pairs=[[0, 1]], lam=0.5)
     with pytest.raises(ValueError, match="HyperMorph model"):
         baseline_sweep({0.5: tiny_hypermorph}, small_data)
     with pytest.raises(TypeError, match="non-empty dict"):
@@ -235,7 +235,7 @@ def test_a_3d_lambda_sweep_scores_volumes_like_one_call_per_lambda(volumes, monk
     assert result.mse.shape == result.folding.shape == (2, 3)
     assert np.isfinite(result.mean_dice).all() and 0 <= result.identity_dice <= 1
     for index, lam in enumerate([0.1, 0.9]):
-        alone = score_pairs(model, volumes, result.pairs, lam=lam)
+        alone = score_pairs(model, volumes, pairs=result.pairs, lam=lam)
         np.testing.assert_allclose(result.dice[index], alone.dice)
         np.testing.assert_allclose(result.mse[index], alone.mse, rtol=1e-5)
     grid = baseline_sweep({0.5: hnb.build_vxm(VOLUME, nb_features=TINY_FEATURES, seed=0)}, volumes,
@@ -263,4 +263,4 @@ def test_a_model_for_another_shape_or_dimension_is_refused(volumes, small_data, 
                                          r"for 2D images of shape \(32, 32\)"):
         lambda_sweep(tiny_hypermorph, volumes, [0.5], n_pairs=2)
     with pytest.raises(ValueError, match="build a model for their shape"):
-        score_pairs(tiny_vxm, volumes, [[0, 1]])
+        score_pairs(tiny_vxm, volumes, pairs=[[0, 1]])

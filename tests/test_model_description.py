@@ -101,3 +101,14 @@ def test_the_explorer_shows_the_models_own_sigma(trained_3d):
     with pytest.warns(UserWarning, match="differs from"):
         explorer = hnb.widgets.LambdaExplorer(model, data, lam=0.5, image_sigma=0.2)
     assert explorer.controls.image_sigma == 0.2
+
+
+def test_optimize_lambda_tunes_with_the_models_own_image_term():
+    from hypermorph_nb.evaluation.lambda_tuning import _image_loss_of
+    from hypermorph_nb.networks.models import ModelSpec
+
+    ncc = ModelSpec("hypermorph", (16, 16), {}, training=TrainingRecord(image_loss="ncc"))
+    assert _image_loss_of(ncc, None) == "ncc"
+    assert _image_loss_of(ModelSpec("hypermorph", (16, 16), {}), None) == "mse"
+    with pytest.warns(UserWarning, match="differs from the 'ncc' the model was trained with"):
+        assert _image_loss_of(ncc, "mse") == "mse"

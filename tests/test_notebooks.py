@@ -26,7 +26,7 @@ SMALL = {
     "lam_sampling": {"mode": "oversample", "oversample_rate": 0.5}, "image_sigma": 0.2,
     "n_pairs": 8, "sweep_lams": [0.0, 0.5, 0.9, 0.99, 1.0], "lams": [0.5, 0.9],
 }
-#: What TensorFlow prints while it loads (see hypermorph_nb/_startup_logs.py); no output may hold it.
+#: What TensorFlow prints while it loads (see hypermorph_nb/runtime/startup_logs.py); no output may hold it.
 STARTUP_NOISE = ("absl::InitializeLog", "oneDNN custom operations", "Could not find cuda drivers",
                  "cudart_stub", "I0000 ")
 #: The first code cell of every notebook: installs the package on Colab, does nothing elsewhere.

@@ -104,6 +104,23 @@ def test_a_model_trained_on_prepared_scans_registers_raw_scans_in_their_own_spac
     _check_written(paths, moving, fixed, *labels, model, 0.3, tolerance=0.03)
 
 
+def test_refined_registration_is_written_through_the_same_transform(synthetic_setup, tmp_path):
+    folder, model = synthetic_setup
+    moving, fixed = folder / "scan3.nii.gz", folder / "scan4.nii.gz"
+    plain = hnb.register_scans(model, moving, fixed, tmp_path / "plain", lam=0.3)
+    refined = hnb.register_scans(model, moving, fixed, tmp_path / "refined", lam=0.3, refine=6)
+    assert json.loads(pathlib.Path(refined["sidecar"]).read_text())["refine_iterations"] == 6
+    field, plain_field = (np.asarray(nibabel.load(paths["transform"]).dataobj) for paths in (refined, plain))
+    assert np.abs(field - plain_field).max() > 0.1   # mm: the refinement moved the field
+    transform = sitk.DisplacementFieldTransform(sitk.Cast(sitk.ReadImage(refined["transform"]),
+                                                          sitk.sitkVectorFloat64))
+    by_itk = sitk.Resample(sitk.ReadImage(str(moving)), sitk.ReadImage(str(fixed)), transform, sitk.sitkLinear, 0.0)
+    written = nibabel.load(refined["moved"]).get_fdata()
+    assert np.abs(sitk.GetArrayFromImage(by_itk).transpose(2, 1, 0) - written).max() < 1e-3 * np.abs(written).max()
+    with pytest.raises(ValueError, match="refine"):
+        hnb.register_scans(model, moving, fixed, tmp_path / "bad", lam=0.3, refine=-1)
+
+
 def test_a_scan_that_does_not_align_to_the_models_template_is_refused(synthetic_setup, tmp_path):
     folder, model = synthetic_setup
     affine = nibabel.load(folder / "scan1.nii.gz").affine

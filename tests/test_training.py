@@ -153,6 +153,6 @@ def test_short_training_on_the_synthetic_default_beats_the_identity(build):
     hnb.train(model, train_data, epochs=2, steps_per_epoch=100, learning_rate=3e-3, loss=hnb.networks.LossConfig(image_sigma=0.1),
               verbose=False)
     lam = 0.5 if spec_of(model).is_hypermorph else None
-    trained = np.nanmean(np.nanmean(score_pairs(model, val_data, pairs, lam=lam).dice, axis=1))
-    identity = np.nanmean(np.nanmean(identity_scores(val_data, pairs).dice, axis=1))
+    trained = np.nanmean(np.nanmean(score_pairs(model, val_data, pairs=pairs, lam=lam).dice, axis=1))
+    identity = np.nanmean(np.nanmean(identity_scores(val_data, pairs=pairs).dice, axis=1))
     assert trained > identity + 0.03, (trained, identity)

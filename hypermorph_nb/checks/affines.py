@@ -39,13 +39,14 @@ def as_affines(affines, n, *, name="affines"):
         array = np.repeat(array[None], n, axis=0)
     if array.shape != (n, 4, 4):
         raise ValueError(f"{name}: expected one (4, 4) affine or {n} of them ({n}, 4, 4), "
-                         f"got shape {array.shape}")
+                         f"got shape {array.shape}; pass one 4x4 matrix for all images or one per image")
     if not np.isfinite(array).all():
         raise ValueError(f"{name}: affines contain NaN or infinite values; check the file headers")
     wrong = ~np.isclose(array[:, 3], [0, 0, 0, 1]).all(axis=1)
     if wrong.any():
         raise ValueError(f"{name}: the last row of an affine must be (0, 0, 0, 1); got "
-                         f"{array[np.flatnonzero(wrong)[0], 3].tolist()}")
+                         f"{array[np.flatnonzero(wrong)[0], 3].tolist()}; fix the file's header or "
+                         "pass a valid 4x4 voxel-to-world affine")
     return array
 
 

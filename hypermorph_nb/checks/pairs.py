@@ -35,7 +35,8 @@ def choose_pairs(n_images: int, n_pairs: int, *, seed: int = 0) -> np.ndarray:
     (3, 2)
     """
     if n_images < 2:
-        raise ValueError(f"need at least 2 images to form pairs, got {n_images}")
+        raise ValueError(f"need at least 2 images to form pairs, got {n_images}; give data with two "
+                         "or more images (e.g. a larger subset or split)")
     available = n_images * (n_images - 1)
     n_pairs = min(check_count(n_pairs, "n_pairs"), available)
     flat = np.random.default_rng(seed).choice(available, size=n_pairs, replace=False)

@@ -230,10 +230,6 @@ class Alignment:
     metric: float
     iterations: int
 
-    def itk_transform(self) -> sitk.AffineTransform:
-        """The same transform for ITK tools (LPS; ``sitk.WriteTransform`` writes it as ``.tfm``)."""
-        return itk_affine(self.matrix)
-
 
 def align_affine(fixed: np.ndarray, fixed_affine: np.ndarray, moving: np.ndarray, moving_affine: np.ndarray,
                  *, fixed_mask: np.ndarray | None = None, moving_mask: np.ndarray | None = None,

@@ -448,8 +448,9 @@ def prepare_scans(inputs: str | os.PathLike | Sequence[str | os.PathLike], out_d
     -----
     UserWarning
         Naming each scan left out because its alignment failed, each scan kept whose affine label
-        Dice lies far below the cohort's, and each scan masked with the template's brain mask
-        because it had no mask of its own.
+        Dice lies far below the cohort's, each scan masked with the template's brain mask
+        because it had no mask of its own, and a cohort in which only some scans have label
+        maps (then none are written: a Dataset has label maps for every image or for none).
 
     Examples
     --------
@@ -730,15 +731,25 @@ def _write(out, results, reference, spacing):
         raise ValueError(f"every scan failed to align ({results[0].path}: {results[0].reason}); "
                          "check the scans' orientation and contrast, or give a reference scan")
     with_labels = all(result.labels is not None for result in ok)
+    unlabelled = [result.path for result in ok if result.labels is None]
+    if not with_labels and len(unlabelled) < len(ok):
+        warnings.warn(f"{len(unlabelled)} of {len(ok)} scans have no label map (e.g. {unlabelled[0]}), so "
+                      "no label maps are written and the dataset has none; give every scan its label "
+                      "map (NAME_seg.* or labels/NAME.*) to keep them", UserWarning, stacklevel=3)
     if with_labels:
         (out / "labels").mkdir(exist_ok=True)
     for result in results:
         if result.transform is not None:
             sitk.WriteTransform(itk_affine(result.transform), str(out / "transforms" / f"{result.name}.tfm"))
             np.save(out / "transforms" / f"{result.name}.npy", result.transform)
-        stale = out / f"{result.name}.nii.gz"
-        if result.status != "ok" and stale.exists():
-            stale.unlink()
+        # an earlier run's files of a scan left out now (or of labels not written now) would load
+        # with load_folder(out_dir) as if they belonged to this run
+        stale = [out / f"{result.name}.nii.gz"] if result.status != "ok" else []
+        if result.status != "ok" or not with_labels:
+            stale.append(out / "labels" / f"{result.name}.nii.gz")
+        for path in stale:
+            if path.exists():
+                path.unlink()
     for result in ok:
         _save(result.image, reference.affine, out / f"{result.name}.nii.gz")
         if with_labels:

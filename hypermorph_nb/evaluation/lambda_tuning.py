@@ -13,6 +13,7 @@ fewer registrations than a fine λ grid.
 from __future__ import annotations
 
 import dataclasses
+import warnings
 import weakref
 from typing import TYPE_CHECKING
 
@@ -72,7 +73,7 @@ class LambdaSearch:
 def optimize_lambda(model: tf.keras.Model, data: Dataset | np.ndarray, *,
                     pairs: ArrayLike | None = None, n_pairs: int = 16, seed: int = 0,
                     label: int | str | None = None, objective: str = "dice", steps: int = 12,
-                    init_lam: float = 0.5, tol: float = 0.01, image_loss: str = "mse",
+                    init_lam: float = 0.5, tol: float = 0.01, image_loss: str | None = None,
                     folding_weight: float = 1.0, batch_size: int = 8) -> LambdaSearch:
     """Tune λ of a trained HyperMorph (or FiLM) model by gradient on validation pairs.
 
@@ -102,7 +103,10 @@ def optimize_lambda(model: tf.keras.Model, data: Dataset | np.ndarray, *,
         Starting λ in (0, 1).
     tol : float
         Stop once the bracket around the optimum is narrower than ``tol`` in λ.
-    image_loss : {'mse', 'ncc'}
+    image_loss : {'mse', 'ncc'}, optional
+        The image term of ``objective='image'``; by default the one the model was trained
+        with (its saved :class:`~hypermorph_nb.networks.description.TrainingRecord`), else
+        'mse'. Another one than the model's own warns.
     folding_weight : float
     batch_size : int
         Pairs per model call (gradients are summed over batches).
@@ -127,6 +131,7 @@ def optimize_lambda(model: tf.keras.Model, data: Dataset | np.ndarray, *,
     data = as_dataset(data, inshape=spec_of(model).inshape)
     if objective not in ("dice", "image"):
         raise ValueError(f"objective must be 'dice' or 'image', got {objective!r}")
+    image_loss = _image_loss_of(spec_of(model), image_loss)
     if image_loss not in ("mse", "ncc"):
         raise ValueError(f"image_loss must be 'mse' or 'ncc', got {image_loss!r}")
     if not 0 < float(init_lam) < 1:
@@ -238,6 +243,17 @@ def _step_function(model, kind):
 
 
 _STEPS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _image_loss_of(spec, image_loss):
+    """The image term to tune with: the model's own unless another is given (then a warning)."""
+    trained = None if spec.training is None else spec.training.image_loss
+    if image_loss is None:
+        return trained or "mse"
+    if trained is not None and image_loss != trained:
+        warnings.warn(f"image_loss={image_loss!r} differs from the {trained!r} the model was trained "
+                      "with; leave image_loss out to use the model's own", UserWarning, stacklevel=3)
+    return image_loss
 
 
 class _DiceTarget:

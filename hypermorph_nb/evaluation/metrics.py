@@ -228,7 +228,7 @@ def determinant_of_gradients(grads: Sequence[Any]) -> Any:
     def jac(i, j):  # d(x_i + u_i) / d x_j
         return grads[j][..., i] + (1.0 if i == j else 0.0)
 
-    # closed-form 2x2 / 3x3 determinants: several times faster than a batched np.linalg.det
+    # closed-form 2x2 / 3x3 determinants: faster than a batched np.linalg.det
     if len(grads) == 2:
         return jac(0, 0) * jac(1, 1) - jac(0, 1) * jac(1, 0)
     return (jac(0, 0) * (jac(1, 1) * jac(2, 2) - jac(1, 2) * jac(2, 1))

@@ -45,7 +45,7 @@ __all__ = [
 ]
 
 
-def score_pairs(model: tf.keras.Model, data: Dataset | np.ndarray, pairs: ArrayLike, *,
+def score_pairs(model: tf.keras.Model, data: Dataset | np.ndarray, *, pairs: ArrayLike,
                 lam: float | None = None, labels: ArrayLike | None = None,
                 batch_size: int | None = None, progress: bool | str = "none") -> PairScores:
     """Register ``pairs`` of ``data`` (one λ for all) and score each registration.
@@ -78,7 +78,7 @@ def score_pairs(model: tf.keras.Model, data: Dataset | np.ndarray, pairs: ArrayL
     >>> from hypermorph_nb.data import synthetic
     >>> data = synthetic(4, (32, 32), seed=0)
     >>> model = hnb.build_vxm((32, 32), nb_features=[[8, 8, 8, 8], [8, 8, 8, 8, 8, 8, 8]], seed=0)
-    >>> scores = score_pairs(model, data, [[0, 1], [2, 3]])
+    >>> scores = score_pairs(model, data, pairs=[[0, 1], [2, 3]])
     >>> scores.dice.shape == (2, len(data.label_values())), scores.mse.shape
     (True, (2,))
     """
@@ -116,14 +116,14 @@ def auto_batch_size(shape):
     return int(min(MAX_BATCH, max(1, VOXELS_PER_CALL // voxels)))
 
 
-def identity_scores(data: Dataset | np.ndarray, pairs: ArrayLike, *,
+def identity_scores(data: Dataset | np.ndarray, *, pairs: ArrayLike,
                     labels: ArrayLike | None = None) -> PairScores:
     """Scores of leaving each moving image unregistered (the baseline to beat).
 
     Examples
     --------
     >>> from hypermorph_nb.data import synthetic
-    >>> scores = identity_scores(synthetic(4, (32, 32), seed=0), [[0, 1]])
+    >>> scores = identity_scores(synthetic(4, (32, 32), seed=0), pairs=[[0, 1]])
     >>> float(scores.folding[0])
     0.0
     """
@@ -198,7 +198,7 @@ def lambda_sweep(model: tf.keras.Model, data: Dataset | np.ndarray, lams: ArrayL
     """
     if not spec_of(model).is_hypermorph:
         raise ValueError("lambda_sweep needs a HyperMorph model; a baseline has one fixed λ "
-                         "(score it with score_pairs(model, data, pairs), or a grid of "
+                         "(score it with score_pairs(model, data, pairs=...), or a grid of "
                          "baselines with baseline_sweep({λ: model, ...}, data))")
     data, registrar = dataset_and_registrar(model, data)
     lams = check_lambdas(lams, allow_repeats=False)
@@ -328,7 +328,7 @@ def _sweep_result(lams, pairs, labels, data, scores):
     return SweepResult(
         lams=lams, pairs=pairs, labels=labels, label_names=data.label_names, dice=dice,
         mse=per_lam(scores.mse), folding=per_lam(scores.folding),
-        identity=identity_scores(data, pairs, labels=labels), ncc=per_lam(scores.ncc),
+        identity=identity_scores(data, pairs=pairs, labels=labels), ncc=per_lam(scores.ncc),
     )
 
 

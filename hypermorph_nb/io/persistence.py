@@ -102,7 +102,8 @@ def load_model(path: str | os.PathLike[str]) -> tf.keras.Model:
     except (OSError, ValueError) as err:
         raise ValueError(f"{config_path} is not valid JSON ({err}); re-save the model") from err
     if not isinstance(config, dict) or config.get("format") != "hypermorph_nb":
-        raise ValueError(f"{config_path} is not a hypermorph_nb model config")
+        raise ValueError(f"{config_path} is not a hypermorph_nb model config; give the folder that "
+                         "hypermorph_nb.save_model (or a training checkpoint) wrote")
     if config.get("version", 0) > FORMAT_VERSION:
         raise ValueError(
             f"{config_path} was written by a newer hypermorph_nb (format {config['version']}); "

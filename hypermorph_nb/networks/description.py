@@ -103,9 +103,12 @@ class ModelSpace:
         shape = tuple(int(s) for s in self.shape)
         affine = np.asarray(self.affine, dtype=np.float64)
         if affine.shape != (4, 4) or not np.all(np.isfinite(affine)):
-            raise ValueError(f"a model space needs a finite 4x4 affine, got shape {affine.shape}")
+            raise ValueError(f"a model space needs a finite 4x4 voxel-to-world affine, got shape "
+                             f"{affine.shape} (or non-finite values); give the grid's affine, e.g. "
+                             "dataset.affine or nibabel.load(path).affine")
         if abs(np.linalg.det(affine[:3, :3])) < 1e-9:
-            raise ValueError("a model space's affine is singular (zero voxel size)")
+            raise ValueError("a model space's affine is singular (a voxel size of zero); give the grid's "
+                             "voxel-to-world affine, e.g. dataset.affine or nibabel.load(path).affine")
         object.__setattr__(self, "shape", shape)
         object.__setattr__(self, "affine", affine)
         for name in ("reference", "reference_mask"):
@@ -116,7 +119,8 @@ class ModelSpace:
             if value.shape[-1:] == (1,) and value.ndim == len(shape) + 1:
                 value = value[..., 0]
             if value.shape != shape:
-                raise ValueError(f"the space's {name} has shape {value.shape}, its grid is {shape}")
+                raise ValueError(f"the space's {name} has shape {value.shape}, but its grid is {shape}; give "
+                                 f"a {name} on the grid (e.g. resample it onto the grid's affine)")
             value = value.astype(bool) if name == "reference_mask" else value.astype(np.float32)
             object.__setattr__(self, name, value)
 

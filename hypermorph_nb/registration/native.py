@@ -42,6 +42,7 @@ from ..data.alignment import RAS_TO_LPS, to_sitk
 from ..data.preparation import Reference, Scan, judge, mean_label_dice, prepare_scan
 from ..networks.models import spec_of
 from .pairs import Registrar
+from .refine import check_refine, refine_registration
 
 #: The sidecar written beside the images.
 SIDECAR = "registration.json"
@@ -51,7 +52,7 @@ CONVENTION = ("transform.nii.gz: ITK displacement field on the fixed scan's grid
 
 
 def register_scans(model: Any, moving: str | os.PathLike, fixed: str | os.PathLike,
-                   out_dir: str | os.PathLike, *, lam: float | None,
+                   out_dir: str | os.PathLike, *, lam: float | None, refine: int = 0,
                    moving_labels: str | os.PathLike | None = None,
                    fixed_labels: str | os.PathLike | None = None,
                    moving_mask: str | os.PathLike | None = None,
@@ -69,6 +70,10 @@ def register_scans(model: Any, moving: str | os.PathLike, fixed: str | os.PathLi
         Output folder (created); files of the same names are replaced.
     lam : float or None
         λ in [0, 1] for a HyperMorph model (None for a VoxelMorph baseline).
+    refine : int
+        Iterations of λ-aware instance optimisation of the field in the model's space
+        (:func:`~hypermorph_nb.registration.refine.refine_registration`); 0 uses the network's
+        field as it is.
     moving_labels, fixed_labels : path, optional
         Label maps on the scans' grids: the moving one is warped (nearest neighbour); both mask
         their scans' brains, and with both the sidecar reports the Dice in the model's space and
@@ -103,6 +108,7 @@ def register_scans(model: Any, moving: str | os.PathLike, fixed: str | os.PathLi
     ...
     ValueError: this model does not know its space ...
     """
+    refine = check_refine(refine)
     space = spec_of(model).space
     if space is None or space.reference is None:
         raise ValueError(
@@ -118,14 +124,18 @@ def register_scans(model: Any, moving: str | os.PathLike, fixed: str | os.PathLi
     scans = [Scan.read(moving, labels=moving_labels, mask=moving_mask),
              Scan.read(fixed, labels=fixed_labels, mask=fixed_mask)]
     prepared = [_bring(scan, reference, seed) for scan in scans]
-    registrar = Registrar.for_model(model)
-    batch = [image[None, ..., None] for image, _, _ in prepared]
-    _, flow = registrar.predict(batch[0], batch[1], lam)
-    points = _pull_points(flow[0], space.affine, prepared[0][2], prepared[1][2],
+    if refine:
+        _, field = refine_registration(model, prepared[0][0], prepared[1][0], lam=lam, iterations=refine,
+                                       fixed_affine=space.affine)
+    else:
+        batch = [image[None, ..., None] for image, _, _ in prepared]
+        field = Registrar.for_model(model).predict(batch[0], batch[1], lam)[1][0]
+    points = _pull_points(field, space.affine, prepared[0][2], prepared[1][2],
                           scans[1].array.shape, scans[1].affine)
     moved = _sample(scans[0].array, scans[0].affine, points, order=1)
     volumes = {"moved": moved.astype(np.float32)}
-    sidecar = {"lam": None if lam is None else float(lam), "transform_convention": CONVENTION,
+    sidecar = {"lam": None if lam is None else float(lam), "refine_iterations": refine,
+               "transform_convention": CONVENTION,
                "moving": str(moving), "fixed": str(fixed),
                "moving_affine_transform": prepared[0][2].tolist(),
                "fixed_affine_transform": prepared[1][2].tolist(),
@@ -133,7 +143,8 @@ def register_scans(model: Any, moving: str | os.PathLike, fixed: str | os.PathLi
     if scans[0].labels is not None:
         volumes["moved_labels"] = _sample(scans[0].labels, scans[0].affine, points, order=0).astype(np.int32)
         if scans[1].labels is not None:
-            sidecar["dice"] = _dice_report(registrar, flow, prepared, volumes["moved_labels"], scans[1].labels)
+            sidecar["dice"] = _dice_report(Registrar.for_model(model), field[None], prepared,
+                                           volumes["moved_labels"], scans[1].labels)
     world = np.einsum("ij,...j->...i", scans[1].affine[:3, :3], _voxel_grid(scans[1].array.shape)) + scans[1].affine[:3, 3]
     displacement = (points - world) @ RAS_TO_LPS[:3, :3]
     return _write(pathlib.Path(out_dir), volumes, scans[1].affine, displacement, sidecar)

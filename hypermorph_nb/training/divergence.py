@@ -1,8 +1,8 @@
 """Detect a loss that blows up without becoming NaN (the guard of :func:`hypermorph_nb.train`).
 
 A diverging run can climb by orders of magnitude and fold the field while
-every number stays finite (plain VoxelMorph at 48³, lr 1e-3: loss 0.011 at
-step 1000, 6810 at step 2000). :class:`DivergenceGuard` calls a loss diverged
+every number stays finite (plain VoxelMorph at 48³, lr 1e-3:
+``benchmarks/results/stability_3d_lr1e-3_step.md``). :class:`DivergenceGuard` calls a loss diverged
 when it is more than :data:`FACTOR` times the median of the last
 :data:`WINDOW` epoch losses *and* above the first epoch's loss (training never
 legitimately climbs above where it started). Each compiled call's mean loss is

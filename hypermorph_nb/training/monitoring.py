@@ -38,7 +38,7 @@ class Validation:
         """Mean MSE per λ and mean Dice per λ (None without label maps)."""
         mse, dice = [], []
         for lam in self.lams:
-            scores = score_pairs(model, self.data, self.pairs, lam=lam, labels=self.labels)
+            scores = score_pairs(model, self.data, pairs=self.pairs, lam=lam, labels=self.labels)
             mse.append(float(np.mean(scores.mse)))
             if scores.dice is not None:
                 with quiet_nan_warnings():

@@ -135,7 +135,7 @@ def grid_lines(flow, *, step=8):
     The vertex at pixel ``x = (row, col)`` is placed at ``x + u(x)``: where the
     moved image samples the moving image. Parallel lines that cross or bunch up
     show folding and compression. The lines are joined into one array with NaN
-    breaks, so a single ``Line2D`` draws them (3x faster than a ``LineCollection``).
+    breaks, so a single ``Line2D`` draws them (faster than a ``LineCollection``).
 
     Parameters
     ----------

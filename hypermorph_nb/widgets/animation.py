@@ -78,8 +78,8 @@ def save_lambda_animation(explorer, path, *, lams=None, fps=4, dpi=None):
         try:
             with writer.saving(figure, os.fspath(partial), dpi or figure.dpi):
                 for lam in lams:
-                    state = explorer._register(lam, *pair)
-                    explorer._show_all(state)
+                    state = explorer.state_at(lam, *pair)
+                    explorer.show_state(state)
                     title.set_text(f"moved, λ = {format_lam(lam)}")
                     writer.grab_frame()
             os.replace(partial, path)
@@ -89,6 +89,6 @@ def save_lambda_animation(explorer, path, *, lams=None, fps=4, dpi=None):
             title.set_text("moved")
             for artist in live.animated:
                 artist.set_animated(True)
-            explorer._show_all(explorer.state)  # back to what the widget showed
+            explorer.show_state(explorer.state)  # back to what the widget showed
             live.refresh(full=True)
     return path

@@ -92,7 +92,8 @@ class LambdaExplorer(PictureMixin, widgets.VBox):
         ``'auto'`` embeds the ipympl canvas under ``%matplotlib widget`` and
         otherwise refreshes one image widget in place.
     image_format : {'jpeg', 'png'}
-        Encoding of the ``'image'`` display (JPEG encodes ~5x faster).
+        Encoding of the ``'image'`` display (JPEG encodes faster;
+        ``benchmarks/results/widget_latency.md``).
     grid_step : int, optional
         Spacing of the deformation grid in pixels (default ~1/20 of the image).
     dpi : float
@@ -406,7 +407,7 @@ class LambdaExplorer(PictureMixin, widgets.VBox):
                     self._load_pair(moving_index, fixed_index)
                 state = self.state
                 if key != self._shown_key:
-                    state = self._register(lam, moving_index, fixed_index)
+                    state = self.state_at(lam, moving_index, fixed_index)
                 drawn = time.perf_counter()
                 shown = self._shown_slices or {}
                 changed = [plane for plane in self.planes if state is not self.state
@@ -434,8 +435,12 @@ class LambdaExplorer(PictureMixin, widgets.VBox):
                                               model_runs=self.n_updates)
             self._clear_error()
 
-    def _show_all(self, state):
-        """Put ``state`` into every plane at the current slices (drawn by the next refresh)."""
+    def show_state(self, state):
+        """Put ``state`` into every plane at the current slices (drawn by the next refresh).
+
+        Used with :meth:`state_at` by :func:`hypermorph_nb.widgets.animation.save_lambda_animation`
+        to draw frames at other λ without changing the widget's controls.
+        """
         self._show(self.planes, state, self.slices)
 
     def _show(self, planes, state, slices):
@@ -458,13 +463,16 @@ class LambdaExplorer(PictureMixin, widgets.VBox):
                                   self.label_values)[0]
             self._identity["dice"] = mean_present(identity)
 
-    def _register(self, lam, moving_index, fixed_index):
+    def state_at(self, lam, moving_index, fixed_index):
+        """Register pair ``(moving_index, fixed_index)`` at ``lam`` (refined as the widget refines)
+        and score it; an :class:`ExplorerState` that nothing shows until :meth:`show_state`."""
         data = self.data
         start = time.perf_counter()
         moving_labels = data.labels[moving_index] if data.has_labels else None
         if self._refine:
-            moved, flow = refine_registration(self.model, data.images[moving_index, ..., 0],
-                                              data.images[fixed_index, ..., 0], lam=lam, iterations=self._refine)
+            moved, flow = refine_registration(
+                self.model, data.images[moving_index, ..., 0], data.images[fixed_index, ..., 0], lam=lam,
+                iterations=self._refine, fixed_affine=None if data.affines is None else data.affines[fixed_index])
             warped_labels = None if moving_labels is None else Registrar.for_model(self.model).warp(
                 moving_labels[None], flow[None], interp="nearest")[0]
         else:

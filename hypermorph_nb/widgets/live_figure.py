@@ -3,10 +3,10 @@
 Two displays, chosen by ``mode``:
 
 - ``'image'`` (the default path): an off-screen Agg figure whose pixels go, as
-  JPEG (default, ~3 ms to encode) or PNG (~15 ms) bytes, into one
-  ``ipywidgets.Image`` that is replaced in place, so nothing accumulates in the
-  cell output. It needs ipywidgets alone, so it works wherever core widgets do:
-  JupyterLab, Notebook 7, VS Code, Colab;
+  JPEG (default, faster to encode: ``benchmarks/results/widget_latency.md``) or
+  PNG bytes, into one ``ipywidgets.Image`` that is replaced in place, so nothing
+  accumulates in the cell output. It needs ipywidgets alone, so it works
+  wherever core widgets do: JupyterLab, Notebook 7, VS Code, Colab;
 - ``'ipympl'``: the figure's canvas is the ipympl widget; an update restores the
   saved background, draws the changed artists and sends ipympl's diff image,
   with no full redraw and no round trip to the browser. ``'auto'`` picks it only
