@@ -179,13 +179,19 @@ def test_scan_without_a_mask_gets_the_templates_and_a_warning(cohort, prepared, 
     assert mean_dice((image > 0).astype(int), truth.astype(int)) > 0.9
 
 
-def test_a_scan_that_does_not_align_is_reported_and_left_out(cohort, tmp_path):
+def _two_scans_of(cohort, tmp_path):
+    """The cohort's folder, and a new folder holding copies of its first two scans with their labels."""
     folder, _ = cohort
     raw = tmp_path / "raw"
     (raw / "labels").mkdir(parents=True)
     for name in ("scan0.nii.gz", "scan1.nii.gz"):
         shutil.copy(folder / name, raw)
         shutil.copy(folder / "labels" / name, raw / "labels")
+    return folder, raw
+
+
+def test_a_scan_that_does_not_align_is_reported_and_left_out(cohort, tmp_path):
+    folder, raw = _two_scans_of(cohort, tmp_path)
     affine = nibabel.load(folder / "scan1.nii.gz").affine
     noise = np.random.default_rng(0).random((96, 96, 96)).astype(np.float32) * 3000
     nibabel.save(nibabel.Nifti1Image(noise, affine), raw / "noise.nii.gz")
@@ -231,12 +237,7 @@ def _save(path, array, affine=None):
     ("labels_grid", r"labels/bad\.nii\.gz: its affine differs.*resample it onto the image with nearest"),
 ])
 def test_bad_scans_are_refused_naming_the_file_and_the_fix(cohort, tmp_path, case, match):
-    folder, _ = cohort
-    raw = tmp_path / "raw"
-    (raw / "labels").mkdir(parents=True)
-    for name in ("scan0.nii.gz", "scan1.nii.gz"):
-        shutil.copy(folder / name, raw)
-        shutil.copy(folder / "labels" / name, raw / "labels")
+    folder, raw = _two_scans_of(cohort, tmp_path)
     volume = np.random.default_rng(0).random((20, 20, 20)).astype(np.float32)
     arrays = {"4d": np.stack([volume, volume], axis=-1), "2d": volume[..., 0], "constant": np.full_like(volume, 7),
               "empty": np.zeros_like(volume), "labels_grid": volume}
