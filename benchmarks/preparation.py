@@ -109,7 +109,7 @@ def main(argv=None):
     from common import write_results
     from hypermorph_nb.data import prepare_scans
     from hypermorph_nb.data.alignment import resample
-    from hypermorph_nb.data.preparation import Reference, Scan, prepare_scan
+    from hypermorph_nb.data.scans import Reference, Scan, prepare_scan
     from hypermorph_nb.networks.description import ModelSpace
     from hypermorph_nb.networks.models import describe
     from hypermorph_nb.registration.pairs import Registrar

@@ -104,11 +104,10 @@ def test_the_explorer_shows_the_models_own_sigma(trained_3d):
 
 
 def test_optimize_lambda_tunes_with_the_models_own_image_term():
-    from hypermorph_nb.evaluation.lambda_tuning import _image_loss_of
-    from hypermorph_nb.networks.models import ModelSpec
+    from hypermorph_nb.networks.description import resolve_image_loss
 
-    ncc = ModelSpec("hypermorph", (16, 16), {}, training=TrainingRecord(image_loss="ncc"))
-    assert _image_loss_of(ncc, None) == "ncc"
-    assert _image_loss_of(ModelSpec("hypermorph", (16, 16), {}), None) == "mse"
+    ncc = TrainingRecord(image_loss="ncc")
+    assert resolve_image_loss(ncc, None) == "ncc"
+    assert resolve_image_loss(None, None) == "mse"
     with pytest.warns(UserWarning, match="differs from the 'ncc' the model was trained with"):
-        assert _image_loss_of(ncc, "mse") == "mse"
+        assert resolve_image_loss(ncc, "mse") == "mse"

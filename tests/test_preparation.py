@@ -12,7 +12,7 @@ import SimpleITK as sitk
 from scipy.spatial.transform import Rotation
 
 from hypermorph_nb.data import Dataset, PreparedScans, load_folder, prepare_scans
-from hypermorph_nb.data import preparation
+from hypermorph_nb.data import scans
 from hypermorph_nb.data.alignment import (RAS_TO_LPS, from_sitk, isotropic_grid, itk_affine, resample,
                                           to_sitk, world_matrix)
 from hypermorph_nb.evaluation.metrics import mean_dice
@@ -207,7 +207,7 @@ def test_a_scan_that_does_not_align_is_reported_and_left_out(cohort, tmp_path):
 
 def test_an_optimizer_that_raises_fails_that_scan_only(cohort, tmp_path, monkeypatch):
     folder, _ = cohort
-    original, calls = preparation.align_affine, []
+    original, calls = scans.align_affine, []
 
     def flaky(*args, **kwargs):
         calls.append(1)
@@ -216,7 +216,7 @@ def test_an_optimizer_that_raises_fails_that_scan_only(cohort, tmp_path, monkeyp
                                "All samples map outside moving image buffer")
         return original(*args, **kwargs)
 
-    monkeypatch.setattr(preparation, "align_affine", flaky)
+    monkeypatch.setattr(scans, "align_affine", flaky)
     with pytest.warns(UserWarning, match=r"scan2\.nii\.gz: left out.*outside moving image buffer"):
         result = prepare_scans(folder, tmp_path / "out", reference=0)
     assert result.failed == ["scan2"]

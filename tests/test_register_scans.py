@@ -10,7 +10,7 @@ import SimpleITK as sitk
 import hypermorph_nb as hnb
 from hypermorph_nb.cli import main
 from hypermorph_nb.data import prepare_scans
-from hypermorph_nb.data.preparation import Reference, Scan, prepare_scan
+from hypermorph_nb.data.scans import Reference, Scan, prepare_scan
 from hypermorph_nb.evaluation.metrics import mean_dice
 from hypermorph_nb.networks.models import spec_of
 from hypermorph_nb.registration.pairs import Registrar

@@ -6,7 +6,7 @@ import tensorflow as tf
 import hypermorph_nb as hnb
 from hypermorph_nb.io.checkpoints import latest_checkpoint
 from hypermorph_nb.data import PairBatches
-from hypermorph_nb.training import engine, loop
+from hypermorph_nb.training import engine, run
 from hypermorph_nb.training.divergence import DivergenceGuard
 
 from tests.conftest import SHAPE, TINY_FEATURES
@@ -79,7 +79,7 @@ def test_a_loss_spike_restores_the_last_good_epoch_and_says_what_to_lower(tiny_v
 
 def test_the_adam_state_is_restored_too(tiny_vxm, small_data, spike_from_step, monkeypatch):
     captured = {}
-    remember, restore = engine.Engine.remember_good, loop._TrainingRun._restore
+    remember, restore = engine.Engine.remember_good, run.TrainingRun._restore
 
     def remember_and_copy(self):
         remember(self)
@@ -91,7 +91,7 @@ def test_the_adam_state_is_restored_too(tiny_vxm, small_data, spike_from_step, m
         return result
 
     monkeypatch.setattr(engine.Engine, "remember_good", remember_and_copy)
-    monkeypatch.setattr(loop._TrainingRun, "_restore", restore_and_copy)
+    monkeypatch.setattr(run.TrainingRun, "_restore", restore_and_copy)
     with pytest.warns(RuntimeWarning, match="diverged"):
         hnb.train(tiny_vxm, small_data, epochs=4, steps_per_epoch=3, verbose=False, steps_per_call=1)
     assert captured["restored"][0] == 6   # Adam's step counter (so the schedule) is back at epoch 2's end

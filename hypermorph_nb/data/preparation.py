@@ -1,27 +1,19 @@
-"""Scans as they come, made ready for registration: reorient, resample, normalise, mask, align.
+"""A cohort of scans as they come, made ready for registration on one grid.
 
 :func:`prepare_scans` takes NIfTI/MGZ head or brain scans of any shape, voxel size and
 orientation and puts them on one grid: RAS, isotropic voxels of ``spacing`` mm, affinely
-aligned (SimpleITK, :mod:`.alignment`) to a reference: one of the scans, a template file, or a
-template built from the cohort itself (align to the first scan, average, repeat). Intensities
-are scaled by robust percentiles inside the brain (or head) and clipped to [0, 1]; every scan
-is brain-masked with its own mask or label map, or, for a scan with neither, with the
-template's brain mask after alignment (said in a warning and in the manifest).
-
-Each image is resampled once, from its own voxels straight onto the grid through its
-transform; label maps and masks take the same path by nearest neighbour. A transform maps
-points of the grid (template world, RAS mm) to points of the scan: ``prepared(p) =
-scan(T @ p)`` (ITK's convention; the ``.tfm`` files hold the same map in LPS).
-
-:func:`prepare_scan` runs the same steps for one scan against a :class:`Reference`, which is
-how :func:`hypermorph_nb.register_scans` brings new scans into a model's space.
+aligned (:func:`.scans.prepare_scan`) to a reference: one of the scans, a template file, or a
+template built from the cohort itself (align to the first scan, average, repeat). It writes the
+prepared images and label maps (loadable with :func:`~hypermorph_nb.data.load_folder`), each
+scan's transform, the template, a manifest and a QC picture.
 
 Examples
 --------
->>> import numpy as np
->>> reference = Reference(image=np.ones((8, 8, 8), "float32"), affine=np.diag([2.0, 2, 2, 1]))
->>> reference.shape, reference.spacing
-((8, 8, 8), 2.0)
+>>> import hypermorph_nb as hnb
+>>> hnb.data.prepare_scans([], "out")  # doctest: +ELLIPSIS
+Traceback (most recent call last):
+...
+FileNotFoundError: []: no scans found; ...
 """
 from __future__ import annotations
 
@@ -31,203 +23,24 @@ import os
 import pathlib
 import warnings
 from collections.abc import Sequence
-from typing import Any
 
 import nibabel
 import numpy as np
 import SimpleITK as sitk
 from scipy import ndimage
 
-from .alignment import AFFINE_LEVELS, RIGID_LEVELS, align_affine, isotropic_grid, itk_affine, resample
-from .dataset import Dataset, present_values
-from .folders import own_entries, read_labels
-from .readers import NIBABEL_SUFFIXES, read_file, split_suffix
+from .alignment import itk_affine
+from .dataset import Dataset
+from .folders import own_entries
+from .readers import read_file, split_suffix
+from .scans import (MIN_CORRELATION, MIN_MASK_DICE, PERCENTILES, PreparedScan, Reference, Scan, antialiased, head_mask, judge, onto_grid,
+                    prepare_scan, score_against)
 
-#: Intensity percentiles (inside the brain or head) mapped to 0 and 1.
-PERCENTILES = (0.5, 99.5)
-#: A scan whose brain mask overlaps the template's by less than this (Dice) failed to align.
-MIN_MASK_DICE = 0.7
-#: A scan whose correlation with the template (inside its mask) is below this failed to align.
-MIN_CORRELATION = 0.5
-#: A scan whose correlation with the template lies this far below the cohort's median failed.
-CORRELATION_DROP = 0.15
-#: A scan whose brain-mask Dice lies this far below the cohort's median failed.
-MASK_DICE_DROP = 0.08
-#: A scan whose label Dice lies this far below the cohort's median is flagged as an outlier (its
-#: label map, or its anatomy, differs from the cohort's; the images decide whether it aligned).
-DICE_DROP = 0.15
 #: Voxels of margin around the reference brain in the default grid, then rounded up to 8.
 MARGIN = 4
 #: Shrink factors of the template-building rounds' affine stage (coarser and quicker than the
 #: final alignment's).
 ROUND_LEVELS = (4, 2)
-
-
-@dataclasses.dataclass(frozen=True)
-class Reference:
-    """What scans are aligned to: a template image on the output grid.
-
-    Attributes
-    ----------
-    image : np.ndarray
-        The template, intensities in [0, 1], on the grid ``(shape, affine)``.
-    affine : np.ndarray
-        4×4 RAS voxel-to-world matrix of the grid (isotropic, as a preparation makes it).
-    mask : np.ndarray or None
-        The template's brain mask (bool): where the alignment metric looks (dilated) and what
-        masks a scan without its own mask.
-    labels : np.ndarray or None
-        A label map on the grid (the reference scan's, or the cohort's majority vote), to score
-        each scan's affine-only Dice.
-    """
-
-    image: np.ndarray
-    affine: np.ndarray
-    mask: np.ndarray | None = None
-    labels: np.ndarray | None = None
-
-    @property
-    def shape(self) -> tuple[int, ...]:
-        """The grid's shape."""
-        return tuple(self.image.shape)
-
-    @property
-    def spacing(self) -> float:
-        """The grid's voxel size in mm (the mean over the axes)."""
-        return float(np.linalg.norm(self.affine[:3, :3], axis=0).mean())
-
-    def metric_mask(self) -> np.ndarray | None:
-        """The region the alignment metric samples: the brain mask grown by 8 mm."""
-        if self.mask is None:
-            return None
-        return ndimage.binary_dilation(self.mask, iterations=max(1, round(8 / self.spacing)))
-
-
-@dataclasses.dataclass
-class Scan:
-    """One scan as read: the array, its affine, and its label map / brain mask if any.
-
-    Build it with :meth:`read`, which checks the files.
-    """
-
-    name: str
-    path: str
-    array: np.ndarray
-    affine: np.ndarray
-    labels: np.ndarray | None = None
-    mask: np.ndarray | None = None
-
-    @classmethod
-    def read(cls, path: str | os.PathLike, *, labels: str | os.PathLike | None = None,
-             mask: str | os.PathLike | None = None, name: str | None = None) -> Scan:
-        """Read and check a NIfTI/MGZ scan and its optional label map and brain mask.
-
-        Raises
-        ------
-        ValueError
-            For a 4D or 2D scan, a file without an affine, an empty or constant scan, NaN/inf,
-            or a label map / mask on another grid than the scan; each names the file and the fix.
-
-        Examples
-        --------
-        >>> import nibabel, numpy as np, tempfile, pathlib
-        >>> path = pathlib.Path(tempfile.mkdtemp()) / "flat.nii.gz"
-        >>> nibabel.save(nibabel.Nifti1Image(np.ones((8, 8, 8), "float32"), np.eye(4)), path)
-        >>> Scan.read(path)  # doctest: +ELLIPSIS
-        Traceback (most recent call last):
-        ...
-        ValueError: .../flat.nii.gz: the scan is constant (every voxel 1); ...
-        """
-        path = pathlib.Path(path)
-        if not path.is_file():
-            raise FileNotFoundError(f"{path}: no such scan; give NIfTI (.nii, .nii.gz) or MGZ files")
-        array, affine = read_file(path, role="image")
-        if affine is None or split_suffix(path)[1] not in NIBABEL_SUFFIXES:
-            raise ValueError(f"{path}: has no voxel-to-world affine; preparation needs NIfTI or "
-                             "MGZ scans (save it with nibabel.Nifti1Image(array, affine))")
-        if array.ndim != 3:
-            raise ValueError(f"{path}: is a 2D image of shape {array.shape}, but preparation "
-                             "aligns 3D scans; remove it from the cohort, or give the 3D volume "
-                             "it was cut from")
-        array = np.asarray(array, dtype=np.float32)
-        if not np.isfinite(array).all():
-            raise ValueError(f"{path}: contains NaN or infinite values; replace them "
-                             "(e.g. np.nan_to_num) or leave the scan out")
-        low, high = float(array.min()), float(array.max())
-        if high <= low:
-            raise ValueError(f"{path}: the scan is {'empty' if high == 0 else 'constant'} (every "
-                             f"voxel {low:g}); check the file was written completely, or leave it "
-                             "out of the cohort")
-        label_map = mask_map = None
-        if labels is not None:
-            label_map = read_labels(pathlib.Path(labels), path, array.shape, affine)
-        if mask is not None:
-            mask_map = read_labels(pathlib.Path(mask), path, array.shape, affine) > 0
-        return cls(name=name or split_suffix(path)[0], path=str(path), array=array,
-                   affine=affine, labels=label_map, mask=mask_map)
-
-    @property
-    def brain(self) -> np.ndarray | None:
-        """The brain mask: the given mask, else the label map > 0, else None."""
-        if self.mask is not None:
-            return self.mask
-        return None if self.labels is None else self.labels > 0
-
-
-@dataclasses.dataclass
-class PreparedScan:
-    """One scan on the reference grid, with how it got there.
-
-    Attributes
-    ----------
-    name, path : str
-    image : np.ndarray or None
-        On the grid, in [0, 1], brain-masked (None when alignment raised).
-    labels : np.ndarray or None
-    mask : np.ndarray or None
-        The brain mask on the grid (its own, or the template's).
-    transform : np.ndarray or None
-        4×4 RAS world matrix, grid point → scan point.
-    window : tuple of float
-        Scanner intensities mapped to 0 and 1.
-    metric : float or None
-        Final Mattes mutual information of the alignment.
-    correlation, mask_dice, label_dice : float or None
-        Quality checks against the reference (mask and label Dice where both exist).
-    mask_source : {'mask', 'labels', 'template'}
-    status : {'ok', 'failed'}
-    reason : str
-    outlier : bool
-        Kept, but its affine label Dice lies far below the cohort's (see :func:`judge`).
-    """
-
-    name: str
-    path: str
-    image: np.ndarray | None = None
-    labels: np.ndarray | None = None
-    mask: np.ndarray | None = None
-    transform: np.ndarray | None = None
-    window: tuple[float, float] = (0.0, 1.0)
-    metric: float | None = None
-    correlation: float | None = None
-    mask_dice: float | None = None
-    label_dice: float | None = None
-    mask_source: str = "template"
-    status: str = "ok"
-    reason: str = ""
-    outlier: bool = False
-
-    def record(self) -> dict[str, Any]:
-        """The manifest entry (JSON)."""
-        def number(value):
-            return None if value is None or not np.isfinite(value) else round(float(value), 5)
-
-        return {"name": self.name, "source": self.path, "status": self.status, "reason": self.reason,
-                "transform": None if self.transform is None else np.round(self.transform, 6).tolist(),
-                "metric": number(self.metric), "correlation": number(self.correlation),
-                "mask_dice": number(self.mask_dice), "affine_label_dice": number(self.label_dice),
-                "intensity_window": [number(v) for v in self.window], "mask": self.mask_source,
-                "label_dice_outlier": self.outlier}
 
 
 @dataclasses.dataclass
@@ -263,121 +76,6 @@ class PreparedScans:
     def failed(self) -> list[str]:
         """Names of the scans left out because their alignment failed."""
         return [scan.name for scan in self.scans if scan.status != "ok"]
-
-
-def prepare_scan(scan: Scan, reference: Reference, *, percentiles: tuple[float, float] = PERCENTILES,
-                 iterations: int = 100, affine_levels: tuple[int, ...] = AFFINE_LEVELS,
-                 seed: int = 0) -> PreparedScan:
-    """Bring one scan onto the reference grid: align, resample, normalise, mask.
-
-    Parameters
-    ----------
-    scan : Scan
-    reference : Reference
-    percentiles : (float, float)
-        Intensity percentiles inside the brain (or, without a mask, the head) mapped to 0 and 1.
-    iterations : int
-        Most optimizer iterations per resolution level.
-    affine_levels : tuple of int
-        Shrink factors of the affine stage (the rigid one runs at shrink factors 4 and 2).
-    seed : int
-        Seed of the metric's sampling.
-
-    Returns
-    -------
-    PreparedScan
-        With ``status='failed'`` and the reason when the optimizer raised; the quality checks
-        against the reference are filled in, the decision on them is the caller's
-        (:func:`judge`).
-    """
-    result = PreparedScan(name=scan.name, path=scan.path)
-    smoothed = _antialiased(scan.array, scan.affine, reference.spacing)
-    shape, grid = isotropic_grid(scan.array.shape, scan.affine, reference.spacing)
-    working = resample(smoothed, scan.affine, shape, grid)
-    brain = None if scan.brain is None else resample(scan.brain, scan.affine, shape, grid, order=0)
-    inside = brain if brain is not None and brain.any() else _head(working)
-    working, brain, inside, grid = _crop(working, brain, inside, grid, margin=round(16 / reference.spacing))
-    low, high = np.percentile(working[inside], percentiles)
-    if high <= low:
-        high = low + 1.0
-    result.window = (float(low), float(high))
-    moving = np.clip((working - low) / (high - low), 0, 1)
-    try:
-        found = align_affine(reference.image, reference.affine, moving if brain is None else moving * brain,
-                             grid, fixed_mask=reference.metric_mask(), moving_mask=brain,
-                             iterations=iterations, levels=RIGID_LEVELS, affine_levels=affine_levels,
-                             seed=seed)
-    except RuntimeError as error:
-        result.status, result.reason = "failed", f"the optimizer stopped: {str(error).strip().splitlines()[-1]}"
-        return result
-    result.transform, result.metric = found.matrix, found.metric
-    image = resample(smoothed, scan.affine, reference.shape, reference.affine, transform=found.matrix)
-    image = np.clip((image - low) / (high - low), 0, 1).astype(np.float32)
-    if scan.brain is not None:
-        result.mask = resample(scan.brain, scan.affine, reference.shape, reference.affine,
-                               transform=found.matrix, order=0)
-        result.mask_source = "mask" if scan.mask is not None else "labels"
-    elif reference.mask is not None:
-        result.mask, result.mask_source = reference.mask.copy(), "template"
-    if result.mask is not None:
-        image *= result.mask
-    result.image = image
-    if scan.labels is not None:
-        result.labels = resample(scan.labels, scan.affine, reference.shape, reference.affine,
-                                 transform=found.matrix, order=0)
-    _score(result, reference)
-    return result
-
-
-def judge(scans: Sequence[PreparedScan], *, min_mask_dice: float = MIN_MASK_DICE,
-          min_correlation: float = MIN_CORRELATION, dice_drop: float = DICE_DROP) -> None:
-    """Mark the scans whose alignment failed, and the label-Dice outliers (in place).
-
-    What the images say decides failure: a scan fails when its correlation with the template
-    (inside the template's brain mask) is below ``min_correlation``, its own brain mask overlaps
-    the template's by less than ``min_mask_dice``, or, in a cohort of five or more, either lies
-    far below the cohort's median (:data:`CORRELATION_DROP`, :data:`MASK_DICE_DROP`). A scan
-    whose affine label Dice lies more than ``dice_drop`` below the cohort's median is kept but
-    flagged as an outlier: its label map or anatomy may differ rather than its alignment.
-
-    Examples
-    --------
-    >>> good = [PreparedScan("a", "a.nii", correlation=0.9, label_dice=0.5) for _ in range(5)]
-    >>> off = PreparedScan("b", "b.nii", correlation=0.6, label_dice=0.3)
-    >>> odd = PreparedScan("c", "c.nii", correlation=0.9, label_dice=0.2)
-    >>> judge(good + [off, odd]); off.status, off.reason
-    ('failed', 'correlation with the template 0.600 is far below the cohort median 0.900')
-    >>> odd.status, odd.outlier
-    ('ok', True)
-    """
-    for scan in scans:
-        if scan.status != "ok":
-            continue
-        if scan.correlation is not None and scan.correlation < min_correlation:
-            scan.status = "failed"
-            scan.reason = f"correlation with the template {scan.correlation:.3f} < {min_correlation}"
-        elif scan.mask_dice is not None and scan.mask_dice < min_mask_dice:
-            scan.status = "failed"
-            scan.reason = f"brain mask overlaps the template's by Dice {scan.mask_dice:.3f} < {min_mask_dice}"
-    checks = (("correlation", "correlation with the template", CORRELATION_DROP),
-              ("mask_dice", "brain-mask Dice", MASK_DICE_DROP))
-    for attribute, what, drop in checks:
-        values = [getattr(scan, attribute) for scan in scans if scan.status == "ok"
-                  and getattr(scan, attribute) is not None]
-        if len(values) < 5:
-            continue
-        median = float(np.median(values))
-        for scan in scans:
-            value = getattr(scan, attribute)
-            if scan.status == "ok" and value is not None and value < median - drop:
-                scan.status = "failed"
-                scan.reason = f"{what} {value:.3f} is far below the cohort median {median:.3f}"
-    scored = [scan.label_dice for scan in scans if scan.status == "ok" and scan.label_dice is not None]
-    if len(scored) >= 5:
-        median = float(np.median(scored))
-        for scan in scans:
-            scan.outlier = bool(scan.status == "ok" and scan.label_dice is not None
-                                and scan.label_dice < median - dice_drop)
 
 
 def prepare_scans(inputs: str | os.PathLike | Sequence[str | os.PathLike], out_dir: str | os.PathLike, *,
@@ -572,7 +270,7 @@ def _template_source(reference, entries, scans, reference_mask):
 def _grid(template, spacing, shape):
     """The output grid: RAS, ``spacing`` mm, centred on the template's brain (or head)."""
     affine = template.affine
-    region = template.brain if template.brain is not None else _head(template.array)
+    region = template.brain if template.brain is not None else head_mask(template.array)
     corners = np.array(np.nonzero(region))
     low, high = corners.min(axis=1), corners.max(axis=1)
     box = np.array(np.meshgrid(*[[low[a] - 0.5, high[a] + 0.5] for a in range(3)], indexing="ij")).reshape(3, -1)
@@ -599,22 +297,13 @@ def _place(template, shape, grid, percentiles):
 def _identity(scan, reference, percentiles):
     """A scan resampled onto a grid in its own world (the reference scan: transform = identity)."""
     result = PreparedScan(name=scan.name, path=scan.path, transform=np.eye(4), correlation=1.0)
-    smoothed = _antialiased(scan.array, scan.affine, reference.spacing)
-    image = resample(smoothed, scan.affine, reference.shape, reference.affine)
-    inside = scan.brain if scan.brain is not None else _head(scan.array)
+    smoothed = antialiased(scan.array, scan.affine, reference.spacing)
+    inside = scan.brain if scan.brain is not None else head_mask(scan.array)
     low, high = np.percentile(smoothed[inside], percentiles)
-    high = high if high > low else low + 1.0
-    result.window = (float(low), float(high))
-    image = np.clip((image - low) / (high - low), 0, 1).astype(np.float32)
-    if scan.brain is not None:
-        result.mask = resample(scan.brain, scan.affine, reference.shape, reference.affine, order=0)
-        result.mask_source = "mask" if scan.mask is not None else "labels"
-        image *= result.mask
-    result.image = image
-    if scan.labels is not None:
-        result.labels = resample(scan.labels, scan.affine, reference.shape, reference.affine, order=0)
+    result.window = (float(low), float(high if high > low else low + 1.0))
+    onto_grid(result, scan, smoothed, reference)
     if reference.labels is not None or reference.mask is not None:
-        _score(result, reference)
+        score_against(result, reference)
     return result
 
 
@@ -633,7 +322,7 @@ def _cohort_template(scans, start, *, percentiles, iterations, seed, rounds):
         reference = dataclasses.replace(reference, labels=_majority([r for r in results if r.status == "ok"]))
         for result in results:
             if result.image is not None:
-                _score(result, reference)
+                score_against(result, reference)
     return reference, results
 
 
@@ -659,64 +348,6 @@ def _majority(results):
         better = count > counts
         best[better], counts[better] = value, count[better]
     return best
-
-
-def mean_label_dice(a: np.ndarray, b: np.ndarray) -> float:
-    """Mean Dice over the labels present in both maps, in one joint histogram (NaN if none).
-
-    The same score as :func:`hypermorph_nb.evaluation.metrics.mean_dice`, in one pass over
-    the voxels however many structures there are.
-
-    Examples
-    --------
-    >>> mean_label_dice(np.array([1, 1, 2, 3]), np.array([1, 2, 2, 0]))
-    0.6666666666666666
-    """
-    from ..evaluation.metrics import dice_batch
-
-    shared = np.intersect1d(present_values(a), present_values(b))
-    if not len(shared):
-        return float("nan")
-    return float(dice_batch(np.asarray(a)[None], np.asarray(b)[None], shared).mean())
-
-
-def _score(result, reference):
-    """Correlation, mask Dice and mean label Dice of one prepared scan against the reference."""
-    region = reference.mask if reference.mask is not None else reference.image > 0
-    a, b = result.image[region], reference.image[region]
-    if a.std() > 0 and b.std() > 0:
-        result.correlation = float(np.corrcoef(a, b)[0, 1])
-    else:
-        result.correlation = 0.0
-    if reference.mask is not None and result.mask is not None and result.mask_source != "template":
-        total = result.mask.sum() + reference.mask.sum()
-        result.mask_dice = float(2 * np.logical_and(result.mask, reference.mask).sum() / total) if total else 0.0
-    if reference.labels is not None and result.labels is not None:
-        result.label_dice = mean_label_dice(result.labels, reference.labels)
-
-
-def _crop(working, brain, inside, grid, *, margin):
-    """The working image cut to the head (or brain) plus ``margin`` voxels, and its grid."""
-    corners = np.array(np.nonzero(inside))
-    low = np.maximum(corners.min(axis=1) - margin, 0)
-    high = np.minimum(corners.max(axis=1) + margin + 1, working.shape)
-    box = tuple(slice(a, b) for a, b in zip(low, high))
-    grid = grid.copy()
-    grid[:3, 3] += grid[:3, :3] @ low
-    return working[box], None if brain is None else brain[box], inside[box], grid
-
-
-def _head(image):
-    """The head: voxels brighter than a tenth of the robust maximum, holes filled."""
-    threshold = 0.1 * np.percentile(image, 99)
-    return ndimage.binary_fill_holes(ndimage.binary_opening(image > threshold, iterations=1))
-
-
-def _antialiased(array, affine, spacing):
-    """Smooth a scan whose voxels are finer than ``spacing`` before it is sampled at ``spacing``."""
-    sizes = np.linalg.norm(affine[:3, :3], axis=0)
-    sigma = np.sqrt(np.maximum((spacing / sizes) ** 2 - 1, 0)) / 2
-    return ndimage.gaussian_filter(array, sigma) if sigma.max() > 0.25 else array
 
 
 def _write(out, results, reference, spacing):

@@ -13,7 +13,6 @@ fewer registrations than a fine λ grid.
 from __future__ import annotations
 
 import dataclasses
-import warnings
 import weakref
 from typing import TYPE_CHECKING
 
@@ -25,6 +24,7 @@ from ..checks.arrays import check_count
 from ..checks.pairs import resolve_pairs
 from ..data.dataset import as_dataset
 from .sweeps import labels_of, label_presence
+from ..networks.description import resolve_image_loss
 from ..networks.models import spec_of, vxm
 from ..registration.pairs import Registrar
 from .metrics import determinant_of_gradients
@@ -131,7 +131,7 @@ def optimize_lambda(model: tf.keras.Model, data: Dataset | np.ndarray, *,
     data = as_dataset(data, inshape=spec_of(model).inshape)
     if objective not in ("dice", "image"):
         raise ValueError(f"objective must be 'dice' or 'image', got {objective!r}")
-    image_loss = _image_loss_of(spec_of(model), image_loss)
+    image_loss = resolve_image_loss(spec_of(model).training, image_loss)
     if image_loss not in ("mse", "ncc"):
         raise ValueError(f"image_loss must be 'mse' or 'ncc', got {image_loss!r}")
     if not 0 < float(init_lam) < 1:
@@ -243,17 +243,6 @@ def _step_function(model, kind):
 
 
 _STEPS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
-
-
-def _image_loss_of(spec, image_loss):
-    """The image term to tune with: the model's own unless another is given (then a warning)."""
-    trained = None if spec.training is None else spec.training.image_loss
-    if image_loss is None:
-        return trained or "mse"
-    if trained is not None and image_loss != trained:
-        warnings.warn(f"image_loss={image_loss!r} differs from the {trained!r} the model was trained "
-                      "with; leave image_loss out to use the model's own", UserWarning, stacklevel=3)
-    return image_loss
 
 
 class _DiceTarget:

@@ -194,3 +194,23 @@ def resolve_image_sigma(training: TrainingRecord | None, image_sigma: float | st
                       f"with; leave image_sigma={FROM_MODEL!r} to use the model's own", UserWarning,
                       stacklevel=3)
     return float(image_sigma)
+
+
+def resolve_image_loss(training: TrainingRecord | None, image_loss: str | None) -> str:
+    """The image term to use for a model: its own by default ('mse' when it records none), a
+    warning when a given one disagrees.
+
+    Examples
+    --------
+    >>> resolve_image_loss(TrainingRecord(image_loss="ncc"), None)
+    'ncc'
+    >>> resolve_image_loss(None, None)
+    'mse'
+    """
+    trained = None if training is None else training.image_loss
+    if image_loss is None:
+        return trained or "mse"
+    if trained is not None and image_loss != trained:
+        warnings.warn(f"image_loss={image_loss!r} differs from the {trained!r} the model was trained "
+                      "with; leave image_loss out to use the model's own", UserWarning, stacklevel=3)
+    return image_loss

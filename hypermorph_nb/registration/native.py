@@ -39,7 +39,8 @@ import SimpleITK as sitk
 from scipy import ndimage
 
 from ..data.alignment import RAS_TO_LPS, to_sitk
-from ..data.preparation import Reference, Scan, judge, mean_label_dice, prepare_scan
+from ..data.scans import Reference, Scan, judge, prepare_scan
+from ..evaluation.metrics import mean_dice
 from ..networks.models import spec_of
 from .pairs import Registrar
 from .refine import check_refine, refine_registration
@@ -196,9 +197,9 @@ def _dice_report(registrar, flow, prepared, moved_labels, fixed_labels):
     """Mean Dice of the warped labels in the model's space and in the fixed scan's space."""
     (_, moving, _), (_, fixed, _) = prepared
     warped = registrar.warp(moving[None], flow, interp="nearest")[0]
-    return {"model_space": mean_label_dice(warped, fixed),
-            "native": mean_label_dice(moved_labels, fixed_labels),
-            "affine_only_model_space": mean_label_dice(moving, fixed)}
+    return {"model_space": mean_dice(warped, fixed),
+            "native": mean_dice(moved_labels, fixed_labels),
+            "affine_only_model_space": mean_dice(moving, fixed)}
 
 
 def _write(out, volumes, affine, displacement, sidecar):

@@ -1,6 +1,7 @@
 """Training: :func:`train` and the :class:`History` it returns.
 
-- :mod:`.loop`: ``train`` and the epoch loop (progress, validation, checkpoints, stops);
+- :mod:`.loop`: ``train``: its options resolved, one run started or resumed;
+- :mod:`.run`: :class:`~.run.TrainingRun`, the epoch loop (progress, validation, checkpoints, stops);
 - :mod:`.options`: its grouped options (:class:`CheckpointConfig`, :class:`ValidationConfig`);
 - :mod:`.engine`: the model replica, the optimizer and the compiled steps;
 - :mod:`.schedules`: learning-rate schedules (``lr_schedule``);
@@ -11,7 +12,8 @@
 - :mod:`.history`: the per-epoch record.
 """
 from .history import History
-from .loop import DEFAULT_BASELINE_LAMBDA, train
+from .loop import train
+from .run import DEFAULT_BASELINE_LAMBDA
 from .resume import RESUME_KEYS
 from .monitoring import DEFAULT_VALIDATION_LAMBDAS
 from .options import CheckpointConfig, ValidationConfig

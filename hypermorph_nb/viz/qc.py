@@ -9,7 +9,7 @@ in orange. A scan that is misaligned shows its brain off the outline.
 Examples
 --------
 >>> import numpy as np
->>> from hypermorph_nb.data.preparation import PreparedScan, Reference
+>>> from hypermorph_nb.data.scans import PreparedScan, Reference
 >>> image = np.zeros((16, 16, 16), "float32"); image[4:12, 4:12, 4:12] = 1
 >>> reference = Reference(image=image, affine=np.eye(4), mask=image > 0)
 >>> scans = [PreparedScan("a", "a.nii", image=image, label_dice=0.6),

@@ -13,30 +13,26 @@ set from Python is applied before the assignment returns.
 """
 
 import functools
-import html
 import time
-import traceback
-import warnings
 
 import ipywidgets as widgets
 import numpy as np
 
-from ..checks.grids import input_affine
-from ..checks.inputs import prepare_labels, prepare_pair
 from ..checks.pairs import check_pair
-from ..data.dataset import Dataset, as_dataset
+from ..data.dataset import as_dataset
 from ..networks.description import FROM_MODEL, resolve_image_sigma
-from ..evaluation.metrics import dice_batch, jacobian_determinant
+from ..evaluation.metrics import dice_batch
 from ..viz.drawing import format_lam, label_colors
 from ..networks.models import require_hypermorph
 from ..registration.pairs import Registrar
 from ..registration.refine import check_refine, refine_registration
 from .controls import LambdaControls
-from .explorer_inputs import mean_present, read_array, slice_sliders
+from .explorer_inputs import pair_dataset, slice_sliders
+from .error_box import ErrorBox
 from .live_figure import LiveFigure
 from .panels import build_panels, figure_size, summary_line
 from .pictures import PictureMixin
-from .state import ExplorerState, readout_html
+from .state import ExplorerState, mean_present, readout_html
 from .step import RegistrationStep
 from .updates import Coalescer, changed_by_frontend
 from .views import plane_views
@@ -164,7 +160,6 @@ class LambdaExplorer(PictureMixin, widgets.VBox):
         self.grid_step = int(grid_step) if grid_step is not None else max(4, min(spec.inshape) // 20)
         self.state = None
         self.n_updates = 0
-        self.last_error = None
         self.last_seconds = {}
         self._shown_key = None  # (λ, moving index, fixed index) on display
         self._shown_slices = None
@@ -182,7 +177,7 @@ class LambdaExplorer(PictureMixin, widgets.VBox):
         self.moving_picker = widgets.Dropdown(options=options, value=moving_index, description="moving")
         self.fixed_picker = widgets.Dropdown(options=options, value=fixed_index, description="fixed")
         self.readout = widgets.HTML()
-        self.error_box = widgets.HTML(layout=widgets.Layout(display="none"))
+        self.error_box = ErrorBox()
         self.refine_box = widgets.BoundedIntText(value=50, min=1, max=10000, description="iterations")
         self.refine_button = widgets.Button(description="refine this pair",
                                             tooltip="optimise the shown pair's loss at the shown λ, "
@@ -198,7 +193,7 @@ class LambdaExplorer(PictureMixin, widgets.VBox):
                                                   grid_step=self.grid_step, convention=convention)
         self.artists, self.axes = self.planes[0].artists, self.planes[0].axes
         self._updates = Coalescer(functools.partial(self._update, from_frontend=True),
-                                  on_error=self._show_error)
+                                  on_error=self.error_box.show)
 
         for widget in (self.lam_slider, self.moving_picker, self.fixed_picker, *self.slice_sliders.values()):
             widget.observe(self._on_input, "value")
@@ -214,31 +209,10 @@ class LambdaExplorer(PictureMixin, widgets.VBox):
                     moving_affine=None, fixed_affine=None, resample=False, normalize="auto", **options):
         """Explore one pair of your own arrays or NIfTI files.
 
-        The pair is checked as :func:`hypermorph_nb.register` and
-        :func:`hypermorph_nb.export_registration` check theirs (dimensions, the
-        model's shape, NaN/inf, intensities, affines and voxel grids), and the
-        label maps as the export checks them.
-
-        Parameters
-        ----------
-        model : tf.keras.Model
-        moving, fixed : array_like or path
-            Images of the model's shape, ``spatial`` or ``(*spatial, 1)``, or paths
-            of NIfTI files (``.nii``/``.nii.gz``, read with nibabel, with their affines).
-        moving_labels, fixed_labels : array_like or path, optional
-            Integer label maps (both or neither), on the grid of their image.
-        moving_affine, fixed_affine : array_like, optional
-            4×4 voxel → world matrices of images given as arrays (a file brings its own).
-            When both affines are known the two images must lie on one grid, or
-            ``resample=True`` resamples the moving image (and its labels) onto the
-            fixed grid. The fixed affine orients the views unless ``affine=`` is given.
-        resample : bool
-            See ``moving_affine``.
-        normalize : {'auto', 'minmax', 'none'}
-            Intensity policy, as in :func:`hypermorph_nb.register` (a warning says
-            what ``'auto'`` changed).
-        **options
-            As for :class:`LambdaExplorer` (``lam``, ``display``, ``affine``, ...).
+        The pair and its label maps are checked and read by
+        :func:`~hypermorph_nb.widgets.explorer_inputs.pair_dataset` (its parameters, as
+        :func:`hypermorph_nb.register` and :func:`hypermorph_nb.export_registration` check theirs);
+        ``**options`` go to :class:`LambdaExplorer` (``lam``, ``display``, ``affine``, ...).
 
         Returns
         -------
@@ -254,32 +228,16 @@ class LambdaExplorer(PictureMixin, widgets.VBox):
         >>> explorer.moving_picker.label
         'moving'
         """
-        if (moving_labels is None) != (fixed_labels is None):
-            raise ValueError("pass both moving_labels and fixed_labels, or neither")
         inshape = require_hypermorph(model, "LambdaExplorer").inshape
-        moving, moving_file_affine = read_array(moving, "moving")
-        fixed, fixed_file_affine = read_array(fixed, "fixed")
-        moving_affine = input_affine(moving_file_affine, moving_affine, name="moving",
-                                     keyword="moving_affine")
-        fixed_affine = input_affine(fixed_file_affine, fixed_affine, name="fixed", keyword="fixed_affine")
-        pair = prepare_pair(inshape, moving, fixed, normalize=normalize, moving_affine=moving_affine,
-                            fixed_affine=fixed_affine, resample=resample)
-        for note in pair.notes:
-            warnings.warn(note, UserWarning, stacklevel=2)
-        labels = None
-        if moving_labels is not None:
-            label_maps = []
-            for role, source, image, image_affine in (("moving", moving_labels, moving, moving_affine),
-                                                      ("fixed", fixed_labels, fixed, fixed_affine)):
-                array, array_affine = read_array(source, f"{role}_labels", labels=True)
-                label_maps.append(prepare_labels(
-                    array, image, role=role, name=f"{role}_labels", image_name=role, inshape=inshape,
-                    labels_affine=array_affine, image_affine=image_affine,
-                    pair=pair if role == "moving" else None, fixed_affine=fixed_affine))
-            labels = np.stack(label_maps)
-        data = Dataset(images=np.stack([pair.moving, pair.fixed])[..., None], labels=labels,
-                       names=["moving", "fixed"], source="arrays", affines=fixed_affine)
+        data = pair_dataset(inshape, moving, fixed, moving_labels=moving_labels, fixed_labels=fixed_labels,
+                            moving_affine=moving_affine, fixed_affine=fixed_affine, resample=resample,
+                            normalize=normalize)
         return cls(model, data, pair=(0, 1), **options)
+
+    @property
+    def last_error(self):
+        """The exception of the last update that failed (None once one succeeds)."""
+        return self.error_box.error
 
     @property
     def lam(self):
@@ -420,7 +378,7 @@ class LambdaExplorer(PictureMixin, widgets.VBox):
                         self.live.refresh_region(plane.animated, plane.bbox())
                 seconds = {"draw": time.perf_counter() - drawn, "total": time.perf_counter() - start}
             except Exception as err:  # shown in the widget: an observer's traceback would be lost
-                self._show_error(err)
+                self.error_box.show(err)
                 return
             if state is not self.state:
                 state.seconds.update(seconds)
@@ -433,7 +391,7 @@ class LambdaExplorer(PictureMixin, widgets.VBox):
             self.readout.value = readout_html(self.state, unregistered=self._identity,
                                               image_sigma=self.controls.image_sigma,
                                               model_runs=self.n_updates)
-            self._clear_error()
+            self.error_box.clear()
 
     def show_state(self, state):
         """Put ``state`` into every plane at the current slices (drawn by the next refresh).
@@ -479,32 +437,9 @@ class LambdaExplorer(PictureMixin, widgets.VBox):
             moved, flow, warped_labels = self._step(data.images[moving_index], data.images[fixed_index], lam,
                                                     moving_labels)
         computed = time.perf_counter()
-        fixed = data.images[fixed_index, ..., 0]
-        jacobian = jacobian_determinant(flow)
-        state = ExplorerState(
+        state = ExplorerState.scored(
             lam=lam, moving_index=moving_index, fixed_index=fixed_index, moved=moved, flow=flow,
-            jacobian=jacobian, folding=float(np.mean(jacobian <= 0)),
-            mse=float(np.mean((moved - fixed) ** 2)), warped_labels=warped_labels)
-        if data.has_labels:
-            state.dice_per_label = dice_batch(
-                warped_labels[None], data.labels[fixed_index:fixed_index + 1], self.label_values)[0]
-            state.dice = mean_present(state.dice_per_label)
+            fixed=data.images[fixed_index, ..., 0], warped_labels=warped_labels,
+            fixed_labels=data.labels[fixed_index] if data.has_labels else None, label_values=self.label_values)
         state.seconds = {"model": computed - start, "metrics": time.perf_counter() - computed}
         return state
-
-    # ---- readout ---------------------------------------------------------------------------
-
-    def _show_error(self, err):
-        self.last_error = err
-        details = "".join(traceback.format_exception(type(err), err, err.__traceback__))
-        self.error_box.value = (
-            f"<div style='color:#b00020'><b>update failed:</b> {html.escape(type(err).__name__)}: "
-            f"{html.escape(str(err))}<details><summary>traceback</summary>"
-            f"<pre style='font-size:11px'>{html.escape(details)}</pre></details></div>")
-        self.error_box.layout.display = None
-
-    def _clear_error(self):
-        if self.last_error is not None:
-            self.last_error = None
-            self.error_box.value = ""
-            self.error_box.layout.display = "none"

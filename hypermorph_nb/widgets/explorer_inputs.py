@@ -2,12 +2,16 @@
 
 import os
 import pathlib
+import warnings
 
 import ipywidgets as widgets
 import numpy as np
 
-from ..data.readers import read_file
 from ..checks.arrays import as_labels
+from ..checks.grids import input_affine
+from ..checks.inputs import prepare_labels, prepare_pair
+from ..data.dataset import Dataset
+from ..data.readers import read_file
 
 
 def slice_sliders(views, slices):
@@ -49,7 +53,54 @@ def read_array(source, name, *, labels=False):
     return array, affine
 
 
-def mean_present(scores):
-    """Mean of the non-NaN scores (NaN when there are none)."""
-    present = scores[~np.isnan(scores)]
-    return float(present.mean()) if present.size else float("nan")
+def pair_dataset(inshape, moving, fixed, *, moving_labels=None, fixed_labels=None, moving_affine=None,
+                 fixed_affine=None, resample=False, normalize="auto"):
+    """One moving/fixed pair of arrays or NIfTI files as a two-image :class:`Dataset`.
+
+    Checked as :func:`hypermorph_nb.register` checks its pair (:func:`~hypermorph_nb.checks.inputs.prepare_pair`)
+    and the label maps as the export checks them; ``affines`` are the fixed image's.
+
+    Parameters
+    ----------
+    inshape : tuple of int
+        The model's input shape.
+    moving, fixed : array_like or path
+        Images of the model's shape, ``spatial`` or ``(*spatial, 1)``, or paths
+        of NIfTI files (``.nii``/``.nii.gz``, read with nibabel, with their affines).
+    moving_labels, fixed_labels : array_like or path, optional
+        Integer label maps (both or neither), on the grid of their image.
+    moving_affine, fixed_affine : array_like, optional
+        4×4 voxel → world matrices of images given as arrays (a file brings its own).
+        When both affines are known the two images must lie on one grid, or
+        ``resample=True`` resamples the moving image (and its labels) onto the
+        fixed grid. The fixed affine orients the views unless ``affine=`` is given.
+    resample : bool
+        See ``moving_affine``.
+    normalize : {'auto', 'minmax', 'none'}
+        Intensity policy, as in :func:`hypermorph_nb.register` (a warning says
+        what ``'auto'`` changed).
+    """
+    if (moving_labels is None) != (fixed_labels is None):
+        raise ValueError("pass both moving_labels and fixed_labels, or neither")
+    moving, moving_file_affine = read_array(moving, "moving")
+    fixed, fixed_file_affine = read_array(fixed, "fixed")
+    moving_affine = input_affine(moving_file_affine, moving_affine, name="moving",
+                                 keyword="moving_affine")
+    fixed_affine = input_affine(fixed_file_affine, fixed_affine, name="fixed", keyword="fixed_affine")
+    pair = prepare_pair(inshape, moving, fixed, normalize=normalize, moving_affine=moving_affine,
+                        fixed_affine=fixed_affine, resample=resample)
+    for note in pair.notes:
+        warnings.warn(note, UserWarning, stacklevel=3)   # at the caller of LambdaExplorer.from_arrays
+    labels = None
+    if moving_labels is not None:
+        label_maps = []
+        for role, source, image, image_affine in (("moving", moving_labels, moving, moving_affine),
+                                                  ("fixed", fixed_labels, fixed, fixed_affine)):
+            array, array_affine = read_array(source, f"{role}_labels", labels=True)
+            label_maps.append(prepare_labels(
+                array, image, role=role, name=f"{role}_labels", image_name=role, inshape=inshape,
+                labels_affine=array_affine, image_affine=image_affine,
+                pair=pair if role == "moving" else None, fixed_affine=fixed_affine))
+        labels = np.stack(label_maps)
+    return Dataset(images=np.stack([pair.moving, pair.fixed])[..., None], labels=labels,
+                   names=["moving", "fixed"], source="arrays", affines=fixed_affine)

@@ -4,6 +4,7 @@ import dataclasses
 
 import numpy as np
 
+from ..evaluation.metrics import dice_batch, jacobian_determinant
 from ..viz.drawing import format_lam
 from .controls import effective_weight
 
@@ -52,6 +53,34 @@ class ExplorerState:
     dice_per_label: np.ndarray | None = None
     dice: float = float("nan")
     seconds: dict = dataclasses.field(default_factory=dict)
+
+    @classmethod
+    def scored(cls, *, lam, moving_index, fixed_index, moved, flow, fixed, warped_labels=None,
+               fixed_labels=None, label_values=()):
+        """The state of one registration, with its Jacobian, folding, MSE and (with labels) Dice.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> state = ExplorerState.scored(lam=0.5, moving_index=0, fixed_index=1, moved=np.ones((8, 8)),
+        ...                              flow=np.zeros((8, 8, 2)), fixed=np.zeros((8, 8)))
+        >>> state.folding, state.mse
+        (0.0, 1.0)
+        """
+        jacobian = jacobian_determinant(flow)
+        state = cls(lam=lam, moving_index=moving_index, fixed_index=fixed_index, moved=moved, flow=flow,
+                    jacobian=jacobian, folding=float(np.mean(jacobian <= 0)),
+                    mse=float(np.mean((moved - fixed) ** 2)), warped_labels=warped_labels)
+        if fixed_labels is not None:
+            state.dice_per_label = dice_batch(warped_labels[None], fixed_labels[None], label_values)[0]
+            state.dice = mean_present(state.dice_per_label)
+        return state
+
+
+def mean_present(scores):
+    """Mean of the non-NaN scores (NaN when there are none)."""
+    present = scores[~np.isnan(scores)]
+    return float(present.mean()) if present.size else float("nan")
 
 
 def readout_html(state, *, unregistered, image_sigma, model_runs):
