@@ -12,6 +12,7 @@ The packages, by concern (the README's "Project layout" lists every module):
 - :mod:`~hypermorph_nb.data`: datasets and loaders, raw-scan preparation (``prepare_scans``), λ sampling;
 - :mod:`~hypermorph_nb.networks`: the models, λ conditioning, the loss, what a model records of itself;
 - :mod:`~hypermorph_nb.io`: saved models, checkpoints, reports;
+- :mod:`~hypermorph_nb.pretrained`: the models shipped with the package (``load_model("pretrained:NAME")``);
 - :mod:`~hypermorph_nb.viz`: static figures, QC pictures, training progress;
 - :mod:`~hypermorph_nb.training`: ``train`` and its options;
 - :mod:`~hypermorph_nb.registration`: ``register``, ``export_registration``, ``register_scans``, refinement;
@@ -53,8 +54,8 @@ def __getattr__(name):
     # loads on its own.
     import importlib
 
-    if name == "widgets":
-        return importlib.import_module(".widgets", __name__)
+    if name in ("widgets", "pretrained"):  # neither needs TensorFlow
+        return importlib.import_module(f".{name}", __name__)
     if name in __all__:
         value = globals()[name] = getattr(importlib.import_module(".api", __name__), name)
         return value
@@ -71,6 +72,7 @@ __all__ = [
     "optimize_lambda",
     "compare_sweeps",
     "save_model", "load_model", "scale_epochs",
-    "checks", "data", "networks", "training", "registration", "evaluation", "io", "viz", "widgets", "runtime",
+    "checks", "data", "networks", "training", "registration", "evaluation", "io", "pretrained", "viz", "widgets",
+    "runtime",
     "losses", "metrics", "models", "plotting", "report",
 ]

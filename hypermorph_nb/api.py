@@ -7,7 +7,7 @@ this module, which loads TensorFlow, voxelmorph/neurite and every sub-package,
 as importing the package did before. Add a new top-level name both here and to
 ``__all__`` in ``__init__.py`` (``tests/test_cli.py`` checks they agree).
 """
-from . import checks, data, evaluation, io, networks, registration, runtime, training, viz  # noqa: F401
+from . import checks, data, evaluation, io, networks, pretrained, registration, runtime, training, viz  # noqa: F401
 from .evaluation import baseline_sweep, compare_sweeps, lambda_sweep, metrics, optimize_lambda  # noqa: F401
 from .io import load_model, report, save_model  # noqa: F401
 from .networks import build_hypermorph, build_vxm, losses, models  # noqa: F401

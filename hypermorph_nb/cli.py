@@ -9,6 +9,7 @@ line, ``hypermorph-nb: error: ...``, and exit with status 2; warnings print as
 import argparse
 import sys
 import warnings
+from pathlib import Path
 
 
 def _demo_arguments(parser):
@@ -57,7 +58,9 @@ def _notebooks(args):
 
 
 def _register_arguments(parser):
-    parser.add_argument("--model", required=True, help="model folder (from save_model or a checkpoint)")
+    parser.add_argument("--model", required=True,
+                        help="model folder (from save_model or a checkpoint), or pretrained:NAME "
+                             "(e.g. pretrained:ixi-t1-2mm)")
     parser.add_argument("--moving", required=True, help="moving image, NIfTI/MGZ (e.g. a.nii.gz)")
     parser.add_argument("--fixed", required=True, help="fixed image, NIfTI/MGZ; its affine is written out")
     parser.add_argument("--out", required=True,
@@ -130,10 +133,12 @@ def _prepare_arguments(parser):
     parser.add_argument("--out", required=True,
                         help="output folder: prepared scans, labels/, transforms/, template/, manifest.json, qc/qc.png")
     parser.add_argument("--reference", default=None,
-                        help="index or path of one of the scans, or a template file (default: a template "
+                        help="index or path of one of the scans, a template file, or a model whose space the "
+                             "scans go to: pretrained:NAME or a saved model folder (default: a template "
                              "built from the scans)")
     parser.add_argument("--reference-mask", default=None, help="brain mask of a template file")
-    parser.add_argument("--spacing", type=float, default=2.0, help="voxel size of the grid in mm")
+    parser.add_argument("--spacing", type=float, default=None,
+                        help="voxel size of the grid in mm (default 2, or the model's with a model reference)")
     parser.add_argument("--shape", type=int, nargs=3, default=None, metavar=("D", "H", "W"),
                         help="grid shape (default: the reference brain plus a margin, multiples of 8)")
     parser.add_argument("--template-rounds", type=int, default=2,
@@ -142,10 +147,15 @@ def _prepare_arguments(parser):
 
 def _prepare(args):
     from .data.preparation import prepare_scans
+    from .pretrained.registry import is_pretrained_name
 
     inputs = args.inputs[0] if len(args.inputs) == 1 else args.inputs
     reference = int(args.reference) if args.reference is not None and args.reference.lstrip("-").isdigit() \
         else args.reference
+    if isinstance(reference, str) and (is_pretrained_name(reference) or (Path(reference) / "model.json").is_file()):
+        from .io.persistence import load_model
+
+        reference = load_model(reference)
     result = prepare_scans(inputs, args.out, reference=reference, spacing=args.spacing, shape=args.shape,
                            reference_mask=args.reference_mask, template_rounds=args.template_rounds)
     print(f"{len(result.dataset)} of {len(result.scans)} scans prepared on a {result.dataset.shape} grid "

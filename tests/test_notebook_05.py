@@ -25,6 +25,7 @@ SMALL_3D = {
     "data_source": "ixi3d" if find_shared_ixi3d(ROOT) else "synthetic3d", "volume_shape": [32, 32, 32],
     "subset": 9, "unet_features": TINY_FEATURES, "scale": 0.02, "steps_per_epoch": 10,
     "learning_rate": 1e-3, "sweep_lams": SWEEP_LAMS, "n_pairs": 2, "sweep_batch_size": 2, "seed": 0,
+    "model_path": None,
 }
 
 
@@ -124,3 +125,38 @@ def test_05_prepares_raw_scans_and_answers_in_a_raw_scans_own_space():
     shown = {cell.id: sum("image/png" in output.get("data", {}) for output in cell.get("outputs", []))
              for cell in notebook.cells if cell.cell_type == "code"}
     assert shown["b5d2f8e4"] == 1 and shown["d3f7b2c8"] == 1, shown
+
+
+#: The notebook's own path, small: six raw scans prepared onto the pretrained model's grid, no training.
+SMALL_PRETRAINED = {"data_source": "raw", "model_path": "pretrained:ixi-t1-2mm", "subset": 6,
+                    "sweep_lams": [0.1, 0.5, 0.9], "n_pairs": 2, "sweep_batch_size": 2, "refine": 5, "seed": 0}
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not IXI_RAW.is_dir(), reason="needs the raw IXI head scans in ../shared/data/ixi_raw "
+                                                  "(not part of the repository)")
+def test_05_registers_raw_scans_with_the_pretrained_model_without_training():
+    import hypermorph_nb as hnb
+
+    output_dir = ARTIFACTS / "05_your_own_scans_pretrained"
+    shutil.rmtree(output_dir, ignore_errors=True)
+    executed_path = ARTIFACTS / "executed" / "05_your_own_scans_pretrained.ipynb"
+    try:
+        metrics = run_notebook(NOTEBOOK, executed_path, {**SMALL_PRETRAINED, "output_dir": str(output_dir)})
+    except NotebookFailed as err:
+        pytest.fail(str(err), pytrace=False)
+
+    space = hnb.networks.spec_of(hnb.load_model("pretrained:ixi-t1-2mm")).space
+    assert metrics["epochs_trained"] == 0 and metrics["model"] == "pretrained:ixi-t1-2mm"
+    assert metrics["volume_shape"] == list(space.shape) == [80, 96, 80]
+    manifest = json.loads((output_dir / "prepared" / "manifest.json").read_text())
+    np.testing.assert_allclose(np.array(manifest["grid"]["affine"]), space.affine, atol=1e-6)
+    assert not (output_dir / "checkpoints").exists()
+    assert metrics["chosen_lam"] in SMALL_PRETRAINED["sweep_lams"]
+    sidecar = json.loads((Path(metrics["exported"]["moved"]["path"]).parent / "registration.json").read_text())
+    assert sidecar.get("refine_iterations") == 5
+    dice = metrics["raw"]["dice"]
+    assert dice["model_space"] > dice["affine_only_model_space"] + 0.05, dice
+    notebook = nbformat.read(executed_path, as_version=4)
+    card = "".join(output.get("text", "") for cell in notebook.cells for output in cell.get("outputs", []))
+    assert "# pretrained:ixi-t1-2mm" in card   # the model card is shown

@@ -11,12 +11,14 @@ import pytest
 import SimpleITK as sitk
 from scipy.spatial.transform import Rotation
 
+import hypermorph_nb as hnb
 from hypermorph_nb.data import Dataset, PreparedScans, load_folder, prepare_scans
 from hypermorph_nb.data import scans
 from hypermorph_nb.data.alignment import (RAS_TO_LPS, from_sitk, isotropic_grid, itk_affine, resample,
                                           to_sitk, world_matrix)
 from hypermorph_nb.evaluation.metrics import mean_dice
 from hypermorph_nb.networks.description import ModelSpace
+from hypermorph_nb.networks.models import describe
 from raw_scans import pose_error, write_cohort
 
 IXI_RAW = pathlib.Path(__file__).resolve().parents[2] / "shared" / "data" / "ixi_raw"
@@ -293,3 +295,41 @@ def test_ixi_raw_scans_align_as_well_as_the_prepared_ixi3d_copy(tmp_path):
     ours = np.mean([mean_dice(data.labels[a], data.labels[b]) for a, b in pairs])
     theirs = np.mean([mean_dice(segs[index[a]], segs[index[b]]) for a, b in pairs])
     assert ours >= theirs - 0.03, (ours, theirs)
+
+
+def _model_in_space_of(prepared):
+    model = hnb.build_hypermorph(prepared.dataset.shape, nb_features=[[4, 4, 4, 4], [4, 4, 4, 4, 4, 4, 4]],
+                                 conditioning="film", seed=0)
+    describe(model, space=ModelSpace.from_dataset(prepared.dataset))
+    return model
+
+
+def test_scans_go_onto_exactly_a_models_grid_aligned_to_its_reference(prepared, cohort, tmp_path):
+    folder, poses = cohort
+    model = _model_in_space_of(prepared)
+    result = prepare_scans([folder / "scan1.nii.gz", folder / "scan3.nii.gz"], tmp_path / "out", reference=model)
+    space = hnb.networks.spec_of(model).space
+    assert result.failed == [] and result.dataset.shape == space.shape
+    np.testing.assert_array_equal(result.dataset.affine, space.affine)
+    np.testing.assert_array_equal(result.reference.image, space.reference)
+    brain = np.argwhere(space.reference_mask) @ space.affine[:3, :3].T + space.affine[:3, 3]
+    for found, pose in zip(result.transforms, (poses[1], poses[3])):
+        distance, degrees = pose_error(found, pose @ prepared.transforms[0], brain)
+        assert distance < 2.0 and degrees < 1.0
+    again = prepare_scans([folder / "scan1.nii.gz"], tmp_path / "space", reference=space)  # the space itself
+    np.testing.assert_allclose(again.dataset.images[0], result.dataset.images[0], atol=1e-6)
+
+
+@pytest.mark.parametrize("keywords, match", [({"shape": (8, 8, 8)}, "differs from the model's grid"),
+                                             ({"spacing": 3.0}, "differs from the model's voxel size")])
+def test_a_models_space_refuses_another_grid(prepared, cohort, tmp_path, keywords, match):
+    folder, _ = cohort
+    with pytest.raises(ValueError, match=match):
+        prepare_scans([folder / "scan1.nii.gz"], tmp_path / "out", reference=_model_in_space_of(prepared), **keywords)
+
+
+def test_a_model_without_a_space_is_refused_as_reference(cohort, tmp_path):
+    folder, _ = cohort
+    model = hnb.build_vxm((16, 16, 16), nb_features=[[4, 4, 4, 4], [4, 4, 4, 4, 4, 4, 4]])
+    with pytest.raises(ValueError, match="does not know its space"):
+        prepare_scans([folder / "scan1.nii.gz"], tmp_path / "out", reference=model)

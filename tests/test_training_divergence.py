@@ -105,3 +105,14 @@ def test_a_healthy_noisy_run_is_not_stopped(small_data):
     history = hnb.train(model, small_data, epochs=5, steps_per_epoch=8, learning_rate=3e-3,
                         lam_sampling="uniform", verbose=False, steps_per_call=1)
     assert history.stop_reason == "" and history.epochs == 5
+
+
+def test_a_negative_ncc_loss_trains_on_without_a_false_alarm():
+    # NCC losses start near 0 and fall towards −1: ten times a negative level is *below* it
+    data = hnb.data.synthetic(8, (32, 32), seed=0)
+    model = hnb.build_hypermorph((32, 32), nb_features=TINY_FEATURES, conditioning="film", seed=0)
+    history = hnb.train(model, data, epochs=3, steps_per_epoch=8, steps_per_call=2, learning_rate=1e-3,
+                        loss=hnb.networks.LossConfig(image_loss="ncc", ncc_window=5), seed=0,
+                        verbose=False, progress="none", live_plot=False)
+    assert max(history.loss) < 0 and len(history.loss) == 3, history.loss
+    assert not history.stop_reason, history.stop_reason

@@ -23,12 +23,14 @@ import os
 import pathlib
 import warnings
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import nibabel
 import numpy as np
 import SimpleITK as sitk
 from scipy import ndimage
 
+from ..pretrained.registry import is_pretrained_name
 from .alignment import itk_affine
 from .dataset import Dataset
 from .folders import own_entries
@@ -36,6 +38,13 @@ from .readers import read_file, split_suffix
 from .scans import (MIN_CORRELATION, MIN_MASK_DICE, PERCENTILES, PreparedScan, Reference, Scan, antialiased, head_mask, judge, onto_grid,
                     prepare_scan, score_against)
 
+if TYPE_CHECKING:  # annotations only: preparing scans needs no TensorFlow
+    import tensorflow as tf
+
+    from ..networks.description import ModelSpace
+
+#: Voxel size of the prepared grid in mm, unless given (or taken from a model's space).
+DEFAULT_SPACING = 2.0
 #: Voxels of margin around the reference brain in the default grid, then rounded up to 8.
 MARGIN = 4
 #: Shrink factors of the template-building rounds' affine stage (coarser and quicker than the
@@ -79,7 +88,7 @@ class PreparedScans:
 
 
 def prepare_scans(inputs: str | os.PathLike | Sequence[str | os.PathLike], out_dir: str | os.PathLike, *,
-                  reference: int | str | os.PathLike | None = None, spacing: float = 2.0,
+                  reference: int | str | os.PathLike | ModelSpace | tf.keras.Model | None = None, spacing: float | None = None,
                   shape: Sequence[int] | None = None, reference_mask: str | os.PathLike | None = None,
                   labels: str | None = "auto", masks: str | None = "auto", template_rounds: int = 2,
                   percentiles: tuple[float, float] = PERCENTILES, iterations: int = 100,
@@ -104,13 +113,16 @@ def prepare_scans(inputs: str | os.PathLike | Sequence[str | os.PathLike], out_d
         (so ``load_folder(out_dir)`` reads them back), ``transforms/NAME.tfm`` (ITK, LPS) and
         ``transforms/NAME.npy`` (RAS 4×4), ``template/template.nii.gz`` (+ ``mask.nii.gz``),
         ``manifest.json`` and the QC picture ``qc/qc.png``.
-    reference : int, path or None
+    reference : int, path, model, ModelSpace or None
         What to align to: the index or path of one of the scans, a template file (NIfTI/MGZ;
-        its mask from ``reference_mask`` or found beside it as for scans), or None for a template
+        its mask from ``reference_mask`` or found beside it as for scans), None for a template
         built from the cohort (align to the first scan, average the aligned scans, realign;
-        ``template_rounds`` times).
-    spacing : float
-        Voxel size of the grid in mm.
+        ``template_rounds`` times), or a model that knows its space (e.g.
+        ``load_model("pretrained:ixi-t1-2mm")``) or its :class:`~hypermorph_nb.networks.description.ModelSpace`:
+        the scans are aligned to its reference image onto exactly its grid (``spacing`` and
+        ``shape`` then come from the space), as :func:`hypermorph_nb.register_scans` does.
+    spacing : float, optional
+        Voxel size of the grid in mm (default 2; a model's space gives its own).
     shape : sequence of 3 int, optional
         The grid's shape, centred on the reference brain; default: the reference brain's extent
         plus a margin, rounded up to multiples of 8.
@@ -167,24 +179,35 @@ def prepare_scans(inputs: str | os.PathLike | Sequence[str | os.PathLike], out_d
     out = pathlib.Path(out_dir)
     entries = _find_inputs(inputs, labels, masks)
     scans = [Scan.read(path, labels=label, mask=mask, name=name) for name, path, label, mask in entries]
-    if spacing <= 0:
+    if spacing is not None and spacing <= 0:
         raise ValueError(f"spacing must be a voxel size in mm > 0, got {spacing}")
-    template = _template_source(reference, entries, scans, reference_mask)
-    grid_shape, grid = _grid(template, spacing, shape)
-    if template.brain is None and any(scan.brain is None for scan in scans):
+    space = _space_of(reference, spacing, shape, reference_mask)
+    spacing = DEFAULT_SPACING if spacing is None else spacing
+    if space is not None:
+        template_brain = space.reference_mask
+    else:
+        template = _template_source(reference, entries, scans, reference_mask)
+        grid_shape, grid = _grid(template, spacing, shape)
+        template_brain = template.brain
+    if template_brain is None and any(scan.brain is None for scan in scans):
         missing = next(scan for scan in scans if scan.brain is None)
         raise ValueError(
             f"{missing.path}: has no brain mask or label map, and the reference has none to lend "
             "it; give it a mask (NAME_mask.nii.gz or masks/NAME.nii.gz; SynthStrip, FSL BET or "
             "HD-BET make one), or a reference with a brain mask (reference_mask=...)")
-    start = _place(template, grid_shape, grid, percentiles)
-    if isinstance(reference, (int, np.integer)) or _is_one_of(reference, entries):
-        results = [_identity(scan, start, percentiles) if scan is template else
-                   prepare_scan(scan, start, percentiles=percentiles, iterations=iterations, seed=seed)
+    if space is not None:
+        final = Reference(image=space.reference, affine=space.affine, mask=space.reference_mask)
+        spacing = final.spacing
+        results = [prepare_scan(scan, final, percentiles=percentiles, iterations=iterations, seed=seed)
                    for scan in scans]
-        final = start
+    elif isinstance(reference, (int, np.integer)) or _is_one_of(reference, entries):
+        final = _place(template, grid_shape, grid, percentiles)
+        results = [_identity(scan, final, percentiles) if scan is template else
+                   prepare_scan(scan, final, percentiles=percentiles, iterations=iterations, seed=seed)
+                   for scan in scans]
     else:
-        final, results = _cohort_template(scans, start, percentiles=percentiles, iterations=iterations,
+        final, results = _cohort_template(scans, _place(template, grid_shape, grid, percentiles),
+                                          percentiles=percentiles, iterations=iterations,
                                           seed=seed, rounds=template_rounds if reference is None else 0)
     judge(results, min_mask_dice=min_mask_dice, min_correlation=min_correlation)
     for result in results:
@@ -231,6 +254,34 @@ def _find_inputs(inputs, labels, masks):
         label_files, mask_files = found[path.parent]
         entries.append((split_suffix(path)[0], path, label_files.get(path), mask_files.get(path)))
     return entries
+
+
+def _space_of(reference, spacing, shape, reference_mask):
+    """The ModelSpace of ``reference`` when it is a model or a space (None otherwise), checked."""
+    if is_pretrained_name(reference):
+        raise ValueError(f"reference={reference!r} names a model: pass the model itself, "
+                         f"reference=hnb.load_model({reference!r})")
+    spec = getattr(reference, "hypermorph_spec", None)
+    space = spec.space if spec is not None else reference
+    if not all(hasattr(space, name) for name in ("shape", "affine", "reference", "voxel_size")):
+        if spec is not None:
+            raise ValueError("reference=model: this model does not know its space (it was trained on data "
+                             "without an affine); train it on prepare_scans(...).dataset, or give a template "
+                             "file or None as the reference")
+        return None
+    if reference_mask is not None:
+        raise ValueError("reference_mask is the mask of a template file; a model's space brings its own brain "
+                         "mask: leave reference_mask out")
+    if space.reference is None or len(space.shape) != 3:
+        raise ValueError(f"reference: the model's space {tuple(space.shape)} has no 3D reference image to "
+                         "align scans to; give a template file or None as the reference")
+    if shape is not None and tuple(int(s) for s in shape) != tuple(space.shape):
+        raise ValueError(f"shape={tuple(shape)} differs from the model's grid {tuple(space.shape)}; leave shape "
+                         "out when aligning to a model's space")
+    if spacing is not None and not np.allclose(space.voxel_size, spacing):
+        raise ValueError(f"spacing={spacing} differs from the model's voxel size {space.voxel_size}; leave "
+                         "spacing out when aligning to a model's space")
+    return space
 
 
 def _is_one_of(reference, entries):

@@ -17,6 +17,7 @@ import tensorflow as tf
 
 from .files import replace_folder
 from ..networks.models import ModelSpec, build_from_spec, spec_of
+from ..pretrained.registry import is_pretrained_name, pretrained_folder
 
 CONFIG_NAME = "model.json"
 WEIGHTS_NAME = "weights.h5"
@@ -74,7 +75,9 @@ def load_model(path: str | os.PathLike[str]) -> tf.keras.Model:
     Parameters
     ----------
     path : str or os.PathLike
-        The folder written by :func:`save_model`.
+        The folder written by :func:`save_model`, or ``"pretrained:NAME"`` for a model
+        shipped with the package (:func:`hypermorph_nb.pretrained.names` lists them;
+        its files are checked against their checksums first).
 
     Returns
     -------
@@ -86,8 +89,18 @@ def load_model(path: str | os.PathLike[str]) -> tf.keras.Model:
         If the folder or one of its two files is missing.
     ValueError
         If ``model.json`` is not a hypermorph_nb config or the weights do not
-        fit the architecture it describes.
+        fit the architecture it describes; for an unknown pretrained name (the
+        message lists the known ones) or a shipped file that fails its checksum.
+
+    Examples
+    --------
+    >>> import hypermorph_nb as hnb
+    >>> model = hnb.load_model("pretrained:ixi-t1-2mm")
+    >>> hnb.networks.spec_of(model).inshape, hnb.networks.spec_of(model).conditioning
+    ((80, 96, 80), 'film')
     """
+    if is_pretrained_name(path):
+        path = pretrained_folder(str(path))
     path = os.fspath(path)
     config_path = os.path.join(path, CONFIG_NAME)
     weights_path = os.path.join(path, WEIGHTS_NAME)

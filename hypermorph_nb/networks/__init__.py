@@ -5,6 +5,7 @@
 - :mod:`.conditioning`: the hypernetwork and FiLM ways for λ to reach the U-Net;
 - :mod:`.hyperconv`: neurite's hyper-convolutions without the per-sample loop, for our layers only;
 - :mod:`.padding`: any image size, padded inside the model and cropped back;
+- :mod:`.resolution`: a U-Net on a coarser grid (``downsample=2``), its field upsampled;
 - :mod:`.losses`: ``(1 − λ)·similarity + λ·smoothness`` (:class:`LossConfig`).
 
 Examples

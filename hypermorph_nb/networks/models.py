@@ -22,6 +22,7 @@ import tensorflow as tf
 from ..runtime.compat import import_registration_libraries
 from .description import ModelSpace, TrainingRecord
 from .padding import MIN_SIDE, padded_shape, pooling_multiple, wrap_padded
+from .resolution import coarse_shape, wrap_downsampled
 
 ne, vxm = import_registration_libraries()
 
@@ -107,7 +108,8 @@ class ModelSpec:
 
 
 def build_vxm(inshape: Sequence[int], *, nb_features: Sequence[Sequence[int]] | None = None,
-              diffeomorphic: bool = False, int_steps: int = 7, seed: int | None = None) -> tf.keras.Model:
+              diffeomorphic: bool = False, int_steps: int = 7, downsample: int = 1,
+              seed: int | None = None) -> tf.keras.Model:
     """Build the VoxelMorph baseline (the seed tutorial's first model).
 
     Parameters
@@ -127,6 +129,12 @@ def build_vxm(inshape: Sequence[int], *, nb_features: Sequence[Sequence[int]] | 
         integrated by scaling and squaring into a diffeomorphic warp.
     int_steps : int
         Scaling-and-squaring steps, used only when ``diffeomorphic``.
+    downsample : int
+        1 (default): the U-Net sees the images at their resolution. ``f > 1``: it
+        sees them averaged over ``f``-voxel blocks and predicts its field there; the
+        field is upsampled to the image grid and the moved image warped at full
+        resolution (:mod:`hypermorph_nb.networks.resolution`), about ``f ** ndim``
+        times cheaper. 2 is what the 3D recipe uses.
     seed : int, optional
         Seeds TensorFlow's global RNG before the weights are created, for a
         reproducible initialisation.
@@ -143,14 +151,14 @@ def build_vxm(inshape: Sequence[int], *, nb_features: Sequence[Sequence[int]] | 
     >>> [tuple(t.shape) for t in model.outputs]
     [(None, 64, 64, 1), (None, 64, 64, 2)]
     """
-    options = _vxm_options(nb_features, diffeomorphic, int_steps, seed)
+    options = _vxm_options(nb_features, diffeomorphic, int_steps, seed, downsample)
     return _build(ModelSpec("vxm", _check_inshape(inshape), options))
 
 
 def build_hypermorph(inshape: Sequence[int], *, conditioning: str = "hypernetwork", hyper_encoding: str = "mip",
                      hyper_units: Sequence[int] = TUTORIAL_HYPER_UNITS, film_units: Sequence[int] = FILM_UNITS,
                      nb_features: Sequence[Sequence[int]] | None = None, diffeomorphic: bool = False,
-                     int_steps: int = 7, seed: int | None = None) -> tf.keras.Model:
+                     int_steps: int = 7, downsample: int = 1, seed: int | None = None) -> tf.keras.Model:
     """Build HyperMorph: a VoxelMorph U-Net whose weights come from λ.
 
     A dense hypernetwork (the tutorial's 32-64-128-128 by default, the same
@@ -180,7 +188,7 @@ def build_hypermorph(inshape: Sequence[int], *, conditioning: str = "hypernetwor
         Units of the hypernetwork's Dense layers (ReLU).
     film_units : sequence of int
         FiLM only: hidden units of the λ-MLP.
-    nb_features, diffeomorphic, int_steps, seed
+    nb_features, diffeomorphic, int_steps, downsample, seed
         As in :func:`build_vxm`.
 
     Returns
@@ -197,7 +205,7 @@ def build_hypermorph(inshape: Sequence[int], *, conditioning: str = "hypernetwor
     [(None, 64, 64, 1), (None, 64, 64, 1), (None, 1)]
     """
     check_conditioning(conditioning, hyper_encoding)
-    options = _vxm_options(nb_features, diffeomorphic, int_steps, seed)
+    options = _vxm_options(nb_features, diffeomorphic, int_steps, seed, downsample)
     if conditioning == "film":
         options.update(conditioning="film", film_units=check_units(film_units, "film_units"))
     else:
@@ -300,7 +308,7 @@ def _hyperconv_layers(model):
             yield layer
 
 
-def _vxm_options(nb_features, diffeomorphic, int_steps, seed):
+def _vxm_options(nb_features, diffeomorphic, int_steps, seed, downsample=1):
     if nb_features is not None:
         try:
             nb_features = [[int(f) for f in level] for level in nb_features]
@@ -313,12 +321,18 @@ def _vxm_options(nb_features, diffeomorphic, int_steps, seed):
             raise ValueError(f"nb_features must be [[encoder], [decoder]], got {nb_features!r}")
     if int(int_steps) < 1 and diffeomorphic:
         raise ValueError("a diffeomorphic model needs int_steps >= 1")
-    return {
+    options = {
         "nb_features": nb_features,
         "diffeomorphic": bool(diffeomorphic),
         "int_steps": int(int_steps),
         "seed": seed,
     }
+    if isinstance(downsample, bool) or not isinstance(downsample, (int, np.integer)) or downsample < 1:
+        raise ValueError(f"downsample must be a whole number >= 1 (1: the U-Net at the images' resolution, "
+                         f"2: at half of it), got {downsample!r}")
+    if downsample > 1:  # absent from models without it, so that their saved configs stay as they were
+        options["downsample"] = int(downsample)
+    return options
 
 
 def _check_inshape(inshape):
@@ -341,11 +355,18 @@ def _check_inshape(inshape):
 
 
 def _build(spec):
-    """The model of ``spec``: built at its shape, or at the next poolable one and wrapped."""
-    core_shape = padded_shape(spec.inshape, pooling_multiple(spec.options.get("nb_features")))
+    """The model of ``spec``: built at its (coarse) shape, or at the next poolable one and wrapped."""
+    factor = int(spec.options.get("downsample", 1))
+    shape = coarse_shape(spec.inshape, factor)
+    if min(shape) < MIN_SIDE:
+        raise ValueError(f"downsample={factor} leaves the U-Net a grid of {shape}, under {MIN_SIDE} voxels "
+                         f"a side; use a smaller downsample for images of {spec.inshape}")
+    core_shape = padded_shape(shape, pooling_multiple(spec.options.get("nb_features")))
     model = _build_core(spec, core_shape)
-    if core_shape != spec.inshape:
-        model = wrap_padded(model, spec.inshape)
+    if core_shape != shape:
+        model = wrap_padded(model, shape)
+    if factor > 1:
+        model = wrap_downsampled(model, spec.inshape, factor)
     model.hypermorph_spec = spec
     return model
 

@@ -96,19 +96,34 @@ def wrap_padded(core, inshape):
     widths = pad_widths(inshape, tuple(core.inputs[0].shape[1:-1]))
     pad = getattr(tf.keras.layers, f"ZeroPadding{ndims}D")
     crop = getattr(tf.keras.layers, f"Cropping{ndims}D")
+    return wrap_inner(core, inshape, suffix="padded",
+                      images_in=lambda image, name: pad(widths, name=f"pad_{name}")(image),
+                      fields_out=lambda field, name: crop(widths, name=f"crop_{name}")(field))
+
+
+def wrap_inner(core, inshape, *, images_in, fields_out, suffix):
+    """A model at ``inshape`` around ``core``: images mapped in, fields mapped back out.
+
+    The one wrapper of :func:`wrap_padded` and
+    :func:`hypermorph_nb.networks.resolution.wrap_downsampled`: inputs ``[moving, fixed,
+    *extra]`` at ``inshape``; ``images_in(image, input_name)`` makes each image the core's
+    input; the core's fields (the one the loss regularises and the displacement, which differ
+    when diffeomorphic) go through ``fields_out(field, 'field' or 'flow')`` back to
+    ``inshape``; the moved image is the moving image at ``inshape`` warped by the displacement
+    with the core's own spatial transformer settings. The wrapper adds no weights; the core's
+    fields model is named ``<core>_<suffix>`` (saved weights refer to it).
+    """
     names = core.input_names
     moving = tf.keras.Input((*inshape, 1), name=names[0])
     fixed = tf.keras.Input((*inshape, 1), name=names[1])
     extra = [tf.keras.Input(tensor.shape[1:], name=name) for tensor, name in zip(core.inputs[2:], names[2:])]
 
-    # the field the loss regularises, and the displacement (they differ when diffeomorphic)
     same = core.outputs[1] is core.references.pos_flow
     fields = tf.keras.Model(core.inputs, core.outputs[1:2] + ([] if same else [core.references.pos_flow]),
-                            name=f"{core.name}_padded")
-    padded = [pad(widths, name=f"pad_{name}")(image) for image, name in zip((moving, fixed), names)]
-    outputs = tf.nest.flatten(fields([*padded, *extra]))
-    field = crop(widths, name="crop_field")(outputs[0])
-    pos_flow = field if same else crop(widths, name="crop_flow")(outputs[1])
+                            name=f"{core.name}_{suffix}")
+    outputs = tf.nest.flatten(fields([images_in(moving, names[0]), images_in(fixed, names[1]), *extra]))
+    field = fields_out(outputs[0], "field")
+    pos_flow = field if same else fields_out(outputs[1], "flow")
 
     transformer = core.outputs[0]._keras_history.layer  # the inner network's SpatialTransformer
     moved = type(transformer).from_config(transformer.get_config())([moving, pos_flow])

@@ -3,6 +3,7 @@
 - :mod:`.loop`: ``train``: its options resolved, one run started or resumed;
 - :mod:`.run`: :class:`~.run.TrainingRun`, the epoch loop (progress, validation, checkpoints, stops);
 - :mod:`.options`: its grouped options (:class:`CheckpointConfig`, :class:`ValidationConfig`);
+- :mod:`.recipes`: build options and settings that belong together (:data:`VOLUMES`, the 3D recipe);
 - :mod:`.engine`: the model replica, the optimizer and the compiled steps;
 - :mod:`.schedules`: learning-rate schedules (``lr_schedule``);
 - :mod:`.divergence`: the guard against a loss that blows up without NaN;
@@ -17,5 +18,6 @@ from .run import DEFAULT_BASELINE_LAMBDA
 from .resume import RESUME_KEYS
 from .monitoring import DEFAULT_VALIDATION_LAMBDAS
 from .options import CheckpointConfig, ValidationConfig
+from .recipes import VOLUMES, Recipe
 
-__all__ = ["train", "History", "CheckpointConfig", "ValidationConfig", "DEFAULT_BASELINE_LAMBDA", "DEFAULT_VALIDATION_LAMBDAS", "RESUME_KEYS"]
+__all__ = ["train", "History", "CheckpointConfig", "ValidationConfig", "Recipe", "VOLUMES", "DEFAULT_BASELINE_LAMBDA", "DEFAULT_VALIDATION_LAMBDAS", "RESUME_KEYS"]

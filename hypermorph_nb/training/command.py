@@ -38,10 +38,16 @@ _OPTIONS = (
     ("--epochs", dict(type=int, default=10)),
     ("--steps-per-epoch", dict(type=int, default=100)),
     ("--batch-size", dict(type=int, default=1, help="global batch: pairs per step over all workers")),
+    ("--recipe", dict(choices=("auto", "volumes", "none"), default="auto",
+                      help="HyperMorph settings that belong together: 'volumes' (the 3D recipe: FiLM U-Net at half "
+                           "resolution, NCC, label supervision when the data have labels, lr 2e-4 with warm-up "
+                           "and cosine decay; hypermorph_nb.training.recipes), 'auto' (default: 'volumes' for 3D "
+                           "HyperMorph data; a baseline or 2D data: 'none'), 'none' (train's defaults; also to "
+                           "--resume a run started before the recipe existed); the three options below override it")),
     ("--learning-rate", dict(type=float, default=None)),
-    ("--lam-sampling", dict(default="uniform", help="HyperMorph: how λ is drawn (uniform, oversample, ...)")),
-    ("--label-weight", dict(type=float, default=0.0, help="weight of a Dice term on warped label maps beside "
-                                                          "the image term (needs data with labels; 0: none)")),
+    ("--lam-sampling", dict(default=None, help="HyperMorph: how λ is drawn (uniform, oversample, ...)")),
+    ("--label-weight", dict(type=float, default=None, help="weight of a Dice term on warped label maps beside "
+                                                           "the image term (needs data with labels; 0: none)")),
     ("--seed", dict(type=int, default=0)),
     ("--checkpoint-every", dict(type=int, default=1, help="epochs between checkpoints")),
     ("--resume", dict(action="store_true", help="continue from the newest intact checkpoint in OUT/checkpoints")),
@@ -114,12 +120,19 @@ def _train(args):
             options["nb_features"] = json.loads(args.features)
         except ValueError as err:
             raise ValueError(f"--features must be JSON, e.g. [[8,8,8,8],[8,8,8,8,8,8,8]] ({err})") from err
-    model = (build_hypermorph if args.model == "hypermorph" else build_vxm)(data.shape, **options)
-    settings = {"learning_rate": args.learning_rate} if args.learning_rate is not None else {}
+    recipe = _recipe(args, data)
+    if recipe is not None:
+        model = recipe.build(data.shape, **options)
+        settings = recipe.train_options(data)
+    else:
+        model = (build_hypermorph if args.model == "hypermorph" else build_vxm)(data.shape, **options)
+        settings = {}
+    given = {"learning_rate": args.learning_rate, "label_weight": args.label_weight}
     if args.model == "hypermorph":
-        settings["lam_sampling"] = args.lam_sampling
+        given["lam_sampling"] = args.lam_sampling
+    settings.update({name: value for name, value in given.items() if value is not None})
     history = train(model, data, epochs=args.epochs, steps_per_epoch=args.steps_per_epoch,
-                    batch_size=args.batch_size, seed=args.seed, strategy="auto", label_weight=args.label_weight,
+                    batch_size=args.batch_size, seed=args.seed, strategy="auto",
                     checkpoints=CheckpointConfig(os.path.join(args.out, "checkpoints"), every=args.checkpoint_every),
                     resume=args.resume, **settings)
     if chief:
@@ -129,3 +142,14 @@ def _train(args):
                   "config": history.config}
         save_metrics(args.out, record, name=HISTORY_NAME)
     return INTERRUPTED_STATUS if history.interrupted else 0
+
+
+def _recipe(args, data):
+    """The recipe ``--recipe`` names for this model and data, or None."""
+    if args.recipe == "none" or (args.recipe == "auto" and (data.ndim != 3 or args.model != "hypermorph")):
+        return None
+    if args.model != "hypermorph":
+        raise ValueError("--recipe volumes trains a HyperMorph model; leave out --model vxm, or use --recipe none")
+    from .recipes import VOLUMES
+
+    return VOLUMES
