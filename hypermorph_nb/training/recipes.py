@@ -1,8 +1,8 @@
 """Recipes: a model's build options and train's settings that belong together.
 
-:data:`VOLUMES` is the 3D recipe for a CPU budget, chosen by ``benchmarks/quality_3d.py``
-(its table is ``benchmarks/results/quality_3d.md``) and the one ``pretrained:ixi-t1-2mm``
-was trained with:
+:data:`VOLUMES` is the 3D recipe for a CPU budget, the one ``pretrained:ixi-t1-2mm`` was
+trained with (its model card has the run's Dice against time; ``benchmarks/quality_3d.py``
+compares recipes for the same short budget):
 
 - the U-Net on block-averaged volumes (``downsample=2``): each step costs a fraction of a
   full-resolution one, so a CPU hour buys several times more steps;
