@@ -28,15 +28,13 @@ from typing import TYPE_CHECKING
 import nibabel
 import numpy as np
 import SimpleITK as sitk
-from scipy import ndimage
 
-from ..pretrained.registry import is_pretrained_name
 from .alignment import itk_affine
 from .dataset import Dataset
 from .folders import own_entries
-from .readers import read_file, split_suffix
-from .scans import (MIN_CORRELATION, MIN_MASK_DICE, PERCENTILES, PreparedScan, Reference, Scan, antialiased, head_mask, judge, onto_grid,
-                    prepare_scan, score_against)
+from .readers import split_suffix
+from .scans import MIN_CORRELATION, MIN_MASK_DICE, PERCENTILES, Reference, Scan, judge, prepare_scan, score_against
+from .targets import grid_around, is_one_of, onto_own_world, place_on_grid, space_of, template_scan
 
 if TYPE_CHECKING:  # annotations only: preparing scans needs no TensorFlow
     import tensorflow as tf
@@ -45,8 +43,6 @@ if TYPE_CHECKING:  # annotations only: preparing scans needs no TensorFlow
 
 #: Voxel size of the prepared grid in mm, unless given (or taken from a model's space).
 DEFAULT_SPACING = 2.0
-#: Voxels of margin around the reference brain in the default grid, then rounded up to 8.
-MARGIN = 4
 #: Shrink factors of the template-building rounds' affine stage (coarser and quicker than the
 #: final alignment's).
 ROUND_LEVELS = (4, 2)
@@ -181,13 +177,13 @@ def prepare_scans(inputs: str | os.PathLike | Sequence[str | os.PathLike], out_d
     scans = [Scan.read(path, labels=label, mask=mask, name=name) for name, path, label, mask in entries]
     if spacing is not None and spacing <= 0:
         raise ValueError(f"spacing must be a voxel size in mm > 0, got {spacing}")
-    space = _space_of(reference, spacing, shape, reference_mask)
+    space = space_of(reference, spacing, shape, reference_mask)
     spacing = DEFAULT_SPACING if spacing is None else spacing
     if space is not None:
         template_brain = space.reference_mask
     else:
-        template = _template_source(reference, entries, scans, reference_mask)
-        grid_shape, grid = _grid(template, spacing, shape)
+        template = template_scan(reference, entries, scans, reference_mask)
+        grid_shape, grid = grid_around(template, spacing, shape)
         template_brain = template.brain
     if template_brain is None and any(scan.brain is None for scan in scans):
         missing = next(scan for scan in scans if scan.brain is None)
@@ -200,13 +196,13 @@ def prepare_scans(inputs: str | os.PathLike | Sequence[str | os.PathLike], out_d
         spacing = final.spacing
         results = [prepare_scan(scan, final, percentiles=percentiles, iterations=iterations, seed=seed)
                    for scan in scans]
-    elif isinstance(reference, (int, np.integer)) or _is_one_of(reference, entries):
-        final = _place(template, grid_shape, grid, percentiles)
-        results = [_identity(scan, final, percentiles) if scan is template else
+    elif isinstance(reference, (int, np.integer)) or is_one_of(reference, entries):
+        final = place_on_grid(template, grid_shape, grid, percentiles)
+        results = [onto_own_world(scan, final, percentiles) if scan is template else
                    prepare_scan(scan, final, percentiles=percentiles, iterations=iterations, seed=seed)
                    for scan in scans]
     else:
-        final, results = _cohort_template(scans, _place(template, grid_shape, grid, percentiles),
+        final, results = _cohort_template(scans, place_on_grid(template, grid_shape, grid, percentiles),
                                           percentiles=percentiles, iterations=iterations,
                                           seed=seed, rounds=template_rounds if reference is None else 0)
     judge(results, min_mask_dice=min_mask_dice, min_correlation=min_correlation)
@@ -254,108 +250,6 @@ def _find_inputs(inputs, labels, masks):
         label_files, mask_files = found[path.parent]
         entries.append((split_suffix(path)[0], path, label_files.get(path), mask_files.get(path)))
     return entries
-
-
-def _space_of(reference, spacing, shape, reference_mask):
-    """The ModelSpace of ``reference`` when it is a model or a space (None otherwise), checked."""
-    if is_pretrained_name(reference):
-        raise ValueError(f"reference={reference!r} names a model: pass the model itself, "
-                         f"reference=hnb.load_model({reference!r})")
-    spec = getattr(reference, "hypermorph_spec", None)
-    space = spec.space if spec is not None else reference
-    if not all(hasattr(space, name) for name in ("shape", "affine", "reference", "voxel_size")):
-        if spec is not None:
-            raise ValueError("reference=model: this model does not know its space (it was trained on data "
-                             "without an affine); train it on prepare_scans(...).dataset, or give a template "
-                             "file or None as the reference")
-        return None
-    if reference_mask is not None:
-        raise ValueError("reference_mask is the mask of a template file; a model's space brings its own brain "
-                         "mask: leave reference_mask out")
-    if space.reference is None or len(space.shape) != 3:
-        raise ValueError(f"reference: the model's space {tuple(space.shape)} has no 3D reference image to "
-                         "align scans to; give a template file or None as the reference")
-    if shape is not None and tuple(int(s) for s in shape) != tuple(space.shape):
-        raise ValueError(f"shape={tuple(shape)} differs from the model's grid {tuple(space.shape)}; leave shape "
-                         "out when aligning to a model's space")
-    if spacing is not None and not np.allclose(space.voxel_size, spacing):
-        raise ValueError(f"spacing={spacing} differs from the model's voxel size {space.voxel_size}; leave "
-                         "spacing out when aligning to a model's space")
-    return space
-
-
-def _is_one_of(reference, entries):
-    if reference is None or isinstance(reference, (int, np.integer)):
-        return False
-    target = pathlib.Path(reference).resolve()
-    return any(path.resolve() == target for _, path, _, _ in entries)
-
-
-def _template_source(reference, entries, scans, reference_mask):
-    """The scan (or template file) the grid is built around, as a :class:`Scan`."""
-    if reference is None:
-        return scans[0]
-    if isinstance(reference, (int, np.integer)):
-        if not -len(scans) <= reference < len(scans):
-            raise ValueError(f"reference={reference}: there are {len(scans)} scans; give an index "
-                             f"0..{len(scans) - 1}, a scan or template path, or None")
-        return scans[reference]
-    if _is_one_of(reference, entries):
-        target = pathlib.Path(reference).resolve()
-        return next(scan for scan in scans if pathlib.Path(scan.path).resolve() == target)
-    path = pathlib.Path(reference)
-    array, _ = read_file(path, role="image") if path.is_file() else (None, None)
-    if array is not None and array.ndim != 3:
-        raise ValueError(f"{path}: the template is {array.ndim}D {array.shape}, but the scans are 3D; "
-                         "give a 3D template (NIfTI/MGZ) or reference=None to build one from the scans")
-    label = reference_mask
-    if label is None and path.is_file():
-        found = {entry[1]: entry[2] for entry in own_entries(path.parent, "auto", require_all=False)}
-        label = found.get(path)
-    template = Scan.read(path, mask=label)
-    if template.brain is None and (template.array == 0).mean() > 0.2:
-        template.mask = ndimage.binary_fill_holes(template.array > 0)
-    return template
-
-
-def _grid(template, spacing, shape):
-    """The output grid: RAS, ``spacing`` mm, centred on the template's brain (or head)."""
-    affine = template.affine
-    region = template.brain if template.brain is not None else head_mask(template.array)
-    corners = np.array(np.nonzero(region))
-    low, high = corners.min(axis=1), corners.max(axis=1)
-    box = np.array(np.meshgrid(*[[low[a] - 0.5, high[a] + 0.5] for a in range(3)], indexing="ij")).reshape(3, -1)
-    world = (affine[:3, :3] @ box).T + affine[:3, 3]
-    lowest, highest = world.min(axis=0), world.max(axis=0)
-    if shape is None:
-        size = np.ceil((highest - lowest) / spacing).astype(int) + 2 * MARGIN
-        shape = tuple(int(s) for s in -(-size // 8) * 8)
-    else:
-        shape = tuple(int(s) for s in shape)
-        if len(shape) != 3 or min(shape) < 1:
-            raise ValueError(f"shape must be three positive sizes (D, H, W), got {shape}")
-    grid = np.diag([spacing, spacing, spacing, 1.0])
-    grid[:3, 3] = (lowest + highest) / 2 - (np.asarray(shape) - 1) / 2 * spacing
-    return shape, grid
-
-
-def _place(template, shape, grid, percentiles):
-    """The template scan itself on the grid (no alignment: the grid lies in its world)."""
-    result = _identity(template, Reference(np.zeros(shape, np.float32), grid), percentiles)
-    return Reference(image=result.image, affine=grid, mask=result.mask, labels=result.labels)
-
-
-def _identity(scan, reference, percentiles):
-    """A scan resampled onto a grid in its own world (the reference scan: transform = identity)."""
-    result = PreparedScan(name=scan.name, path=scan.path, transform=np.eye(4), correlation=1.0)
-    smoothed = antialiased(scan.array, scan.affine, reference.spacing)
-    inside = scan.brain if scan.brain is not None else head_mask(scan.array)
-    low, high = np.percentile(smoothed[inside], percentiles)
-    result.window = (float(low), float(high if high > low else low + 1.0))
-    onto_grid(result, scan, smoothed, reference)
-    if reference.labels is not None or reference.mask is not None:
-        score_against(result, reference)
-    return result
 
 
 def _cohort_template(scans, start, *, percentiles, iterations, seed, rounds):
