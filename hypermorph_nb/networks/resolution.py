@@ -50,6 +50,27 @@ def coarse_shape(inshape: Sequence[int], factor: int) -> tuple[int, ...]:
     return tuple(int(math.ceil(side / factor)) for side in inshape)
 
 
+def blocks_of(array: np.ndarray, factor: int, ndim: int) -> np.ndarray:
+    """``(N, *spatial, *rest)`` → ``(N, *coarse, factor ** ndim, *rest)``: each block's voxels on one axis.
+
+    Sides that are not multiples of ``factor`` are zero-padded after, as in the model.
+
+    Examples
+    --------
+    >>> blocks_of(np.arange(16).reshape(1, 4, 4), 2, 2)[0, 0, 1].tolist()
+    [2, 3, 6, 7]
+    """
+    array = np.asarray(array)
+    spatial, rest = array.shape[1:1 + ndim], array.shape[1 + ndim:]
+    coarse = coarse_shape(spatial, factor)
+    array = np.pad(array, [(0, 0)] + [(0, c * factor - s) for s, c in zip(spatial, coarse)] + [(0, 0)] * len(rest))
+    split = [array.shape[0]]
+    for side in coarse:
+        split += [side, factor]
+    order = [0, *range(1, 2 * ndim, 2), *range(2, 2 * ndim + 1, 2), *range(2 * ndim + 1, 2 * ndim + 1 + len(rest))]
+    return array.reshape(*split, *rest).transpose(order).reshape(array.shape[0], *coarse, factor ** ndim, *rest)
+
+
 def block_mean(images: np.ndarray, factor: int) -> np.ndarray:
     """Average ``(N, *spatial, C)`` images over ``factor``-voxel blocks, as the model does.
 
@@ -61,15 +82,8 @@ def block_mean(images: np.ndarray, factor: int) -> np.ndarray:
     array([[ 2.5,  4.5],
            [10.5, 12.5]])
     """
-    images = np.asarray(images)
-    spatial = images.shape[1:-1]
-    padded = coarse_shape(spatial, factor)
-    images = np.pad(images, [(0, 0)] + [(0, c * factor - s) for s, c in zip(spatial, padded)] + [(0, 0)])
-    blocks = [images.shape[0]]
-    for side in padded:
-        blocks += [side, factor]
-    blocks.append(images.shape[-1])
-    return images.reshape(blocks).mean(axis=tuple(range(2, 2 * len(padded) + 1, 2)))
+    ndim = np.ndim(images) - 2
+    return blocks_of(images, factor, ndim).mean(axis=1 + ndim)
 
 
 def block_mode(labels: np.ndarray, factor: int) -> np.ndarray:
@@ -83,16 +97,7 @@ def block_mode(labels: np.ndarray, factor: int) -> np.ndarray:
     >>> block_mode(np.array([[[1, 1, 2, 3], [1, 5, 2, 2]]]), 2)
     array([[[1, 2]]])
     """
-    labels = np.asarray(labels)
-    spatial = labels.shape[1:]
-    ndim = len(spatial)
-    padded = coarse_shape(spatial, factor)
-    labels = np.pad(labels, [(0, 0)] + [(0, c * factor - s) for s, c in zip(spatial, padded)])
-    shape = [labels.shape[0]]
-    for side in padded:
-        shape += [side, factor]
-    order = [0, *range(1, 2 * ndim, 2), *range(2, 2 * ndim + 1, 2)]
-    blocks = labels.reshape(shape).transpose(order).reshape(labels.shape[0], *padded, factor ** ndim)
+    blocks = blocks_of(labels, factor, np.ndim(labels) - 1)
     best = blocks[..., 0]
     best_count = np.zeros(best.shape, np.int32)
     for k in range(blocks.shape[-1]):
