@@ -192,7 +192,7 @@ def prepare_scans(inputs: str | os.PathLike | Sequence[str | os.PathLike], out_d
             "it; give it a mask (NAME_mask.nii.gz or masks/NAME.nii.gz; SynthStrip, FSL BET or "
             "HD-BET make one), or a reference with a brain mask (reference_mask=...)")
     if space is not None:
-        final = Reference(image=space.reference, affine=space.affine, mask=space.reference_mask)
+        final = Reference.from_space(space)
         spacing = final.spacing
         results = [prepare_scan(scan, final, percentiles=percentiles, iterations=iterations, seed=seed)
                    for scan in scans]

@@ -71,6 +71,11 @@ class Reference:
     mask: np.ndarray | None = None
     labels: np.ndarray | None = None
 
+    @classmethod
+    def from_space(cls, space: Any) -> Reference:
+        """A model space's grid, reference image and brain mask (a :class:`~hypermorph_nb.networks.description.ModelSpace`)."""
+        return cls(image=space.reference, affine=space.affine, mask=space.reference_mask)
+
     @property
     def shape(self) -> tuple[int, ...]:
         """The grid's shape."""

@@ -121,7 +121,7 @@ def register_scans(model: Any, moving: str | os.PathLike, fixed: str | os.PathLi
     if len(space.shape) != 3:
         raise ValueError(f"register_scans registers 3D scans, but this model works on 2D images of "
                          f"{space.shape}; use hnb.export_registration for 2D images")
-    reference = Reference(image=space.reference, affine=space.affine, mask=space.reference_mask)
+    reference = Reference.from_space(space)
     scans = [Scan.read(moving, labels=moving_labels, mask=moving_mask),
              Scan.read(fixed, labels=fixed_labels, mask=fixed_mask)]
     prepared = [_bring(scan, reference, seed) for scan in scans]
