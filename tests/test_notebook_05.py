@@ -29,16 +29,24 @@ SMALL_3D = {
 }
 
 
+def run_fresh(name, parameters):
+    """Run the notebook with ``parameters`` into an emptied ``ARTIFACTS/name`` (it resumes checkpoints).
+
+    Returns the output folder, the executed notebook's path and its metrics.
+    """
+    output_dir = ARTIFACTS / name
+    shutil.rmtree(output_dir, ignore_errors=True)
+    executed_path = ARTIFACTS / "executed" / f"{name}.ipynb"
+    try:
+        return output_dir, executed_path, run_notebook(NOTEBOOK, executed_path, {**parameters, "output_dir": str(output_dir)})
+    except NotebookFailed as err:
+        pytest.fail(str(err), pytrace=False)
+
+
 @pytest.mark.slow
 def test_05_explores_volumes_in_three_planes_and_exports_nifti():
     nibabel = pytest.importorskip("nibabel")
-    output_dir = ARTIFACTS / "05_your_own_scans"
-    shutil.rmtree(output_dir, ignore_errors=True)   # the notebook resumes its checkpoints: start clean
-    executed_path = ARTIFACTS / "executed" / NOTEBOOK.name
-    try:
-        metrics = run_notebook(NOTEBOOK, executed_path, {**SMALL_3D, "output_dir": str(output_dir)})
-    except NotebookFailed as err:
-        pytest.fail(str(err), pytrace=False)
+    output_dir, executed_path, metrics = run_fresh("05_your_own_scans", SMALL_3D)
 
     assert metrics["volume_shape"] == [32, 32, 32] and metrics["epochs_trained"] == 2
     explorer = metrics["explorer"]
@@ -85,13 +93,7 @@ SMALL_RAW = {**SMALL_3D, "data_source": "raw", "volume_shape": None, "subset": 6
                                                   "(not part of the repository)")
 def test_05_prepares_raw_scans_and_answers_in_a_raw_scans_own_space():
     nibabel = pytest.importorskip("nibabel")
-    output_dir = ARTIFACTS / "05_your_own_scans_raw"
-    shutil.rmtree(output_dir, ignore_errors=True)
-    executed_path = ARTIFACTS / "executed" / "05_your_own_scans_raw.ipynb"
-    try:
-        metrics = run_notebook(NOTEBOOK, executed_path, {**SMALL_RAW, "output_dir": str(output_dir)})
-    except NotebookFailed as err:
-        pytest.fail(str(err), pytrace=False)
+    output_dir, executed_path, metrics = run_fresh("05_your_own_scans_raw", SMALL_RAW)
 
     raw = metrics["raw"]
     assert raw["n_input"] == 6 and raw["n_prepared"] == 6 - len(raw["failed"]) >= 5
@@ -138,13 +140,7 @@ SMALL_PRETRAINED = {"data_source": "raw", "model_path": "pretrained:ixi-t1-2mm",
 def test_05_registers_raw_scans_with_the_pretrained_model_without_training():
     import hypermorph_nb as hnb
 
-    output_dir = ARTIFACTS / "05_your_own_scans_pretrained"
-    shutil.rmtree(output_dir, ignore_errors=True)
-    executed_path = ARTIFACTS / "executed" / "05_your_own_scans_pretrained.ipynb"
-    try:
-        metrics = run_notebook(NOTEBOOK, executed_path, {**SMALL_PRETRAINED, "output_dir": str(output_dir)})
-    except NotebookFailed as err:
-        pytest.fail(str(err), pytrace=False)
+    output_dir, executed_path, metrics = run_fresh("05_your_own_scans_pretrained", SMALL_PRETRAINED)
 
     space = hnb.networks.spec_of(hnb.load_model("pretrained:ixi-t1-2mm")).space
     assert metrics["epochs_trained"] == 0 and metrics["model"] == "pretrained:ixi-t1-2mm"
