@@ -4,6 +4,7 @@
 - :mod:`.run`: :class:`~.run.TrainingRun`, the epoch loop (progress, validation, checkpoints, stops);
 - :mod:`.options`: its grouped options (:class:`CheckpointConfig`, :class:`ValidationConfig`);
 - :mod:`.recipes`: build options and settings that belong together (:data:`VOLUMES`, the 3D recipe);
+- :mod:`.coarse`: training data on a ``downsample`` model's coarse grid;
 - :mod:`.engine`: the model replica, the optimizer and the compiled steps;
 - :mod:`.schedules`: learning-rate schedules (``lr_schedule``);
 - :mod:`.divergence`: the guard against a loss that blows up without NaN;
