@@ -5,7 +5,10 @@ kernel through ``tf.map_fn``, a while loop per layer that costs more than the
 convolutions at 2D tutorial sizes (``benchmarks/training_throughput.py``). The
 classes here are neurite's ``HyperConv2DFromDense`` and ``HyperConv3DFromDense``
 with another ``call``: for 2D layers the batch is folded into the channel axis and
-run as one grouped convolution, the same arithmetic in one kernel call.
+run as one grouped convolution, the same arithmetic in one kernel call, where
+TensorFlow can train through it (:func:`grouped_convolutions_train`: on a GPU, or a
+CPU build running oneDNN; TensorFlow's own CPU kernels have no grouped-convolution
+gradient, so there 2D layers take the 3D path below).
 TensorFlow has no grouped Conv3D on the CPU, so 3D layers convolve directly when
 the batch holds one sample (training's default ``batch_size=1``: the same
 convolution op that neurite runs inside its loop, without the loop), unroll the
@@ -20,6 +23,7 @@ names, so weights files map layer for layer.
 """
 
 import contextlib
+import functools
 import threading
 from collections.abc import Iterator
 
@@ -49,7 +53,7 @@ class FastHyperConv:
 
     def convolve(self, inputs):
         """neurite's ``HyperConv.call`` of ``[features, kernels(, biases)]``, without the loop."""
-        if self.rank == 2:
+        if self.rank == 2 and grouped_convolutions_train():
             outputs = grouped_conv2d(self, inputs)
         else:
             outputs = per_sample_conv(self, inputs)
@@ -104,6 +108,29 @@ def fast_hyperconvs() -> Iterator[None]:
                 setattr(ne.layers, name, cls)
 
 
+@functools.cache
+def grouped_convolutions_train() -> bool:
+    """Whether TensorFlow here has the gradient of a grouped 2D convolution (checked once, eagerly).
+
+    A GPU and oneDNN CPU kernels have it; TensorFlow's own CPU kernels (e.g. on CPUs where
+    oneDNN is off by default) refuse it with "Gradients for grouped convolutions are not
+    supported on CPU".
+
+    Examples
+    --------
+    >>> isinstance(grouped_convolutions_train(), bool)
+    True
+    """
+    with tf.init_scope():   # eager, also when first asked while a tf.function is traced
+        try:   # the gradient with respect to the input of two groups of one channel each
+            tf.raw_ops.Conv2DBackpropInput(input_sizes=[1, 4, 4, 2], filter=tf.ones([3, 3, 1, 2]),
+                                           out_backprop=tf.ones([1, 4, 4, 2]), strides=[1, 1, 1, 1],
+                                           padding="SAME").numpy()
+        except (tf.errors.InvalidArgumentError, tf.errors.UnimplementedError):
+            return False
+    return True
+
+
 def grouped_conv2d(layer, inputs):
     """2D: fold the batch into the channels and run one grouped convolution."""
     features, kernels = inputs[0], inputs[1]  # (B, H, W, C), (B, kh, kw, C, F)
@@ -125,7 +152,7 @@ def grouped_conv2d(layer, inputs):
 
 
 def per_sample_conv(layer, inputs):
-    """3D: each sample's own kernel, without neurite's ``tf.map_fn`` loop where possible.
+    """Each sample's own kernel, without neurite's ``tf.map_fn`` loop where possible (3D, and 2D without grouping).
 
     Each sample goes through ``layer._convolve_batch``, the very function
     neurite maps over the batch, so the arithmetic is neurite's.

@@ -238,6 +238,23 @@ def spec_of(model: tf.keras.Model) -> ModelSpec:
     return spec
 
 
+def coarse_network(model: tf.keras.Model) -> tf.keras.Model:
+    """The network a ``downsample=f`` model runs on its coarse grid; ``model`` itself without one.
+
+    It shares its weights with ``model`` (training one trains the other) and is a model of
+    this package at :func:`~hypermorph_nb.networks.resolution.coarse_shape` ``(inshape, f)``.
+
+    Examples
+    --------
+    >>> import hypermorph_nb as hnb
+    >>> model = hnb.build_vxm((20, 24), nb_features=[[8, 8, 8], [8, 8, 8, 8, 8]], downsample=2, seed=0)
+    >>> core = coarse_network(model)
+    >>> spec_of(core).inshape, "downsample" in spec_of(core).options, core.weights[0] is model.weights[0]
+    ((10, 12), False, True)
+    """
+    return model.references.core if spec_of(model).options.get("downsample", 1) > 1 else model
+
+
 def describe(model: tf.keras.Model, *, training: TrainingRecord | None = None, space: ModelSpace | None = None) -> ModelSpec:
     """Record how ``model`` was trained and/or the space it works in; return the new spec.
 
@@ -365,7 +382,9 @@ def _build(spec):
     model = _build_core(spec, core_shape)
     if core_shape != shape:
         model = wrap_padded(model, shape)
-    if factor > 1:
+    if factor > 1:   # the inner network is itself a model of this package, at the coarse grid
+        model.hypermorph_spec = ModelSpec(spec.kind, shape, {k: v for k, v in spec.options.items()
+                                                             if k != "downsample"})
         model = wrap_downsampled(model, spec.inshape, factor)
     model.hypermorph_spec = spec
     return model

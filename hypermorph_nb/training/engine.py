@@ -72,9 +72,13 @@ class Engine:
         """Return to the copy kept by :meth:`remember_good`."""
         self._restore_good()
 
-    def load(self, checkpoint):
-        """Take the model weights and optimizer state of a checkpoint."""
-        checkpoint.load_weights_into(self.user_model)
+    def load(self, checkpoint, saved_model):
+        """Take the model weights and optimizer state of a checkpoint.
+
+        ``saved_model`` is the model the checkpoint holds: the caller's model, whose weights the
+        trained network shares (a ``downsample`` model's coarse network is trained inside it).
+        """
+        checkpoint.load_weights_into(saved_model)
         if self.model is not self.user_model:
             self.model.set_weights(self.user_model.get_weights())
         weights = checkpoint.optimizer_weights()

@@ -17,12 +17,13 @@ import tensorflow as tf
 from ..checks.arrays import check_count
 from ..checks.inputs import check_model_shape
 from ..checks.values import check_lambda
-from ..data.dataset import Dataset
+from ..data.dataset import as_dataset
 from ..data.generators import PairBatches
 from ..data.sampling import LambdaSampling
 from ..networks.description import ModelSpace, TrainingRecord
-from ..networks.models import describe, spec_of
+from ..networks.models import coarse_network, describe, spec_of
 from ..viz import training_display
+from .coarse import coarse_copy
 from .divergence import DivergenceGuard
 from .engine import CallSize, Engine
 from .history import History
@@ -67,19 +68,24 @@ class TrainingRun:
                                                          warmup_steps=warmup_steps, ndim=len(spec.inshape))
         self.lr_schedule = lr_schedule
         label_weight, label_structures = _label_settings(data, label_weight, label_structures)
-        self.batches = PairBatches(data, batch_size=batch_size, seed=seed, lam_sampling=sampling,
-                                   include_labels=label_weight > 0, label_structures=label_structures)
-        check_model_shape(self.batches.images.shape[1:-1], spec.inshape, name="data")
+        data = as_dataset(data, name="training images")
+        check_model_shape(data.shape, spec.inshape, name="data")
+        # a downsample=f model trains its U-Net at the U-Net's own grid, on block averages (coarse.py)
+        network = coarse_network(model)
+        factor = int(spec.options.get("downsample", 1))
+        self.batches = PairBatches(coarse_copy(data, factor), batch_size=batch_size, seed=seed,
+                                   lam_sampling=sampling, include_labels=label_weight > 0,
+                                   label_structures=label_structures)
         self.strategy, default_strategy = resolve_strategy(strategy, self.batches.batch_size)
         self.role = WorkerRole.of(self.strategy)  # chief or another worker of a multi-worker job
         self.validation = None if validation is None else Validation(
             validation.data, spec=spec, pairs=validation.pairs, lams=validation.lams, seed=seed)
         self.checkpoint_dir = None if checkpoints is None else os.fspath(checkpoints.directory)
         self.resume_config = resume_config(
-            spec, self.batches.images, fixed_lam=fixed_lam, sampling=sampling, loss_config=loss_config,
+            spec, data.images, fixed_lam=fixed_lam, sampling=sampling, loss_config=loss_config,
             learning_rate=self.learning_rate, lr_schedule=schedule, batch_size=self.batches.batch_size,
             seed=int(seed), steps_per_epoch=self.steps_per_epoch, label_weight=label_weight,
-            label_structures=label_structures, labels=self.batches.labels)
+            label_structures=label_structures, labels=np.asarray(data.labels, np.int32) if label_weight else None)
         self.history = History(
             config={
                 "kind": spec.kind, "epochs": self.epochs, **self.resume_config,
@@ -96,8 +102,8 @@ class TrainingRun:
             ncc_window=int(loss_config.ncc_window),
             lam_sampling="fixed" if sampling is None else sampling.mode, lam=fixed_lam,
             label_weight=label_weight)
-        self.space = ModelSpace.from_dataset(data) if isinstance(data, Dataset) else None
-        self.engine = Engine(model, spec, self.strategy, use_model=default_strategy,
+        self.space = ModelSpace.from_dataset(data)
+        self.engine = Engine(network, spec_of(network), self.strategy, use_model=default_strategy,
                               learning_rate=self._schedule(self.total_steps), loss_config=loss_config,
                               fixed_lam=fixed_lam, global_batch=self.batches.batch_size,
                               label_weight=label_weight)
@@ -132,7 +138,7 @@ class TrainingRun:
             if isinstance(self.lr_schedule, str):
                 self.notices.append(f"lr_schedule={self.lr_schedule!r} spans the {schedule_steps} steps of the "
                                     "first call; later steps train at its final rate")
-        self.engine.load(checkpoint)
+        self.engine.load(checkpoint, self.model)
         self.history.extend_from_json(state["history"])
         self.history.checkpoint = checkpoint.path
         self.history.resumed_from_step = self.step = int(state["step"])
