@@ -31,7 +31,6 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-import numpy as np  # noqa: E402
 
 import hypermorph_nb as hnb  # noqa: E402
 from common import write_results  # noqa: E402

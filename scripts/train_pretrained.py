@@ -27,9 +27,10 @@ from hypermorph_nb.data.sources import find_shared_ixi3d
 from hypermorph_nb.evaluation.metrics import folding_fraction, mean_dice
 from hypermorph_nb.networks.description import ModelSpace
 from hypermorph_nb.networks.models import describe, spec_of
-from hypermorph_nb.networks.resolution import block_mean, block_mode, coarse_shape
+from hypermorph_nb.networks.resolution import coarse_shape
 from hypermorph_nb.training.run import DEFAULT_LABEL_STRUCTURES
 from hypermorph_nb.training import VOLUMES
+from hypermorph_nb.training.coarse import coarse_copy
 from hypermorph_nb.training.options import CheckpointConfig, ValidationConfig
 
 NAME = "ixi-t1-2mm"
@@ -40,11 +41,6 @@ LAMS = np.round(np.linspace(0, 1, 11), 2)
 REFINE = 50
 REFINE_LAMS = (0.3, 0.5, 0.7)
 MAX_FOLDING_PERCENT = 0.5
-
-
-def half_resolution(part):
-    return hnb.data.Dataset(images=block_mean(part.images, FACTOR).astype(np.float32),
-                            labels=block_mode(part.labels, FACTOR), names=part.names)
 
 
 def score(model, held_out, pairs, lams, refine=0):
@@ -78,12 +74,12 @@ def main():
     # the recipe's network at the U-Net's own grid, trained on block-averaged copies (see the card)
     core = VOLUMES.build(coarse_shape(data.shape, FACTOR), downsample=1, seed=0)
     start = time.time()
-    half_train = half_resolution(train_set)
+    half_train = coarse_copy(train_set, FACTOR)
     history = hnb.train(
         core, half_train, epochs=args.epochs, steps_per_epoch=args.steps_per_epoch, seed=0,
         **VOLUMES.train_options(half_train),
         checkpoints=CheckpointConfig(f"{args.work}/checkpoints", every=1), resume=True,
-        validation=ValidationConfig(half_resolution(held_out), pairs=8, lams=(0.1, 0.3, 0.5, 0.7, 0.9), every=5),
+        validation=ValidationConfig(coarse_copy(held_out, FACTOR), pairs=8, lams=(0.1, 0.3, 0.5, 0.7, 0.9), every=5),
         progress="log", live_plot=False)
     print(f"this run trained for {time.time() - start:.0f} s", flush=True)
 

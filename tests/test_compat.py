@@ -227,3 +227,17 @@ def test_a_2d_hypermorph_trains_on_batches_of_two_on_this_machine():
     history = hnb.train(model, hnb.data.synthetic(4, (32, 32), seed=0), epochs=1, steps_per_epoch=2,
                         batch_size=2, verbose=False)
     assert np.isfinite(history.loss).all() and history.steps == 2
+
+
+@pytest.mark.parametrize("given, expected", [(None, ("1", True)), ("0", ("0", False))])
+def test_importing_the_package_first_turns_onednn_on_unless_the_user_chose(given, expected):
+    """TensorFlow's oneDNN kernels: on by default (any x86 CPU), a value the user set is kept."""
+    env = {k: v for k, v in os.environ.items() if k != "TF_ENABLE_ONEDNN_OPTS"}
+    if given is not None:
+        env["TF_ENABLE_ONEDNN_OPTS"] = given
+    code = ("import os, hypermorph_nb, tensorflow\n"
+            "from tensorflow.python.util import _pywrap_util_port\n"
+            "print('ONEDNN', os.environ['TF_ENABLE_ONEDNN_OPTS'], _pywrap_util_port.IsMklEnabled())\n")
+    completed = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)
+    line = next(line for line in completed.stdout.splitlines() if line.startswith("ONEDNN"))
+    assert line.split()[1:] == [expected[0], str(expected[1])]

@@ -18,8 +18,9 @@ built at ``ceil(inshape / f)`` (:func:`wrap_downsampled`):
 The U-Net then costs about ``f ** ndim`` times less, as voxelmorph's ``int_downsize``
 integration at half resolution; the field is as smooth as its coarse grid allows. The
 wrapper has no weights: they are those of a model built at the coarse shape
-(:func:`coarse_shape`), which is how a model trained on
-block-averaged images (:func:`block_mean`) becomes a full-resolution one.
+(:func:`coarse_shape`, :func:`hypermorph_nb.networks.models.coarse_network`), which is how a
+model trained on block-averaged images (:func:`block_mean`) becomes a full-resolution one, and
+how :func:`hypermorph_nb.train` trains such a model (at the coarse grid).
 
 Examples
 --------

@@ -46,7 +46,11 @@ def train(model: tf.keras.Model, data: Dataset | np.ndarray, *, epochs: int, ste
     ----------
     model : tf.keras.Model
         From :func:`hypermorph_nb.build_vxm` or :func:`hypermorph_nb.build_hypermorph`
-        (or :func:`hypermorph_nb.load_model`); trained in place.
+        (or :func:`hypermorph_nb.load_model`); trained in place. A model built with
+        ``downsample=f`` trains its U-Net at the U-Net's own grid: on block-averaged copies of
+        ``data`` (:func:`hypermorph_nb.training.coarse.coarse_copy`), the loss on the coarse
+        field, a fraction of a full-resolution step's cost; its checkpoints, validation and
+        recorded space are the full-resolution model's.
     data : Dataset or np.ndarray
         Training images of the model's shape; arrays as :func:`hypermorph_nb.data.as_dataset`
         takes them (in [0, 1], not rescaled).
