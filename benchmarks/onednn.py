@@ -1,7 +1,7 @@
 """TensorFlow's oneDNN CPU kernels on and off: training steps and registration, in one run.
 
-``import hypermorph_nb`` sets ``TF_ENABLE_ONEDNN_OPTS=1`` unless the variable is set:
-TensorFlow enables its oneDNN kernels by default only on some Intel CPUs. This runs the same
+TensorFlow enables its oneDNN kernels by default only on some Intel CPUs; elsewhere
+``TF_ENABLE_ONEDNN_OPTS=1`` turns them on (the README says when). This runs the same
 work in two child processes, one with ``TF_ENABLE_ONEDNN_OPTS=0`` (TensorFlow's own kernels)
 and one with ``=1``, and prints seconds per step (median of the timed epochs, after an untimed
 one that traces) and per registration:
@@ -10,8 +10,7 @@ one that traces) and per registration:
   grid (40×48×40, label supervision), and one registration by a ``downsample=2`` model at
   80×96×80;
 - 2D: HyperMorph (hypernetwork) training at 160×192 with batches of 1 and of 4 (batches of
-  more than one run grouped convolutions where TensorFlow has their gradient, per-sample ones
-  elsewhere: ``grouped`` says which).
+  more than one: grouped convolutions forward, per-sample ones backward).
 
     python benchmarks/onednn.py            # 3 timed epochs of 8 steps per case
     python benchmarks/onednn.py --quick    # smoke run: 1 timed epoch of 2 steps
@@ -38,7 +37,6 @@ def child(steps, epochs):
 
     import hypermorph_nb as hnb
     from hypermorph_nb.data import synthetic
-    from hypermorph_nb.networks.hyperconv import grouped_convolutions_train
     from hypermorph_nb.training import VOLUMES
 
     quiet = {"verbose": False, "progress": "none", "live_plot": False}
@@ -64,7 +62,7 @@ def child(steps, epochs):
     for batch in (1, 4):
         results[f"2D HyperMorph training step (160×192, batch {batch})"] = per_step(
             hnb.build_hypermorph((160, 192), seed=0), images, batch_size=batch)
-    print("RESULTS" + json.dumps({"seconds": results, "grouped": grouped_convolutions_train()}), flush=True)
+    print("RESULTS" + json.dumps({"seconds": results}), flush=True)
 
 
 def main(argv=None):
@@ -93,9 +91,7 @@ def main(argv=None):
              "speed-up": measured["0"]["seconds"][case] / measured["1"]["seconds"][case]}
             for case in measured["0"]["seconds"]]
     notes = (f"Median seconds per training step ({args.epochs} timed epochs of {args.steps} steps after an "
-             f"untimed one) or per registration ({3 * args.epochs} after a traced one). Grouped 2D "
-             f"hyper-convolutions: oneDNN off {measured['0']['grouped']}, on {measured['1']['grouped']} "
-             "(without them, batches of more than one convolve per sample).")
+             f"untimed one) or per registration ({3 * args.epochs} after a traced one).")
     command = "python benchmarks/onednn.py " + " ".join(argv if argv is not None else sys.argv[1:])
     write_results("onednn_quick" if args.quick else "onednn", "oneDNN CPU kernels off and on", rows,
                   notes=notes, command=command.strip())

@@ -36,11 +36,6 @@ if "tensorflow" not in _sys.modules:
     # raise Python exceptions. Set the variable yourself to see them. The lines TensorFlow
     # logs while it loads ignore the variable; runtime.startup_logs filters those by it.
     _os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    # TensorFlow turns its oneDNN CPU kernels on by default only on some Intel CPUs; elsewhere
-    # (e.g. AMD EPYC) its own kernels train 3D networks several times slower and have no
-    # gradient for the grouped convolutions of 2D HyperMorph batches (see
-    # benchmarks/results/onednn.md). Set TF_ENABLE_ONEDNN_OPTS=0 yourself to keep them off.
-    _os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
 
 from .runtime.compat import ensure_legacy_keras as _ensure_legacy_keras  # noqa: E402
 from .runtime.startup_logs import quiet_first_import as _quiet_first_import  # noqa: E402

@@ -5,10 +5,10 @@ kernel through ``tf.map_fn``, a while loop per layer that costs more than the
 convolutions at 2D tutorial sizes (``benchmarks/training_throughput.py``). The
 classes here are neurite's ``HyperConv2DFromDense`` and ``HyperConv3DFromDense``
 with another ``call``: for 2D layers the batch is folded into the channel axis and
-run as one grouped convolution, the same arithmetic in one kernel call, where
-TensorFlow can train through it (:func:`grouped_convolutions_train`: on a GPU, or a
-CPU build running oneDNN; TensorFlow's own CPU kernels have no grouped-convolution
-gradient, so there 2D layers take the 3D path below).
+run as one grouped convolution, the same arithmetic in one kernel call. TensorFlow's CPU
+kernels (its own, and oneDNN's for many shapes) have no gradient for grouped
+convolutions, so the backward pass convolves sample by sample
+(:func:`grouped_conv2d`'s custom gradient): the same gradient on every device.
 TensorFlow has no grouped Conv3D on the CPU, so 3D layers convolve directly when
 the batch holds one sample (training's default ``batch_size=1``: the same
 convolution op that neurite runs inside its loop, without the loop), unroll the
@@ -23,7 +23,6 @@ names, so weights files map layer for layer.
 """
 
 import contextlib
-import functools
 import threading
 from collections.abc import Iterator
 
@@ -53,7 +52,7 @@ class FastHyperConv:
 
     def convolve(self, inputs):
         """neurite's ``HyperConv.call`` of ``[features, kernels(, biases)]``, without the loop."""
-        if self.rank == 2 and grouped_convolutions_train():
+        if self.rank == 2:
             outputs = grouped_conv2d(self, inputs)
         else:
             outputs = per_sample_conv(self, inputs)
@@ -108,32 +107,39 @@ def fast_hyperconvs() -> Iterator[None]:
                 setattr(ne.layers, name, cls)
 
 
-@functools.cache
-def grouped_convolutions_train() -> bool:
-    """Whether TensorFlow here has the gradient of a grouped 2D convolution (checked once, eagerly).
-
-    A GPU and oneDNN CPU kernels have it; TensorFlow's own CPU kernels (e.g. on CPUs where
-    oneDNN is off by default) refuse it with "Gradients for grouped convolutions are not
-    supported on CPU".
-
-    Examples
-    --------
-    >>> isinstance(grouped_convolutions_train(), bool)
-    True
-    """
-    with tf.init_scope():   # eager, also when first asked while a tf.function is traced
-        try:   # the gradient with respect to the input of two groups of one channel each
-            tf.raw_ops.Conv2DBackpropInput(input_sizes=[1, 4, 4, 2], filter=tf.ones([3, 3, 1, 2]),
-                                           out_backprop=tf.ones([1, 4, 4, 2]), strides=[1, 1, 1, 1],
-                                           padding="SAME").numpy()
-        except (tf.errors.InvalidArgumentError, tf.errors.UnimplementedError):
-            return False
-    return True
-
-
 def grouped_conv2d(layer, inputs):
-    """2D: fold the batch into the channels and run one grouped convolution."""
+    """2D: fold the batch into the channels and run one grouped convolution; back-propagate per sample."""
     features, kernels = inputs[0], inputs[1]  # (B, H, W, C), (B, kh, kw, C, F)
+
+    @tf.custom_gradient
+    def convolve(features, kernels):
+        def backward(upstream):
+            with tf.GradientTape() as tape:
+                tape.watch([features, kernels])
+                outputs = per_sample_conv2d(layer, features, kernels)
+            return tape.gradient(outputs, [features, kernels], output_gradients=upstream)
+
+        return folded_conv2d(layer, features, kernels), backward
+
+    outputs = convolve(features, kernels)
+    if layer.use_bias:
+        outputs = outputs + inputs[2][:, None, None, :]
+    return outputs
+
+
+def per_sample_conv2d(layer, features, kernels):
+    """Each sample of ``(B, H, W, C)`` features convolved with its own ``(kh, kw, C, F)`` kernel."""
+    def sample(pair):
+        return tf.nn.conv2d(pair[0][None], pair[1], strides=layer.strides, padding=layer.padding.upper(),
+                            dilations=layer.dilation_rate)[0]
+
+    if features.shape[0] is not None:   # known when tracing: unrolled
+        return tf.stack([sample((features[index], kernels[index])) for index in range(features.shape[0])])
+    return tf.map_fn(sample, (features, kernels), fn_output_signature=features.dtype)
+
+
+def folded_conv2d(layer, features, kernels):
+    """The batch folded into the channel axis: one grouped convolution (forward only on CPUs)."""
     kh, kw, channels, filters = kernels.shape[1:]
     dynamic = tf.shape(features)
     batch = dynamic[0]
@@ -145,14 +151,11 @@ def grouped_conv2d(layer, inputs):
                            dilations=layer.dilation_rate)
     out_h = outputs.shape[1] if outputs.shape[1] is not None else tf.shape(outputs)[1]
     out_w = outputs.shape[2] if outputs.shape[2] is not None else tf.shape(outputs)[2]
-    outputs = tf.transpose(tf.reshape(outputs, [out_h, out_w, batch, filters]), [2, 0, 1, 3])
-    if layer.use_bias:
-        outputs = outputs + inputs[2][:, None, None, :]
-    return outputs
+    return tf.transpose(tf.reshape(outputs, [out_h, out_w, batch, filters]), [2, 0, 1, 3])
 
 
 def per_sample_conv(layer, inputs):
-    """Each sample's own kernel, without neurite's ``tf.map_fn`` loop where possible (3D, and 2D without grouping).
+    """3D: each sample's own kernel, without neurite's ``tf.map_fn`` loop where possible.
 
     Each sample goes through ``layer._convolve_batch``, the very function
     neurite maps over the batch, so the arithmetic is neurite's.
