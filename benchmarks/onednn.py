@@ -9,8 +9,7 @@ one that traces) and per registration:
 - 3D: the recipe's FiLM network (:data:`hypermorph_nb.training.VOLUMES`) training at its U-Net
   grid (40×48×40, label supervision), and one registration by a ``downsample=2`` model at
   80×96×80;
-- 2D: HyperMorph (hypernetwork) training at 160×192 with batches of 1 and of 4 (batches of
-  more than one: grouped convolutions forward, per-sample ones backward).
+- 2D: HyperMorph (hypernetwork) training at 160×192 with batches of 1 and of 4.
 
     python benchmarks/onednn.py            # 3 timed epochs of 8 steps per case
     python benchmarks/onednn.py --quick    # smoke run: 1 timed epoch of 2 steps
