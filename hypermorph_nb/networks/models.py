@@ -73,6 +73,11 @@ class ModelSpec:
             return None
         return self.options.get("conditioning", "hypernetwork")
 
+    @property
+    def downsample(self) -> int:
+        """Block size of the images the U-Net sees (1: the images' own resolution)."""
+        return int(self.options.get("downsample", 1))
+
     def to_json(self) -> dict:
         """Return a JSON-serialisable dict (the space's images are saved separately)."""
         config = {"kind": self.kind, "inshape": list(self.inshape), "options": dict(self.options)}
@@ -252,7 +257,7 @@ def coarse_network(model: tf.keras.Model) -> tf.keras.Model:
     >>> spec_of(core).inshape, "downsample" in spec_of(core).options, core.weights[0] is model.weights[0]
     ((10, 12), False, True)
     """
-    return model.references.core if spec_of(model).options.get("downsample", 1) > 1 else model
+    return model.references.core if spec_of(model).downsample > 1 else model
 
 
 def describe(model: tf.keras.Model, *, training: TrainingRecord | None = None, space: ModelSpace | None = None) -> ModelSpec:
@@ -373,7 +378,7 @@ def _check_inshape(inshape):
 
 def _build(spec):
     """The model of ``spec``: built at its (coarse) shape, or at the next poolable one and wrapped."""
-    factor = int(spec.options.get("downsample", 1))
+    factor = spec.downsample
     shape = coarse_shape(spec.inshape, factor)
     if min(shape) < MIN_SIDE:
         raise ValueError(f"downsample={factor} leaves the U-Net a grid of {shape}, under {MIN_SIDE} voxels "

@@ -72,8 +72,7 @@ class TrainingRun:
         check_model_shape(data.shape, spec.inshape, name="data")
         # a downsample=f model trains its U-Net at the U-Net's own grid, on block averages (coarse.py)
         network = coarse_network(model)
-        factor = int(spec.options.get("downsample", 1))
-        self.batches = PairBatches(coarse_copy(data, factor), batch_size=batch_size, seed=seed,
+        self.batches = PairBatches(coarse_copy(data, spec.downsample), batch_size=batch_size, seed=seed,
                                    lam_sampling=sampling, include_labels=label_weight > 0,
                                    label_structures=label_structures)
         self.strategy, default_strategy = resolve_strategy(strategy, self.batches.batch_size)
@@ -82,10 +81,10 @@ class TrainingRun:
             validation.data, spec=spec, pairs=validation.pairs, lams=validation.lams, seed=seed)
         self.checkpoint_dir = None if checkpoints is None else os.fspath(checkpoints.directory)
         self.resume_config = resume_config(
-            spec, data.images, fixed_lam=fixed_lam, sampling=sampling, loss_config=loss_config,
+            spec, self.batches.images, fixed_lam=fixed_lam, sampling=sampling, loss_config=loss_config,
             learning_rate=self.learning_rate, lr_schedule=schedule, batch_size=self.batches.batch_size,
             seed=int(seed), steps_per_epoch=self.steps_per_epoch, label_weight=label_weight,
-            label_structures=label_structures, labels=np.asarray(data.labels, np.int32) if label_weight else None)
+            label_structures=label_structures, labels=self.batches.labels)
         self.history = History(
             config={
                 "kind": spec.kind, "epochs": self.epochs, **self.resume_config,
