@@ -161,23 +161,26 @@ def test_film_trains_sweeps_and_its_diffeomorphic_variant_integrates(small_data)
 def test_after_a_short_training_every_neighbouring_lambda_gives_another_field_and_loss_falls_as_fast(
         small_data):
     """21-point λ grid: the field changes between every pair of neighbours (the demo's defect:
-    identical outputs for λ = 0, 0.1, 0.2), and the loss falls at least as fast as the tutorial's."""
+    identical outputs for λ = 0, 0.1, 0.2), and the loss falls as fast as the tutorial's: the mean
+    over three initialisations (one run's final loss moves by ±10 % either way with the seed and
+    with the CPU's kernels, so a single pair of runs cannot tell the encodings apart)."""
     from hypermorph_nb.data import synthetic
 
     data = synthetic(16, (32, 32), seed=1)
     lams = np.linspace(0, 1, 21)
-    losses = {}
-    for variant in ("tutorial", "mip"):
-        model = hnb.build_hypermorph((32, 32), seed=0, **VARIANTS[variant])
-        history = hnb.train(model, data, epochs=6, steps_per_epoch=50, lam_sampling="oversample",
-                            seed=0, verbose=False)
-        losses[variant] = float(np.mean(history.loss[-2:]))
-        if variant == "mip":
-            for moving, fixed in choose_pairs(len(data), 3, seed=0):
-                flows = _flows(model, data, lams, pair=(moving, fixed))
-                change = np.abs(np.diff(flows, axis=0)).max(axis=tuple(range(1, flows.ndim)))
-                assert np.all(change > 1e-3), dict(zip(np.round(lams[1:], 2), change))
-    assert losses["mip"] <= losses["tutorial"] * 1.02, losses
+    losses = {"tutorial": [], "mip": []}
+    for seed in (0, 1, 2):
+        for variant in losses:
+            model = hnb.build_hypermorph((32, 32), seed=seed, **VARIANTS[variant])
+            history = hnb.train(model, data, epochs=6, steps_per_epoch=50, lam_sampling="oversample",
+                                seed=seed, verbose=False)
+            losses[variant].append(float(np.mean(history.loss[-2:])))
+            if variant == "mip" and seed == 0:
+                for moving, fixed in choose_pairs(len(data), 3, seed=0):
+                    flows = _flows(model, data, lams, pair=(moving, fixed))
+                    change = np.abs(np.diff(flows, axis=0)).max(axis=tuple(range(1, flows.ndim)))
+                    assert np.all(change > 1e-3), dict(zip(np.round(lams[1:], 2), change))
+    assert np.mean(losses["mip"]) <= np.mean(losses["tutorial"]) * 1.02, losses
 
 
 def test_the_lambda_explorer_and_sweep_panel_drive_a_film_model(small_data):

@@ -188,9 +188,10 @@ def test_a_sweep_without_label_maps_still_scores_images(tiny_hypermorph):
 def test_a_trained_hypermorph_registers_better_than_nothing_and_smoother_at_high_lambda():
     data = synthetic(24, SHAPE, seed=0)
     model = hnb.build_hypermorph(SHAPE, seed=0)
-    # 600 steps: the default (magnitude-invariant) model learns a registration per λ; after
-    # 300 its λ = 0 fields, fitted to the image noise, still scored below no registration here
-    hnb.train(model, data[:20], epochs=4, steps_per_epoch=150, learning_rate=1e-3,
+    # 900 steps: the default (magnitude-invariant) model learns a registration per λ; after
+    # 300 its λ = 0 fields, fitted to the image noise, still scored below no registration here,
+    # and after 600 the gain over no registration sat at the 0.02 margin on some CPUs' kernels
+    hnb.train(model, data[:20], epochs=6, steps_per_epoch=150, learning_rate=1e-3, seed=0,
               lam_sampling={"mode": "oversample", "oversample_rate": 0.5}, loss=hnb.networks.LossConfig(image_sigma=0.1),
               verbose=False)
     result = lambda_sweep(model, data[20:], [0.0, 0.5, 1.0], n_pairs=12, progress=False)

@@ -5,7 +5,10 @@ kernel through ``tf.map_fn``, a while loop per layer that costs more than the
 convolutions at 2D tutorial sizes (``benchmarks/training_throughput.py``). The
 classes here are neurite's ``HyperConv2DFromDense`` and ``HyperConv3DFromDense``
 with another ``call``: for 2D layers the batch is folded into the channel axis and
-run as one grouped convolution, the same arithmetic in one kernel call.
+run as one grouped convolution, the same arithmetic in one kernel call. TensorFlow's CPU
+kernels (its own, and oneDNN's for many shapes) have no gradient for grouped
+convolutions, so the backward pass convolves sample by sample
+(:func:`grouped_conv2d`'s custom gradient): the same gradient on every device.
 TensorFlow has no grouped Conv3D on the CPU, so 3D layers convolve directly when
 the batch holds one sample (training's default ``batch_size=1``: the same
 convolution op that neurite runs inside its loop, without the loop), unroll the
@@ -105,8 +108,38 @@ def fast_hyperconvs() -> Iterator[None]:
 
 
 def grouped_conv2d(layer, inputs):
-    """2D: fold the batch into the channels and run one grouped convolution."""
+    """2D: fold the batch into the channels and run one grouped convolution; back-propagate per sample."""
     features, kernels = inputs[0], inputs[1]  # (B, H, W, C), (B, kh, kw, C, F)
+
+    @tf.custom_gradient
+    def convolve(features, kernels):
+        def backward(upstream):
+            with tf.GradientTape() as tape:
+                tape.watch([features, kernels])
+                outputs = per_sample_conv2d(layer, features, kernels)
+            return tape.gradient(outputs, [features, kernels], output_gradients=upstream)
+
+        return folded_conv2d(layer, features, kernels), backward
+
+    outputs = convolve(features, kernels)
+    if layer.use_bias:
+        outputs = outputs + inputs[2][:, None, None, :]
+    return outputs
+
+
+def per_sample_conv2d(layer, features, kernels):
+    """Each sample of ``(B, H, W, C)`` features convolved with its own ``(kh, kw, C, F)`` kernel."""
+    def sample(pair):
+        return tf.nn.conv2d(pair[0][None], pair[1], strides=layer.strides, padding=layer.padding.upper(),
+                            dilations=layer.dilation_rate)[0]
+
+    if features.shape[0] is not None:   # known when tracing: unrolled
+        return tf.stack([sample((features[index], kernels[index])) for index in range(features.shape[0])])
+    return tf.map_fn(sample, (features, kernels), fn_output_signature=features.dtype)
+
+
+def folded_conv2d(layer, features, kernels):
+    """The batch folded into the channel axis: one grouped convolution (forward only on CPUs)."""
     kh, kw, channels, filters = kernels.shape[1:]
     dynamic = tf.shape(features)
     batch = dynamic[0]
@@ -118,10 +151,7 @@ def grouped_conv2d(layer, inputs):
                            dilations=layer.dilation_rate)
     out_h = outputs.shape[1] if outputs.shape[1] is not None else tf.shape(outputs)[1]
     out_w = outputs.shape[2] if outputs.shape[2] is not None else tf.shape(outputs)[2]
-    outputs = tf.transpose(tf.reshape(outputs, [out_h, out_w, batch, filters]), [2, 0, 1, 3])
-    if layer.use_bias:
-        outputs = outputs + inputs[2][:, None, None, :]
-    return outputs
+    return tf.transpose(tf.reshape(outputs, [out_h, out_w, batch, filters]), [2, 0, 1, 3])
 
 
 def per_sample_conv(layer, inputs):
