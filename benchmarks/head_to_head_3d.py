@@ -22,6 +22,7 @@ Checkpoints go to ``--work`` (run the same command again to resume), the table t
 
     python benchmarks/head_to_head_3d.py                     # 4000 steps per model
     python benchmarks/head_to_head_3d.py --models film vxm0.3 vxm0.7
+    python benchmarks/head_to_head_3d.py --models hypernetwork --results head_to_head_3d_hypermorph
     python benchmarks/head_to_head_3d.py --quick             # smoke run: 20 steps, 2 pairs
 """
 
@@ -80,6 +81,8 @@ def main(argv=None):
     parser.add_argument("--models", nargs="+", default=["film", "vxm0.3", "vxm0.7", "hypernetwork"],
                         choices=sorted(MODELS))
     parser.add_argument("--work", default="runs/head_to_head_3d", help="checkpoint folder (resume: run again)")
+    parser.add_argument("--results", default="head_to_head_3d",
+                        help="name of the table under benchmarks/results/ (a run of some models apart from the rest)")
     parser.add_argument("--quick", action="store_true", help="smoke run: 24 subjects, 20 steps, 2 pairs")
     args = parser.parse_args(argv)
     if args.quick:
@@ -129,7 +132,7 @@ def write(rows, scored, args, train_set, held_out, pairs, command):
              "`pretrained:ixi-t1-2mm`). 'training minutes': wall time of the training epochs on this machine "
              "(other work shared its cores, so compare steps, not minutes). Head-to-head at matched λ "
              "(positive: the λ-conditioned model is better): " + ("; ".join(gaps) if gaps else "not yet") + ".")
-    write_results("head_to_head_3d_quick" if args.quick else "head_to_head_3d",
+    write_results(args.results + "_quick" if args.quick else args.results,
                   "3D head-to-head at matched λ (ixi3d)", rows, notes=notes, command=command.strip())
 
 
