@@ -4,7 +4,8 @@ import pytest
 import tensorflow as tf
 
 import hypermorph_nb as hnb
-from hypermorph_nb.networks.models import ModelSpec, _build_core, fix_hyperconv_initialisation, ne, spec_of, vxm
+from hypermorph_nb.networks.hyperconv import fix_hyperconv_initialisation
+from hypermorph_nb.networks.models import ModelSpec, _build_core, ne, spec_of, vxm
 from hypermorph_nb.networks.padding import pad_widths, padded_shape, pooling_multiple
 from tests.conftest import TINY_FEATURES
 

@@ -125,7 +125,7 @@ def init_residual_hyperconvs(layers, hypernetwork, *, fraction=RESIDUAL_FRACTION
     """Start each generated weight as ``θ0 + Δθ(λ)`` with ``Δθ`` small.
 
     The bias of each neurite kernel map is the base kernel θ0 (He-normal after
-    :func:`hypermorph_nb.networks.models.fix_hyperconv_initialisation`), its weight
+    :func:`hypermorph_nb.networks.hyperconv.fix_hyperconv_initialisation`), its weight
     matrix generates Δθ from the hypernetwork's code. Here the weight matrices
     of the kernel and bias maps are rescaled so that, over λ in [0, 1], the
     root-mean-square of Δθ is ``fraction`` times θ0's He standard deviation.

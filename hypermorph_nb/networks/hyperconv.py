@@ -7,7 +7,7 @@ classes here are neurite's ``HyperConv2DFromDense`` and ``HyperConv3DFromDense``
 with another ``call``: for 2D layers the batch is folded into the channel axis and
 run as one grouped convolution, the same arithmetic in one kernel call. TensorFlow's CPU
 kernels (its own, and oneDNN's for many shapes) have no gradient for grouped
-convolutions, so the backward pass convolves sample by sample
+convolutions, so the backward pass goes through the per-sample path of the 3D layers
 (:func:`grouped_conv2d`'s custom gradient): the same gradient on every device.
 TensorFlow has no grouped Conv3D on the CPU, so 3D layers convolve directly when
 the batch holds one sample (training's default ``batch_size=1``: the same
@@ -20,6 +20,9 @@ Only the models this toolkit builds use them (:func:`fast_hyperconvs`, around
 :func:`hypermorph_nb.build_hypermorph`'s U-Net); neurite's classes stay as they ship
 for any other code in the process. They add no weights and keep neurite's weight
 names, so weights files map layer for layer.
+
+:func:`fix_hyperconv_initialisation` gives the generated convolutions a
+VoxelMorph-like start (neurite's dense maps start them several times too small).
 """
 
 import contextlib
@@ -108,34 +111,22 @@ def fast_hyperconvs() -> Iterator[None]:
 
 
 def grouped_conv2d(layer, inputs):
-    """2D: fold the batch into the channels and run one grouped convolution; back-propagate per sample."""
-    features, kernels = inputs[0], inputs[1]  # (B, H, W, C), (B, kh, kw, C, F)
+    """2D: one grouped convolution forward; back-propagated through :func:`per_sample_conv`."""
 
     @tf.custom_gradient
-    def convolve(features, kernels):
+    def convolve(*tensors):   # features (B, H, W, C), kernels (B, kh, kw, C, F)(, biases (B, F))
         def backward(upstream):
             with tf.GradientTape() as tape:
-                tape.watch([features, kernels])
-                outputs = per_sample_conv2d(layer, features, kernels)
-            return tape.gradient(outputs, [features, kernels], output_gradients=upstream)
+                tape.watch(tensors)
+                outputs = per_sample_conv(layer, list(tensors))
+            return tape.gradient(outputs, list(tensors), output_gradients=upstream)
 
-        return folded_conv2d(layer, features, kernels), backward
+        outputs = folded_conv2d(layer, tensors[0], tensors[1])
+        if layer.use_bias:
+            outputs = outputs + tensors[2][:, None, None, :]
+        return outputs, backward
 
-    outputs = convolve(features, kernels)
-    if layer.use_bias:
-        outputs = outputs + inputs[2][:, None, None, :]
-    return outputs
-
-
-def per_sample_conv2d(layer, features, kernels):
-    """Each sample of ``(B, H, W, C)`` features convolved with its own ``(kh, kw, C, F)`` kernel."""
-    def sample(pair):
-        return tf.nn.conv2d(pair[0][None], pair[1], strides=layer.strides, padding=layer.padding.upper(),
-                            dilations=layer.dilation_rate)[0]
-
-    if features.shape[0] is not None:   # known when tracing: unrolled
-        return tf.stack([sample((features[index], kernels[index])) for index in range(features.shape[0])])
-    return tf.map_fn(sample, (features, kernels), fn_output_signature=features.dtype)
+    return convolve(*inputs)
 
 
 def folded_conv2d(layer, features, kernels):
@@ -155,7 +146,7 @@ def folded_conv2d(layer, features, kernels):
 
 
 def per_sample_conv(layer, inputs):
-    """3D: each sample's own kernel, without neurite's ``tf.map_fn`` loop where possible.
+    """Each sample's own kernel, without neurite's ``tf.map_fn`` loop where possible (3D layers, 2D gradients).
 
     Each sample goes through ``layer._convolve_batch``, the very function
     neurite maps over the batch, so the arithmetic is neurite's.
@@ -168,3 +159,49 @@ def per_sample_conv(layer, inputs):
         return tf.stack([sample(index) for index in range(batch)])
     return tf.cond(tf.shape(inputs[0])[0] == 1, lambda: sample(0)[None],
                    lambda: tf.map_fn(layer._convolve_batch, inputs, fn_output_signature=inputs[0].dtype))
+
+
+def fix_hyperconv_initialisation(model, *, seed=None):
+    """Give HyperMorph's generated convolutions a VoxelMorph-like start.
+
+    neurite 0.2's ``HyperConvFromDense`` creates the dense maps that generate
+    each convolution's kernel and bias with ``add_weight`` and no initializer,
+    so all of them get glorot-uniform over the *flattened* kernel. The
+    generated kernels then come out several times smaller than VoxelMorph's
+    He-normal kernels and the generated biases large, the U-Net output hardly
+    depends on its input, and deep gradients vanish. Here the bias of each
+    kernel map (the kernel generated when the hypernetwork output is 0) is
+    drawn He-normal over the kernel's own shape, and the bias of each bias map
+    is set to zero, as a plain ``Conv`` layer would start.
+
+    Parameters
+    ----------
+    model : tf.keras.Model
+        A model containing neurite ``HyperConv*FromDense`` layers.
+    seed : int, optional
+        Seed for the He-normal draws.
+
+    Returns
+    -------
+    int
+        Number of layers re-initialised.
+    """
+    count = 0
+    for index, layer in enumerate(hyperconv_layers(model)):
+        kernel_map_bias = layer.hyperkernel[1]
+        kernel_shape = layer.hyperkernel[3]
+        if kernel_map_bias is not None:
+            init_seed = None if seed is None else seed + index
+            he = tf.keras.initializers.HeNormal(seed=init_seed)(kernel_shape)
+            kernel_map_bias.assign(tf.reshape(he, [-1]))
+        if layer.use_bias and layer.hyperbias[1] is not None:
+            layer.hyperbias[1].assign(tf.zeros_like(layer.hyperbias[1]))
+        count += 1
+    return count
+
+
+def hyperconv_layers(model):
+    """The neurite hyper-convolution layers inside ``model``, in build order."""
+    for layer in model.submodules:
+        if isinstance(layer, ne.layers.HyperConvFromDense):
+            yield layer

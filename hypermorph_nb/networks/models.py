@@ -27,7 +27,7 @@ from .resolution import coarse_shape, wrap_downsampled
 ne, vxm = import_registration_libraries()
 
 # conditioning.py and hyperconv.py use neurite/voxelmorph as imported just above
-from .hyperconv import fast_hyperconvs  # noqa: E402
+from .hyperconv import fast_hyperconvs, fix_hyperconv_initialisation, hyperconv_layers  # noqa: E402
 from .conditioning import (FILM_UNITS, build_film_vxm, build_hypernetwork,  # noqa: E402
                            check_conditioning, check_units, init_residual_hyperconvs)
 
@@ -170,7 +170,7 @@ def build_hypermorph(inshape: Sequence[int], *, conditioning: str = "hypernetwor
     design as ``vxm.networks.HyperVxmDense``) maps λ to every U-Net convolution
     kernel and bias. After building, the generated weights are re-initialised
     so that the U-Net starts like a plain VoxelMorph network (see
-    :func:`fix_hyperconv_initialisation`); without that, HyperMorph barely
+    :func:`hypermorph_nb.networks.hyperconv.fix_hyperconv_initialisation`); without that, HyperMorph barely
     learns.
 
     Parameters
@@ -285,51 +285,6 @@ def describe(model: tf.keras.Model, *, training: TrainingRecord | None = None, s
     return spec
 
 
-def fix_hyperconv_initialisation(model, *, seed=None):
-    """Give HyperMorph's generated convolutions a VoxelMorph-like start.
-
-    neurite 0.2's ``HyperConvFromDense`` creates the dense maps that generate
-    each convolution's kernel and bias with ``add_weight`` and no initializer,
-    so all of them get glorot-uniform over the *flattened* kernel. The
-    generated kernels then come out several times smaller than VoxelMorph's
-    He-normal kernels and the generated biases large, the U-Net output hardly
-    depends on its input, and deep gradients vanish. Here the bias of each
-    kernel map (the kernel generated when the hypernetwork output is 0) is
-    drawn He-normal over the kernel's own shape, and the bias of each bias map
-    is set to zero, as a plain ``Conv`` layer would start.
-
-    Parameters
-    ----------
-    model : tf.keras.Model
-        A model containing neurite ``HyperConv*FromDense`` layers.
-    seed : int, optional
-        Seed for the He-normal draws.
-
-    Returns
-    -------
-    int
-        Number of layers re-initialised.
-    """
-    count = 0
-    for index, layer in enumerate(_hyperconv_layers(model)):
-        kernel_map_bias = layer.hyperkernel[1]
-        kernel_shape = layer.hyperkernel[3]
-        if kernel_map_bias is not None:
-            init_seed = None if seed is None else seed + index
-            he = tf.keras.initializers.HeNormal(seed=init_seed)(kernel_shape)
-            kernel_map_bias.assign(tf.reshape(he, [-1]))
-        if layer.use_bias and layer.hyperbias[1] is not None:
-            layer.hyperbias[1].assign(tf.zeros_like(layer.hyperbias[1]))
-        count += 1
-    return count
-
-
-def _hyperconv_layers(model):
-    for layer in model.submodules:
-        if isinstance(layer, ne.layers.HyperConvFromDense):
-            yield layer
-
-
 def _vxm_options(nb_features, diffeomorphic, int_steps, seed, downsample=1):
     if nb_features is not None:
         try:
@@ -423,7 +378,7 @@ def _build_core(spec, inshape):
     if spec.is_hypermorph:
         fix_hyperconv_initialisation(model, seed=options.get("seed"))
         if encoding == "mip":
-            init_residual_hyperconvs(_hyperconv_layers(model), hyp_model)
+            init_residual_hyperconvs(hyperconv_layers(model), hyp_model)
     return model
 
 
