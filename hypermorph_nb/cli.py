@@ -12,7 +12,7 @@ import warnings
 from pathlib import Path
 
 
-def _demo_arguments(parser):
+def _demo_arguments(parser) -> None:
     parser.add_argument("--out", required=True, help="output folder for metrics.json, figures and the model")
     parser.add_argument("--epochs", type=int, default=8)
     parser.add_argument("--steps-per-epoch", type=int, default=50)
@@ -21,7 +21,7 @@ def _demo_arguments(parser):
     parser.add_argument("--seed", type=int, default=0)
 
 
-def _demo(args):
+def _demo(args) -> int:
     import matplotlib
 
     matplotlib.use("Agg")  # the command writes PNG files and opens no window
@@ -32,7 +32,7 @@ def _demo(args):
     return 0
 
 
-def _notebooks_arguments(parser):
+def _notebooks_arguments(parser) -> None:
     parser.add_argument("--out", required=True, help="results folder (executed notebooks, metrics, models)")
     parser.add_argument("--notebooks", default=None, help="notebooks folder (default: the repository's)")
     parser.add_argument("--only", nargs="*", default=None, metavar="NAME",
@@ -44,7 +44,7 @@ def _notebooks_arguments(parser):
                              "--set overrides either")
 
 
-def _notebooks(args):
+def _notebooks(args) -> int:
     from .runtime.notebooks import QUICK, NotebookFailed, default_notebook_folder, parse_assignments, run_all
 
     parameters = {**(QUICK if args.quick else {}), **parse_assignments(args.set)}
@@ -57,7 +57,7 @@ def _notebooks(args):
     return 0
 
 
-def _register_arguments(parser):
+def _register_arguments(parser) -> None:
     parser.add_argument("--model", required=True,
                         help="model folder (from save_model or a checkpoint), or pretrained:NAME "
                              "(e.g. pretrained:ixi-t1-2mm)")
@@ -107,7 +107,7 @@ def _register(args):
     return 0
 
 
-def _register_raw(model, args):
+def _register_raw(model, args) -> int:
     from .networks.models import spec_of
     from .registration.native import register_scans
 
@@ -127,7 +127,7 @@ def _register_raw(model, args):
     return 0
 
 
-def _prepare_arguments(parser):
+def _prepare_arguments(parser) -> None:
     parser.add_argument("inputs", nargs="+", help="a folder of NIfTI/MGZ scans, or scan files "
                         "(label maps: NAME_seg.* or labels/NAME.*; masks: NAME_mask.* or masks/NAME.*)")
     parser.add_argument("--out", required=True,
@@ -145,7 +145,7 @@ def _prepare_arguments(parser):
                         help="average-and-realign rounds of the cohort template")
 
 
-def _prepare(args):
+def _prepare(args) -> int:
     from .data.preparation import prepare_scans
     from .pretrained.registry import is_pretrained_name
 
@@ -165,7 +165,7 @@ def _prepare(args):
     return 0
 
 
-def _train_arguments(parser):
+def _train_arguments(parser) -> None:
     from .training.command import add_arguments
 
     add_arguments(parser)
@@ -185,7 +185,7 @@ class CommandParser(argparse.ArgumentParser):
     none of them.
     """
 
-    def __init__(self, *args, add_arguments=None, **kwargs):
+    def __init__(self, *args, add_arguments=None, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.add_arguments = add_arguments
 
@@ -224,7 +224,7 @@ def main(argv=None):
         commands.add_parser(name, help=help_text, description=help_text, add_arguments=add_arguments)
     args = parser.parse_args(argv)
 
-    def note(message, category, filename, lineno, file=None, line=None):
+    def note(message, category, filename, lineno, file=None, line=None) -> None:
         print(f"hypermorph-nb: note: {message}", file=sys.stderr)
 
     try:

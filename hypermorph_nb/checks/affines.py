@@ -11,6 +11,9 @@ regularised three times harder along one axis). Loaders refuse anisotropic
 voxels unless called with ``allow_anisotropic=True``.
 """
 
+from numpy.typing import NDArray
+from typing import Any
+
 import nibabel
 import numpy as np
 
@@ -26,7 +29,7 @@ POSITION_TOLERANCE = 0.5
 ROTATION_TOLERANCE = 0.5
 
 
-def as_affines(affines, n, *, name="affines"):
+def as_affines(affines, n, *, name: str = "affines"):
     """``affines`` as ``(n, 4, 4)`` float64: one ``(4, 4)`` is repeated for every item.
 
     Examples
@@ -50,7 +53,7 @@ def as_affines(affines, n, *, name="affines"):
     return array
 
 
-def voxel_sizes(affines, ndim):
+def voxel_sizes(affines: NDArray[Any], ndim: int):
     """Voxel size in mm of the first ``ndim`` axes: the lengths of the affine's columns.
 
     Parameters
@@ -74,7 +77,7 @@ def voxel_sizes(affines, ndim):
     return np.sqrt((affines[..., :3, :ndim] ** 2).sum(axis=-2))
 
 
-def check_isotropic(affine, ndim, *, name, allow_anisotropic=False):
+def check_isotropic(affine, ndim, *, name, allow_anisotropic: bool = False):
     """Refuse an affine whose first ``ndim`` voxel sizes differ by more than 1%.
 
     Examples

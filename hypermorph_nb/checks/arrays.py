@@ -18,6 +18,8 @@ The intensity policy of every loader is set by ``normalize``:
 NaN or infinite intensities are always refused: no rescaling can repair them.
 """
 
+from numpy.typing import ArrayLike
+
 import numbers
 
 import numpy as np
@@ -38,7 +40,7 @@ def check_normalize(normalize):
     return normalize
 
 
-def as_images(array, *, name, normalize="auto"):
+def as_images(array: ArrayLike, *, name: str, normalize: str = "auto"):
     """Turn a stack of 2D images or 3D volumes into ``(N, *spatial, 1)`` float32 in [0, 1].
 
     Parameters
@@ -122,7 +124,7 @@ def as_images(array, *, name, normalize="auto"):
     return images[..., None]
 
 
-def as_labels(array, *, name, image_shape):
+def as_labels(array: ArrayLike, *, name: str, image_shape: tuple[int, ...]):
     """Turn label maps into ``(N, *spatial)`` int32 that match the images.
 
     Parameters
@@ -188,7 +190,7 @@ def check_count(value, name):
     return int(value)
 
 
-def _first(indices, count=5):
+def _first(indices, count: int = 5):
     """A short, readable list of the first few ``indices``."""
     shown = ", ".join(str(i) for i in indices[:count])
     return shown + (f" and {len(indices) - count} more" if len(indices) > count else "")

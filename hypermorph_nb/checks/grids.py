@@ -8,6 +8,9 @@ compares voxels, so moving and fixed must share a grid before they are registere
 a single slice).
 """
 
+from numpy.typing import NDArray
+from typing import Any
+
 import numpy as np
 from numpy.typing import ArrayLike
 from scipy import ndimage
@@ -75,8 +78,8 @@ def input_affine(file_affine: np.ndarray | None, affine: ArrayLike | None, *, na
     return check_affine(affine, name)
 
 
-def match_grid(moving, moving_affine, fixed_shape, fixed_affine, *, resample, order=1,
-               names=("moving", "fixed")):
+def match_grid(moving: NDArray[Any], moving_affine: ArrayLike, fixed_shape: tuple[int, ...], fixed_affine: ArrayLike, *, resample: bool, order: int = 1,
+               names: tuple[str, ...] = ("moving", "fixed")):
     """Return ``moving`` on the fixed grid: unchanged, resampled, or refused.
 
     Parameters
@@ -148,7 +151,7 @@ def describe_difference(moving_shape, moving_affine, fixed_shape, fixed_affine):
     return "; ".join(parts)
 
 
-def resample_onto(moving, moving_affine, fixed_shape, fixed_affine, *, order=1):
+def resample_onto(moving, moving_affine, fixed_shape, fixed_affine, *, order: int = 1):
     """Sample ``moving`` at the world positions of the fixed grid's voxels (0 outside)."""
     ndims = len(fixed_shape)
     to_moving = np.linalg.inv(moving_affine) @ fixed_affine    # fixed voxel -> moving voxel

@@ -52,8 +52,8 @@ class PreparedPair:
         return (image * scale + offset).astype(np.float32)
 
 
-def prepare_pair(inshape, moving, fixed, *, normalize="auto", moving_affine=None, fixed_affine=None,
-                 resample=False, names=("moving", "fixed")):
+def prepare_pair(inshape: tuple[int, ...], moving, fixed, *, normalize: str = "auto", moving_affine=None, fixed_affine=None,
+                 resample: bool = False, names: tuple[str, ...] = ("moving", "fixed")):
     """Check a moving/fixed pair for a model of shape ``inshape`` and make it ready to register.
 
     Parameters

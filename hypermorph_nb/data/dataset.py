@@ -1,5 +1,7 @@
 """The in-memory dataset every loader returns: 2D or 3D images with optional label maps and affines."""
 
+from numpy.typing import ArrayLike
+
 from __future__ import annotations
 
 import dataclasses
@@ -104,8 +106,8 @@ class Dataset:
                                  f"{images.shape[1:-1]}, got {np.shape(value)}")
 
     @classmethod
-    def from_arrays(cls, images, labels=None, *, normalize="auto", label_names=None, names=None,
-                    source="arrays", affines=None):
+    def from_arrays(cls, images: ArrayLike, labels: ArrayLike | None = None, *, normalize: str = "auto", label_names=None, names=None,
+                    source: str = "arrays", affines=None):
         """Build a Dataset from raw arrays, checking and normalising them.
 
         Parameters
@@ -179,7 +181,7 @@ class Dataset:
         return None if self.affines is None else voxel_sizes(self.affines, self.ndim)
 
     @property
-    def has_labels(self):
+    def has_labels(self) -> bool:
         """True when label maps are available (Dice can be computed)."""
         return self.labels is not None
 
@@ -189,7 +191,7 @@ class Dataset:
             return np.array([], dtype=int)
         return present_values(self.labels)
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         labels = "no labels" if self.labels is None else f"{len(self.label_values())} labels"
         return f"Dataset({len(self)} images of {self.shape}, {labels}, source={self.source!r})"
 
@@ -252,7 +254,7 @@ def as_dataset(data: Dataset | np.ndarray | Sequence, *, name: str = "data",
     return dataset
 
 
-def present_values(labels, *, include_zero=False):
+def present_values(labels, *, include_zero: bool = False):
     """Sorted values of a label array, 0 left out unless ``include_zero`` (counting when small).
 
     Examples

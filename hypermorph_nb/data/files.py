@@ -21,6 +21,9 @@ lines, like ``seg24_labels.txt``) found beside the data: the smallest
 ``*labels*.txt`` whose ids cover every label value present.
 """
 
+from typing import Any
+import os
+
 import pathlib
 
 import numpy as np
@@ -36,8 +39,8 @@ NAME_KEYS = ("subjects", "names")
 AFFINE_KEYS = ("affines", "affine")
 
 
-def load_npz(path, *, images_key=None, labels_key="auto", normalize="auto", label_names=None,
-             subset=None, allow_anisotropic=False):
+def load_npz(path: str | os.PathLike[str], *, images_key: str | None = None, labels_key: str = "auto", normalize: str = "auto", label_names: dict[str, Any] | str | os.PathLike[str] | None = None,
+             subset: int | None = None, allow_anisotropic: bool = False):
     """Load a stack of 2D images or 3D volumes, their label maps and affines, from one ``.npz``.
 
     Parameters

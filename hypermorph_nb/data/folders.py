@@ -30,6 +30,9 @@ fail these checks; :func:`hypermorph_nb.data.prepare_scans` (``hypermorph-nb
 prepare``) puts them on one grid and aligns them, and every such error says so.
 """
 
+from typing import Any
+import os
+
 import numpy as np
 
 from ..checks.affines import (POSITION_TOLERANCE, ROTATION_TOLERANCE, check_isotropic, grid_offset,
@@ -50,8 +53,8 @@ PREPARE_HINT = ("hypermorph_nb.data.prepare_scans('{folder}', out_dir) (on the c
                 "shape, voxel size, orientation and position onto one grid; then load_folder(out_dir)")
 
 
-def load_folder(path, *, labels="auto", normalize="auto", label_names=None, ndim=None,
-                allow_anisotropic=False):
+def load_folder(path: str | os.PathLike[str], *, labels: str = "auto", normalize: str = "auto", label_names: dict[str, Any] | str | os.PathLike[str] | None = None, ndim=None,
+                allow_anisotropic: bool = False):
     """Load 2D images or 3D volumes (and label maps) from a folder: the OASIS layout or your own files.
 
     Parameters
@@ -184,7 +187,7 @@ def _oasis_entries(folder, labels, ndim):
     return entries
 
 
-def own_entries(folder, labels="auto", *, subfolder="labels", require_all=True):
+def own_entries(folder, labels: str = "auto", *, subfolder: str = "labels", require_all: bool = True):
     """``(name, image file, label file or None)`` of the image files in ``folder``, sorted by name.
 
     The label map of ``NAME.ext`` is ``NAME<suffix>.*`` beside it or ``<subfolder>/NAME.*``

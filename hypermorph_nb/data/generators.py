@@ -14,6 +14,8 @@ resumes at step ``s`` sees exactly the batches, and λ values, it would have
 seen without the interruption.
 """
 
+from typing import Any
+
 import numpy as np
 import tensorflow as tf
 
@@ -76,8 +78,8 @@ class PairBatches:
     (1, 3)
     """
 
-    def __init__(self, data, *, batch_size=1, seed=0, lam_sampling=None, include_labels=False,
-                 include_affines=False, label_structures=None):
+    def __init__(self, data, *, batch_size: int = 1, seed: int = 0, lam_sampling: LambdaSampling | str | dict[str, Any] | float | None = None, include_labels: bool = False,
+                 include_affines: bool = False, label_structures: int | None = None):
         data = as_dataset(data, name="training images")
         self.images = data.images
         if len(self.images) < 2:
@@ -136,14 +138,14 @@ class PairBatches:
         ids[:present.size] = present
         return ids
 
-    def batches(self, start_step=0, stop_step=None):
+    def batches(self, start_step: int = 0, stop_step=None):
         """Iterate over the batches ``start_step..stop_step-1`` (forever when None)."""
         step = int(start_step)
         while stop_step is None or step < stop_step:
             yield self.batch(step)
             step += 1
 
-    def dataset(self, start_step=0, stop_step=None):
+    def dataset(self, start_step: int = 0, stop_step=None):
         """A prefetching ``tf.data.Dataset`` of the batches ``start_step..stop_step-1``."""
         shape = self.images.shape[1:]
         signature = {
@@ -165,7 +167,7 @@ class PairBatches:
         return dataset.prefetch(tf.data.AUTOTUNE)
 
 
-def voxelmorph_generator(data, *, batch_size=1, seed=0, start_step=0):
+def voxelmorph_generator(data, *, batch_size: int = 1, seed: int = 0, start_step: int = 0):
     """The seed tutorial's VoxelMorph generator, batched and seeded.
 
     Yields ``([moving, fixed], [fixed, zeros])`` forever: the model registers
@@ -193,7 +195,7 @@ def voxelmorph_generator(data, *, batch_size=1, seed=0, start_step=0):
     return _keras_pairs(batches, start_step)
 
 
-def hypermorph_generator(data, *, batch_size=1, seed=0, lam_sampling="uniform", start_step=0):
+def hypermorph_generator(data, *, batch_size: int = 1, seed: int = 0, lam_sampling: str = "uniform", start_step: int = 0):
     """The seed tutorial's HyperMorph generator: VoxelMorph pairs plus one λ per pair.
 
     Yields ``([moving, fixed, lam], [fixed, zeros])`` forever, ``lam`` of

@@ -355,7 +355,7 @@ def _write(out, results, reference, spacing):
                          reference=reference, scans=list(results), manifest=manifest, paths=paths)
 
 
-def _save(array, affine, path):
+def _save(array, affine, path) -> None:
     image = nibabel.Nifti1Image(np.asarray(array), affine)
     image.header.set_xyzt_units("mm")
     nibabel.save(image, str(path))

@@ -25,7 +25,7 @@ LABEL_KEYS = ("segs", "labels", "seg", "label", "segmentations")
 GREY_MODES = ("L", "I", "I;16", "F", "1")
 
 
-def read_file(path, *, role):
+def read_file(path, *, role: str):
     """The 2D or 3D array stored in one file, and its affine (None without one).
 
     Parameters

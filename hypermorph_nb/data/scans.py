@@ -322,7 +322,7 @@ def judge(scans: Sequence[PreparedScan], *, min_mask_dice: float = MIN_MASK_DICE
                                 and scan.label_dice < median - dice_drop)
 
 
-def onto_grid(result, scan, smoothed, reference):
+def onto_grid(result, scan, smoothed, reference) -> None:
     """Resample the (smoothed) scan, its brain mask and labels onto the reference grid through
     ``result.transform``; scale intensities by ``result.window``; mask the image (the scan's own
     brain, else the template's)."""
@@ -343,7 +343,7 @@ def onto_grid(result, scan, smoothed, reference):
                                  transform=result.transform, order=0)
 
 
-def score_against(result, reference):
+def score_against(result, reference) -> None:
     """Correlation, mask Dice and mean label Dice of one prepared scan against the reference."""
     from ..evaluation.metrics import mean_dice   # here: evaluation's package imports data
 

@@ -44,7 +44,7 @@ SHARED_IXI3D = Path("shared", "data", "ixi3d", "ixi3d_150.npz")
 SYNTHETIC_3D_SHAPE = (48, 48, 48)
 
 
-def find_shared_oasis2d(start=None):
+def find_shared_oasis2d(start: str | os.PathLike[str] | None = None):
     """Locate ``oasis2d_300.npz``: ``$HYPERMORPH_NB_OASIS2D``, else a ``shared/`` folder above ``start``.
 
     Parameters
@@ -60,7 +60,7 @@ def find_shared_oasis2d(start=None):
     return _find_shared(SHARED_OASIS2D, "HYPERMORPH_NB_OASIS2D", start)
 
 
-def find_shared_ixi3d(start=None):
+def find_shared_ixi3d(start: str | os.PathLike[str] | None = None):
     """Locate ``ixi3d_150.npz``: ``$HYPERMORPH_NB_IXI3D``, else a ``shared/`` folder above ``start``.
 
     Parameters
@@ -88,8 +88,8 @@ def _find_shared(relative, variable, start):
     return None
 
 
-def load_source(source="auto", *, path=None, shape=None, subset=None, require_labels=False,
-                seed=0, n_synthetic=64, verbose=True):
+def load_source(source: str = "auto", *, path: str | os.PathLike[str] | None = None, shape: tuple[int, ...] | None = None, subset: int | None = None, require_labels: bool = False,
+                seed: int = 0, n_synthetic: int = 64, verbose: bool = True):
     """Load a dataset by source name and optionally shrink it for a quick run.
 
     Parameters

@@ -1,11 +1,13 @@
 """Split a dataset into training, validation and test sets."""
 
+from collections.abc import Sequence
+
 import numpy as np
 
 from .dataset import Dataset
 
 
-def even_split(data, parts=3):
+def even_split(data: Dataset, parts: int = 3):
     """Split in order into ``parts`` near-equal consecutive sets, as the seed tutorial does.
 
     Same sizes as ``np.array_split``: 414 tutorial slices give 138 + 138 + 138.
@@ -33,7 +35,7 @@ def even_split(data, parts=3):
     return tuple(data[indices] for indices in np.array_split(np.arange(len(data)), int(parts)))
 
 
-def random_split(data, fractions=(0.6, 0.2, 0.2), *, seed=0, groups=None):
+def random_split(data: Dataset, fractions: Sequence[float] = (0.6, 0.2, 0.2), *, seed: int = 0, groups=None):
     """Seeded random split by subject: all images of one subject land in the same set.
 
     Parameters

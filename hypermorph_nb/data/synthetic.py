@@ -26,7 +26,7 @@ from ..checks.arrays import check_count
 DEFAULT_SHAPE = (64, 64)
 
 
-def synthetic(n, shape=DEFAULT_SHAPE, *, seed=0, n_labels=8, max_displacement=None, noise=0.02):
+def synthetic(n: int, shape: tuple[int, ...] = DEFAULT_SHAPE, *, seed: int = 0, n_labels: int = 8, max_displacement: float | None = None, noise: float = 0.02):
     """Generate ``n`` synthetic subjects with label maps.
 
     Parameters
@@ -111,7 +111,7 @@ class KnownPairs:
         return len(self.moving)
 
 
-def synthetic_pairs(n, shape=DEFAULT_SHAPE, *, seed=0, n_labels=8, max_displacement=None, noise=0.02):
+def synthetic_pairs(n, shape=DEFAULT_SHAPE, *, seed: int = 0, n_labels: int = 8, max_displacement=None, noise: float = 0.02):
     """Generate ``n`` pairs related by a known smooth deformation.
 
     Parameters are as in :func:`synthetic`; ``max_displacement`` bounds the
@@ -148,7 +148,7 @@ def synthetic_pairs(n, shape=DEFAULT_SHAPE, *, seed=0, n_labels=8, max_displacem
     return KnownPairs(moving, fixed, moving_labels, fixed_labels, flows)
 
 
-def smooth_field(shape, max_displacement, rng):
+def smooth_field(shape: tuple[int, ...], max_displacement: float, rng):
     """A random smooth displacement field whose largest vector is ``max_displacement``.
 
     Parameters
@@ -170,7 +170,7 @@ def smooth_field(shape, max_displacement, rng):
     return (field * (max_displacement / max(norm, 1e-12))).astype(np.float32)
 
 
-def warp(volume, flow, *, order):
+def warp(volume: np.ndarray, flow: np.ndarray, *, order: int):
     """Sample ``volume`` at ``x + flow(x)`` (voxelmorph's warp convention).
 
     Parameters

@@ -100,8 +100,8 @@ def cache_dir():
     return pathlib.Path(base).expanduser() / "hypermorph-nb"
 
 
-def load_tutorial(path=None, *, source=OASIS_TUTORIAL, sha256=None, download=True, timeout=60,
-                  progress=True, normalize="auto"):
+def load_tutorial(path: str | os.PathLike[str] | None = None, *, source: TutorialSource = OASIS_TUTORIAL, sha256: str | None = None, download: bool = True, timeout: int = 60,
+                  progress: bool = True, normalize: str = "auto"):
     """Load the seed tutorial's 2D OASIS slices, downloading and caching them once.
 
     Parameters
@@ -214,7 +214,7 @@ def _download(source, destination, expected, *, timeout, progress, normalize):
         partial.unlink(missing_ok=True)
 
 
-def _verified(path, source, expected, normalize, *, record=False):
+def _verified(path, source, expected, normalize, *, record: bool = False):
     """Load ``path`` after checking its checksum (when known) and its contents."""
     checksum = sha256_of(path)
     if expected and checksum != expected.lower():
@@ -255,14 +255,14 @@ def _recorded(path):
     return None
 
 
-def _record(path, checksum):
+def _record(path, checksum) -> None:
     try:
         _record_path(path).write_text(f"{checksum}  {path.name}\n")
     except OSError:
         pass  # a read-only cache still loads; it is simply not re-checked later
 
 
-def _alternatives(source):
+def _alternatives(source) -> str:
     return (
         "\nAlternatives:\n"
         f"  - a local copy: load_tutorial(path='.../{source.filename}')\n"

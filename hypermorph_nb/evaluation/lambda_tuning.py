@@ -207,7 +207,7 @@ def _search(evaluate, lam0, steps, tol):
 class _Evaluator:
     """Score and d(score)/dλ summed over all pairs, in batches, with the model frozen."""
 
-    def __init__(self, model, target, batch_size):
+    def __init__(self, model, target, batch_size) -> None:
         self.target, self.batch_size = target, batch_size
         self._step = _step_function(model, target.kind)
 
@@ -296,7 +296,7 @@ def _dice_score(moved, flow, fixed, warper, moving_maps, fixed_maps, weights):
 class _ImageTarget:
     """Minus (image term + folding_weight × mean relu(−det J)), averaged over pairs."""
 
-    def __init__(self, data, pairs, image_loss, folding_weight):
+    def __init__(self, data, pairs, image_loss, folding_weight) -> None:
         self.data, self.pairs = data, pairs
         self.kind = ("image", None, image_loss)
         self.weight = np.float32(folding_weight)

@@ -18,13 +18,16 @@ array([0.5])
 1.0
 """
 
+from numpy.typing import ArrayLike
+from numpy.typing import NDArray
+
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
 
-def dice(a, b, labels=None):
+def dice(a, b, labels: Sequence[int] | None = None):
     """Dice overlap per label between two label maps.
 
     Parameters
@@ -69,7 +72,7 @@ def dice(a, b, labels=None):
     return scores
 
 
-def mean_dice(a, b, labels=None):
+def mean_dice(a, b, labels: Sequence[int] | None = None):
     """Mean Dice over the labels present in both maps (see :func:`dice`).
 
     A label that appears in only one of the maps is left out rather than
@@ -104,7 +107,7 @@ def mean_dice(a, b, labels=None):
     return float(dice_batch(a[None], b[None], shared).mean())   # one pass, however many labels
 
 
-def dice_batch(a, b, labels):
+def dice_batch(a: NDArray[Any], b: NDArray[Any], labels: Sequence[int]):
     """Dice of many label-map pairs at once, via one joint histogram per pair.
 
     Parameters
@@ -155,7 +158,7 @@ def dice_batch(a, b, labels):
         return np.where(total > 0, 2.0 * both / total, np.nan)
 
 
-def jacobian_determinant(flow):
+def jacobian_determinant(flow: ArrayLike):
     """Jacobian determinant of the transform ``x -> x + flow(x)`` at every voxel.
 
     Derivatives are central differences (one-sided at the border), as in
@@ -236,7 +239,7 @@ def determinant_of_gradients(grads: Sequence[Any]) -> Any:
             + jac(0, 2) * (jac(1, 0) * jac(2, 1) - jac(1, 1) * jac(2, 0)))
 
 
-def folding_fraction(flow):
+def folding_fraction(flow: ArrayLike):
     """Fraction of voxels where the transform folds (Jacobian determinant <= 0).
 
     Parameters
@@ -263,7 +266,7 @@ def folding_fraction(flow):
     return float(folded) if np.ndim(folded) == 0 else folded
 
 
-def image_mse(a, b, *, per_image=False):
+def image_mse(a: ArrayLike, b: ArrayLike, *, per_image: bool = False):
     """Mean squared intensity difference between two images (or two batches).
 
     Parameters
@@ -289,7 +292,7 @@ def image_mse(a, b, *, per_image=False):
     return float(error.mean())
 
 
-def image_ncc(a, b, *, per_image=False):
+def image_ncc(a: ArrayLike, b: ArrayLike, *, per_image: bool = False):
     """Normalised cross-correlation (Pearson correlation of the intensities).
 
     1 for images equal up to brightness and contrast, 0 for unrelated ones,

@@ -155,7 +155,7 @@ class SweepResult:
         """Name of a structure label value (its number as text when unknown)."""
         return (self.label_names or {}).get(int(label), str(int(label)))
 
-    def optimum(self, label=None):
+    def optimum(self, label: int | str | None = None):
         """The best λ for the mean Dice, or for one structure, with its curve.
 
         Parameters
@@ -364,7 +364,7 @@ def quiet_nan_warnings():
         yield
 
 
-def label_index(labels, label, label_names=None, *, where="this data's label maps"):
+def label_index(labels, label, label_names=None, *, where: str = "this data's label maps"):
     """Position in ``labels`` of a structure given by value or name.
 
     Raises

@@ -16,6 +16,13 @@ damaged checkpoint with a warning, renames it aside (``*.damaged``) and
 returns the newest good one.
 """
 
+from __future__ import annotations
+from typing import Any
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import tensorflow as tf
+
 import dataclasses
 import json
 import os
@@ -72,7 +79,7 @@ class Checkpoint:
         """The saved-model folder inside the checkpoint (for :func:`hypermorph_nb.load_model`)."""
         return os.path.join(self.path, MODEL_FOLDER)
 
-    def load_weights_into(self, model):
+    def load_weights_into(self, model) -> None:
         """Load the checkpoint's model weights into ``model`` (same architecture)."""
         model.load_weights(os.path.join(self.model_path, WEIGHTS_NAME))
 
@@ -102,7 +109,7 @@ def list_checkpoints(directory):
     return [path for _, path in sorted(found)]
 
 
-def write_checkpoint(directory, *, model, optimizer_weights, state, keep=2):
+def write_checkpoint(directory: str | os.PathLike[str], *, model: tf.keras.Model, optimizer_weights, state: dict[str, Any], keep: int = 2):
     """Write a checkpoint atomically and keep only the newest ``keep`` of them.
 
     Parameters
@@ -167,7 +174,7 @@ def write_checkpoint(directory, *, model, optimizer_weights, state, keep=2):
     return final
 
 
-def verify_checkpoint(path):
+def verify_checkpoint(path: str | os.PathLike[str]):
     """Check a checkpoint folder against its manifest and return it.
 
     Parameters
@@ -215,7 +222,7 @@ def verify_checkpoint(path):
     return Checkpoint(path=path, state=state)
 
 
-def latest_checkpoint(directory):
+def latest_checkpoint(directory: str | os.PathLike[str]):
     """The newest checkpoint in ``directory`` that verifies, or None if there is none.
 
     Damaged checkpoints newer than it are renamed to ``<name>.damaged`` (kept
@@ -265,12 +272,12 @@ def _files_under(folder):
             yield os.path.relpath(os.path.join(root, name), folder).replace(os.sep, "/")
 
 
-def _fsync(path):
+def _fsync(path) -> None:
     with open(path, "rb") as handle:
         os.fsync(handle.fileno())
 
 
-def _fsync_directory(directory):
+def _fsync_directory(directory) -> None:
     try:
         descriptor = os.open(directory, os.O_RDONLY)
     except OSError:
@@ -283,7 +290,7 @@ def _fsync_directory(directory):
         os.close(descriptor)
 
 
-def _rename_aside(path, suffix=".damaged"):
+def _rename_aside(path, suffix: str = ".damaged"):
     target, count = path + suffix, 1
     while os.path.exists(target):
         target, count = f"{path}{suffix}-{count}", count + 1
@@ -291,7 +298,7 @@ def _rename_aside(path, suffix=".damaged"):
     return target
 
 
-def _remove_stale_staging(directory):
+def _remove_stale_staging(directory) -> None:
     """Delete staging folders left by a crash in the middle of a write."""
     if not os.path.isdir(directory):
         return

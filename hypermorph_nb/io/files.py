@@ -85,7 +85,7 @@ def follow_umask(path: str | os.PathLike) -> None:
     os.chmod(path, full & ~current_umask())
 
 
-def replace_folder(staging, path):
+def replace_folder(staging, path) -> None:
     """Move ``staging`` to ``path``, replacing an existing folder atomically enough.
 
     The old folder is renamed aside first and removed only after the new one

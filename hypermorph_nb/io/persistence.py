@@ -135,7 +135,7 @@ def load_model(path: str | os.PathLike[str]) -> tf.keras.Model:
     return model
 
 
-def _write_space_images(space, folder):
+def _write_space_images(space, folder) -> None:
     for name, file_name in SPACE_IMAGE_NAMES.items():
         image = getattr(space, name)
         if image is not None:

@@ -20,6 +20,8 @@ Two conditionings share one API (inputs ``[moving, fixed, lam]``, outputs
 calls.
 """
 
+from collections.abc import Sequence
+
 import numpy as np
 import tensorflow as tf
 
@@ -91,7 +93,7 @@ def check_units(units, name):
     return units
 
 
-def build_hypernetwork(units, *, encoding="mip", name="hypernetwork"):
+def build_hypernetwork(units: Sequence[int], *, encoding: str = "mip", name: str = "hypernetwork"):
     """The dense hypernetwork that maps λ to the U-Net's hidden code.
 
     Parameters
@@ -121,7 +123,7 @@ def build_hypernetwork(units, *, encoding="mip", name="hypernetwork"):
     return tf.keras.Model(lam, hidden, name=name)
 
 
-def init_residual_hyperconvs(layers, hypernetwork, *, fraction=RESIDUAL_FRACTION):
+def init_residual_hyperconvs(layers, hypernetwork: tf.keras.Model, *, fraction: float = RESIDUAL_FRACTION):
     """Start each generated weight as ``θ0 + Δθ(λ)`` with ``Δθ`` small.
 
     The bias of each neurite kernel map is the base kernel θ0 (He-normal after
@@ -158,7 +160,7 @@ def init_residual_hyperconvs(layers, hypernetwork, *, fraction=RESIDUAL_FRACTION
     return count
 
 
-def build_film_vxm(inshape, *, nb_features=None, int_steps=0, film_units=FILM_UNITS, name="film"):
+def build_film_vxm(inshape: tuple[int, ...], *, nb_features=None, int_steps: int = 0, film_units: Sequence[int] = FILM_UNITS, name: str = "film"):
     """A VoxelMorph U-Net conditioned on λ by feature-wise scale and shift (FiLM).
 
     The U-Net, flow layer and spatial transformer are those of

@@ -161,7 +161,7 @@ def per_sample_conv(layer, inputs):
                    lambda: tf.map_fn(layer._convolve_batch, inputs, fn_output_signature=inputs[0].dtype))
 
 
-def fix_hyperconv_initialisation(model, *, seed=None):
+def fix_hyperconv_initialisation(model: tf.keras.Model, *, seed: int | None = None):
     """Give HyperMorph's generated convolutions a VoxelMorph-like start.
 
     neurite 0.2's ``HyperConvFromDense`` creates the dense maps that generate

@@ -62,7 +62,7 @@ class LossConfig:
             raise ValueError(f"ncc_window must be a positive odd int, got {self.ncc_window!r}")
 
 
-def image_term(fixed, moved, config=LossConfig()):
+def image_term(fixed: tf.Tensor, moved: tf.Tensor, config: LossConfig = LossConfig()):
     """Per-sample image dissimilarity between ``fixed`` and ``moved``.
 
     Parameters
@@ -85,7 +85,7 @@ def image_term(fixed, moved, config=LossConfig()):
     return -tf.reduce_mean(ncc.ncc(fixed, moved), axis=axes)
 
 
-def smoothness_term(flow):
+def smoothness_term(flow: tf.Tensor):
     """Per-sample mean squared spatial gradient of a displacement field.
 
     The same quantity as voxelmorph's ``Grad('l2')`` (forward differences,
@@ -114,7 +114,7 @@ def smoothness_term(flow):
     return tf.add_n(terms) / ndims
 
 
-def label_term(fixed_labels, moved_labels):
+def label_term(fixed_labels: tf.Tensor, moved_labels: tf.Tensor):
     """Per-sample ``1 −`` mean soft Dice of one-hot label maps, over the structures present.
 
     The auxiliary-segmentation term of VoxelMorph (Balakrishnan et al., TMI
@@ -153,7 +153,7 @@ def label_term(fixed_labels, moved_labels):
     return 1.0 - mean_dice
 
 
-def weighted_terms(fixed, moved, flow, lam, config=LossConfig(), *, labels=None, label_weight=0.0):
+def weighted_terms(fixed: tf.Tensor, moved: tf.Tensor, flow: tf.Tensor, lam: tf.Tensor | float, config: LossConfig = LossConfig(), *, labels=None, label_weight: float = 0.0):
     """The per-sample terms of the λ-weighted loss.
 
     Parameters

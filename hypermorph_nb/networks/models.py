@@ -285,7 +285,7 @@ def describe(model: tf.keras.Model, *, training: TrainingRecord | None = None, s
     return spec
 
 
-def _vxm_options(nb_features, diffeomorphic, int_steps, seed, downsample=1):
+def _vxm_options(nb_features, diffeomorphic, int_steps, seed, downsample: int = 1):
     if nb_features is not None:
         try:
             nb_features = [[int(f) for f in level] for level in nb_features]

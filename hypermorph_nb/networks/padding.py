@@ -65,7 +65,7 @@ def pad_widths(inshape, padded):
     return tuple(((p - s) // 2, p - s - (p - s) // 2) for s, p in zip(inshape, padded))
 
 
-def wrap_padded(core, inshape):
+def wrap_padded(core: tf.keras.Model, inshape: tuple[int, ...]):
     """A model of shape ``inshape`` running ``core`` (built at a padded shape) inside.
 
     Parameters

@@ -8,6 +8,8 @@ model with a fixed input signature, so moving a λ slider never retraces.
 Writing a registration to NIfTI files is :func:`hypermorph_nb.export_registration`.
 """
 
+from numpy.typing import ArrayLike
+
 import warnings
 import weakref
 
@@ -50,7 +52,7 @@ class Registrar:
     ((4, 32, 32, 1), (4, 32, 32, 2))
     """
 
-    def __init__(self, model):
+    def __init__(self, model: tf.keras.Model) -> None:
         self.spec = spec_of(model)
         self.model = model
         outputs = [model.outputs[0], model.references.pos_flow]
@@ -84,7 +86,7 @@ class Registrar:
             registrar = _REGISTRARS[model] = cls(model)
         return registrar
 
-    def predict(self, moving, fixed, lam=None):
+    def predict(self, moving: ArrayLike, fixed: ArrayLike, lam: ArrayLike | float | None = None):
         """Register batches of pairs.
 
         Parameters
@@ -114,7 +116,7 @@ class Registrar:
             moved, flow = self._predict(moving, fixed)
         return moved.numpy(), flow.numpy()
 
-    def warp(self, volume, flow, *, interp="linear"):
+    def warp(self, volume: ArrayLike, flow: ArrayLike, *, interp: str = "linear"):
         """Warp images (``interp='linear'``) or label maps (``'nearest'``).
 
         Parameters

@@ -380,7 +380,7 @@ def _level(shape, config, int_steps):
 class _Level:
     """The compiled optimisation loop for one grid shape, loss configuration and parametrisation."""
 
-    def __init__(self, shape, config, int_steps):
+    def __init__(self, shape, config, int_steps) -> None:
         self.warp = vxm.layers.SpatialTransformer(interp_method="linear", indexing="ij", fill_value=None)
         self.integrate = vxm.layers.VecInt(method="ss", int_steps=int_steps) if int_steps else None
         voxels = float(np.prod(shape))

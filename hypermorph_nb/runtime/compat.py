@@ -90,7 +90,7 @@ def ensure_legacy_keras():
         tf._tf_uses_legacy_keras = True
 
 
-def _keras3_evidence(tf):
+def _keras3_evidence(tf) -> str:
     """Return where Keras 3 already backs ``tf.keras``, or '' if it does not."""
     keras_attr = tf.__dict__.get("keras")
     if keras_attr is not None:

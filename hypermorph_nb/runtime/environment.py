@@ -26,6 +26,8 @@ Examples
 True
 """
 
+from collections.abc import Mapping
+
 import os
 import sys
 from dataclasses import dataclass
@@ -69,7 +71,7 @@ class Environment:
         return self.frontend == "papermill"
 
 
-def detect(*, environ=None, modules=None, parent_command=None):
+def detect(*, environ: Mapping[str, Any] | None = None, modules: Mapping[str, Any] | None = None, parent_command: str | None = None):
     """Detect the front-end, whether a kernel runs and whether CI runs.
 
     Parameters
@@ -118,7 +120,7 @@ def detect(*, environ=None, modules=None, parent_command=None):
     return Environment(frontend=frontend, kernel=kernel, ci=ci)
 
 
-def ipympl_supported(environment=None):
+def ipympl_supported(environment=None) -> bool:
     """True where ipympl's interactive canvas is known to work without set-up (:data:`IPYMPL_FRONTENDS`).
 
     Examples
@@ -132,7 +134,7 @@ def ipympl_supported(environment=None):
     return environment.frontend in IPYMPL_FRONTENDS
 
 
-def enable_third_party_widgets(environment=None):
+def enable_third_party_widgets(environment=None) -> bool:
     """On Colab, turn on the custom widget manager that third-party widgets (ipympl) need.
 
     Core ipywidgets (sliders, ``Image``) work on Colab without it; a widget asked
@@ -172,19 +174,19 @@ def quiet_progress(environment=None, *, environ=None):
     return environment.ci or environment.papermill
 
 
-def in_kernel(modules):
+def in_kernel(modules) -> bool:
     shell = _shell(modules)
     return shell is not None and getattr(shell, "kernel", None) is not None
 
 
-def _vscode(environ, modules):
+def _vscode(environ, modules) -> bool:
     # VS Code's kernels inherit VSCODE_* variables and get __vsc_ipynb_file__ in their namespace
     if "VSCODE_PID" in environ or "VSCODE_CWD" in environ:
         return True
     return "__vsc_ipynb_file__" in getattr(_shell(modules), "user_ns", {})
 
 
-def _in_ipython(modules):
+def _in_ipython(modules) -> bool:
     return _shell(modules) is not None
 
 

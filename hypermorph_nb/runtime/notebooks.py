@@ -13,6 +13,8 @@ Every notebook that trains has the same knob in its parameters cell,
 --quick`` sets :data:`QUICK`.
 """
 
+from typing import Any
+
 import contextlib
 import json
 import os
@@ -55,7 +57,7 @@ def find_notebooks(folder):
     return notebooks
 
 
-def run_notebook(path, executed_path, parameters=None, *, kernel_name="python3"):
+def run_notebook(path: str | os.PathLike[str], executed_path: str | os.PathLike[str], parameters: dict[str, Any] | None = None, *, kernel_name: str = "python3"):
     """Execute one notebook with papermill and return its recorded metrics.
 
     Parameters
@@ -128,7 +130,7 @@ def _first_line(executed_path, cell_index):
     return source.splitlines()[0] if source else ""
 
 
-def run_all(folder, out, *, parameters=None, names=None):
+def run_all(folder: str | os.PathLike[str], out: str | os.PathLike[str], *, parameters: dict[str, Any] | None = None, names: list[str] | None = None):
     """Execute every numbered notebook of ``folder`` in order.
 
     Parameters

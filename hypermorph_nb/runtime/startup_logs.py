@@ -80,7 +80,7 @@ def filter_startup_lines(text, min_level):
 
 
 @contextlib.contextmanager
-def quiet_tensorflow_startup(*, environ=None, module="tensorflow"):
+def quiet_tensorflow_startup(*, environ=None, module: str = "tensorflow"):
     """Filter file descriptor 2 with :func:`filter_startup_lines` while TensorFlow loads.
 
     Does nothing when ``module`` is already loaded (None: filter anyway), when
@@ -147,7 +147,7 @@ def quiet_first_import(module: str = "tensorflow") -> None:
 class _QuietFirstImport(importlib.abc.MetaPathFinder):
     """Finds ``module`` as the other finders do, with its loader wrapped in the filter."""
 
-    def __init__(self, module):
+    def __init__(self, module) -> None:
         self.module = module
 
     def find_spec(self, name, path=None, target=None):
@@ -163,13 +163,13 @@ class _QuietFirstImport(importlib.abc.MetaPathFinder):
 class _QuietLoader(importlib.abc.Loader):
     """Runs another loader's ``exec_module`` inside :func:`quiet_tensorflow_startup`."""
 
-    def __init__(self, loader):
+    def __init__(self, loader) -> None:
         self.loader = loader
 
     def create_module(self, spec):
         return self.loader.create_module(spec)
 
-    def exec_module(self, module):
+    def exec_module(self, module) -> None:
         module.__loader__ = module.__spec__.loader = self.loader   # the module sees its own loader
         with quiet_tensorflow_startup(module=None):
             self.loader.exec_module(module)

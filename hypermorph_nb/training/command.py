@@ -55,7 +55,7 @@ _OPTIONS = (
 )
 
 
-def add_arguments(parser):
+def add_arguments(parser) -> None:
     """Add the options of ``hypermorph-nb train`` to an argparse parser."""
     for flag, options in _OPTIONS:
         parser.add_argument(flag, **options)

@@ -49,7 +49,7 @@ class DivergenceGuard:
     False
     """
 
-    def __init__(self, factor=FACTOR, window=WINDOW):
+    def __init__(self, factor=FACTOR, window=WINDOW) -> None:
         self.factor = float(factor)
         self.window = int(window)
         self.start = []
@@ -72,7 +72,7 @@ class DivergenceGuard:
         size = level if level > 0 else max(abs(level), abs(start))
         return level + (self.factor - 1.0) * size
 
-    def message(self, *, loss, epoch, origin, good_step, learning_rate):
+    def message(self, *, loss, epoch, origin, good_step, learning_rate) -> str:
         """The ``stop_reason`` for a divergence stop: what happened and what to lower."""
         return (
             f"training stopped: the loss diverged in epoch {epoch} (it reached {loss:.4g}, more than "

@@ -20,7 +20,7 @@ class Engine:
     """
 
     def __init__(self, model, spec, strategy, *, use_model, learning_rate, loss_config, fixed_lam,
-                 global_batch, label_weight=0.0):
+                 global_batch, label_weight: float = 0.0) -> None:
         self.user_model = model
         self.strategy = strategy
         with strategy.scope():
@@ -40,7 +40,7 @@ class Engine:
                                     is_hypermorph=spec.is_hypermorph, fixed_lam=fixed_lam,
                                     global_batch=global_batch, label_weight=label_weight)
 
-    def set_schedule(self, schedule):
+    def set_schedule(self, schedule) -> None:
         """Use ``schedule`` (a LearningRateSchedule of the global step) from the next step on."""
         self.schedule = self.optimizer.learning_rate = schedule
 
@@ -53,7 +53,7 @@ class Engine:
         sums, done, finite = self._run(iterator, tf.constant(count, tf.int32))
         return sums.numpy().astype(float), int(done), bool(finite)
 
-    def diverged(self, error):
+    def diverged(self, error) -> bool:
         """Whether a step failed because training diverged, not because of a bug.
 
         On the CPU a NaN/inf displacement field fails inside the spatial
@@ -64,11 +64,11 @@ class Engine:
             return True
         return not all(bool(tf.reduce_all(tf.math.is_finite(v))) for v in self.model.trainable_weights)
 
-    def remember_good(self):
+    def remember_good(self) -> None:
         """Keep a copy of the weights and optimizer state (on the device, no host transfer)."""
         self._save_good()
 
-    def restore_good(self):
+    def restore_good(self) -> None:
         """Return to the copy kept by :meth:`remember_good`."""
         self._restore_good()
 
@@ -88,7 +88,7 @@ class Engine:
                              f"({len(weights)} arrays, expected {len(expected)}); use another checkpoint_dir")
         self.optimizer.set_weights(weights)
 
-    def sync(self):
+    def sync(self) -> None:
         """Copy the trained weights back to the caller's model when training ran on a copy."""
         if self.model is not self.user_model:
             self.user_model.set_weights(self.model.get_weights())
@@ -97,7 +97,7 @@ class Engine:
 def _copier(sources, targets):
     """A function assigning each source variable's value to its target (device-side copies)."""
 
-    def copy():
+    def copy() -> None:
         for source, target in zip(sources, targets):
             target.assign(source)
 
@@ -105,7 +105,7 @@ def _copier(sources, targets):
 
 
 def _compiled_steps(model, optimizer, strategy, *, loss_config, is_hypermorph, fixed_lam, global_batch,
-                    label_weight=0.0):
+                    label_weight: float = 0.0):
     """A ``tf.function`` running ``count`` training steps on a (distributed) iterator.
 
     Each replica sums its per-sample losses and divides by the global batch,
@@ -180,7 +180,7 @@ def warped_onehots(batch, field, warp):
 class CallSize:
     """Steps per compiled call: fixed, or sized from the measured step time ('auto')."""
 
-    def __init__(self, steps_per_call):
+    def __init__(self, steps_per_call) -> None:
         self.auto = steps_per_call == "auto"
         self.size = 1 if self.auto else int(steps_per_call)
         self.calls = 0
@@ -188,7 +188,7 @@ class CallSize:
     def next(self):
         return self.size
 
-    def observe(self, seconds, done):
+    def observe(self, seconds, done) -> None:
         self.calls += 1
         if self.auto and self.calls > 1 and done > 0:  # the first call includes tracing
             per_step = seconds / done

@@ -90,7 +90,7 @@ class History:
         """The per-epoch record as a JSON-serialisable dict (what checkpoints store)."""
         return {name: list(getattr(self, name)) for name in self._SAVED}
 
-    def extend_from_json(self, record):
+    def extend_from_json(self, record) -> None:
         """Take the per-epoch record of :meth:`to_json` (when resuming)."""
         for name in self._SAVED:
             setattr(self, name, list(record.get(name, [])))

@@ -19,7 +19,7 @@ class StopRequest:
     False
     """
 
-    def __init__(self):
+    def __init__(self) -> None:
         self.requested = False
         self._previous = None
 
@@ -33,7 +33,7 @@ class StopRequest:
             raise KeyboardInterrupt
         self.requested = True
 
-    def __exit__(self, *exc):
+    def __exit__(self, *exc) -> bool:
         if self._previous is not None:
             signal.signal(signal.SIGINT, self._previous)
         return False

@@ -7,6 +7,8 @@ others when one fails or the launcher is terminated. ``hypermorph-nb train --wor
 machines, start the same command on each with its own ``TF_CONFIG`` instead.
 """
 
+from typing import Any
+
 import json
 import os
 import signal
@@ -22,7 +24,7 @@ from ..checks.arrays import check_count
 GRACE_SECONDS = 30.0
 
 
-def free_ports(count, host="127.0.0.1"):
+def free_ports(count, host: str = "127.0.0.1"):
     """``count`` TCP ports that are free on ``host`` now.
 
     Examples
@@ -43,7 +45,7 @@ def free_ports(count, host="127.0.0.1"):
             handle.close()
 
 
-def local_tf_configs(count, *, host="127.0.0.1", ports=None):
+def local_tf_configs(count, *, host: str = "127.0.0.1", ports=None):
     """The ``TF_CONFIG`` (JSON) of each of ``count`` workers of a job on this machine.
 
     Examples
@@ -59,8 +61,8 @@ def local_tf_configs(count, *, host="127.0.0.1", ports=None):
             for index in range(count)]
 
 
-def launch_local_workers(command, count, *, host="127.0.0.1", env=None, timeout=None,
-                         grace=GRACE_SECONDS):
+def launch_local_workers(command: list[str], count: int, *, host: str = "127.0.0.1", env: dict[str, Any] | None = None, timeout: float | None = None,
+                         grace: float = GRACE_SECONDS):
     """Run ``command`` as ``count`` local workers of one job and wait for them.
 
     Parameters
@@ -110,7 +112,7 @@ class _Signals:
     SystemExit runs the launcher's cleanup, which terminates the workers.
     """
 
-    def __init__(self, processes):
+    def __init__(self, processes) -> None:
         self.processes = processes
         self._previous = {}
 
@@ -120,7 +122,7 @@ class _Signals:
                 self._previous[number] = signal.signal(number, handler)
         return self
 
-    def _forward(self, signum, frame):
+    def _forward(self, signum, frame) -> None:
         for process in self.processes:
             if process.poll() is None:
                 process.send_signal(signal.SIGINT)
@@ -128,7 +130,7 @@ class _Signals:
     def _exit(self, signum, frame):
         raise SystemExit(128 + signum)
 
-    def __exit__(self, *exc):
+    def __exit__(self, *exc) -> bool:
         for number, handler in self._previous.items():
             signal.signal(number, handler)
         return False
@@ -157,7 +159,7 @@ def _wait(processes, *, timeout, grace):
         time.sleep(0.1)
 
 
-def _stop(processes):
+def _stop(processes) -> None:
     """Terminate the workers still running (then kill those that do not stop)."""
     for process in processes:
         if process.poll() is None:

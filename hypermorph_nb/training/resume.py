@@ -14,7 +14,7 @@ _OLD_DEFAULTS = {"lr_schedule": {"name": None, "warmup_steps": 0}, "label_weight
 
 
 def resume_config(spec, images, *, fixed_lam, sampling, loss_config, learning_rate, lr_schedule, batch_size,
-                  seed, steps_per_epoch, label_weight=0.0, label_structures=None, labels=None):
+                  seed, steps_per_epoch, label_weight: float = 0.0, label_structures=None, labels=None):
     """The settings that fix the training stream and loss, as stored in checkpoints.
 
     With label supervision (``label_weight > 0``) ``labels`` holds the structures per

@@ -214,7 +214,7 @@ class TrainingRun:
             reporter.close()
         return history
 
-    def _describe_model(self):
+    def _describe_model(self) -> None:
         """Record on the model how it is trained and, when the data had one affine, its space."""
         describe(self.model, training=dataclasses.replace(self.record, steps=int(self.step)),
                  space=self.space)
@@ -222,7 +222,7 @@ class TrainingRun:
     def _iterator(self):
         return iter(distribute_batches(self.strategy, self.batches, self.step, self.total_steps))
 
-    def _end_epoch(self, seconds, reporter, plot):
+    def _end_epoch(self, seconds, reporter, plot) -> None:
         history = self.history
         for name, value in zip(_TERMS, self.epoch_sums / self.epoch_steps):
             getattr(history, name).append(float(value))
@@ -244,7 +244,7 @@ class TrainingRun:
         if plot is not None:
             plot.update(history)  # the last epoch is drawn by run()'s forced redraw
 
-    def _write_checkpoint(self):
+    def _write_checkpoint(self) -> None:
         self.engine.sync()
         partial = None
         if self.epoch_steps:
@@ -274,23 +274,23 @@ class TrainingRun:
             return "set by your lr_schedule"
         return f"{self.learning_rate:g}" + (f" with lr_schedule={self.lr_schedule!r}" if self.lr_schedule else "")
 
-    def _stop(self, message):
+    def _stop(self, message) -> None:
         self.history.stop_reason = message
         warnings.warn(message, RuntimeWarning, stacklevel=5)
 
-    def _stop_on_nonfinite(self, good_step, *, failed_step, what):
+    def _stop_on_nonfinite(self, good_step, *, failed_step, what) -> None:
         epoch, origin = self._restore(good_step, failed_step)
         self._stop(
             f"training stopped: {what} became NaN or infinite in epoch {epoch}; the weights and "
             f"optimizer state from {origin} (step {good_step}) were restored. Lower learning_rate "
             f"(now {self._rate_text()}), or check the data and image_sigma.")
 
-    def _stop_on_divergence(self, guard, good_step, *, failed_step, loss):
+    def _stop_on_divergence(self, guard, good_step, *, failed_step, loss) -> None:
         epoch, origin = self._restore(good_step, failed_step)
         self._stop(guard.message(loss=loss, epoch=epoch, origin=origin, good_step=good_step,
                                  learning_rate=self._rate_text()))
 
-    def _interrupted(self, reporter):
+    def _interrupted(self, reporter) -> None:
         history = self.history
         history.interrupted = True
         history.stop_reason = (f"interrupted at step {self.step} (epoch {history.epochs} complete"

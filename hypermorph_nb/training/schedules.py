@@ -39,7 +39,7 @@ DEFAULT_LEARNING_RATE = {2: 1e-3, 3: 1e-4}
 class _Warmup(tf.keras.optimizers.schedules.LearningRateSchedule):
     """A rate ``learning_rate * decay(step)`` after a linear warm-up over ``warmup_steps``."""
 
-    def __init__(self, learning_rate, *, total_steps, warmup_steps=0):
+    def __init__(self, learning_rate, *, total_steps, warmup_steps: int = 0):
         if not learning_rate > 0:
             raise ValueError(f"learning_rate must be > 0, got {learning_rate!r}")
         check_count(total_steps, "total_steps")
@@ -89,7 +89,7 @@ class StepDecay(_Warmup):
     [0.001, 0.001, 0.0001, 0.0001, 0.0001]
     """
 
-    def __init__(self, learning_rate, *, total_steps, warmup_steps=0, decay_fraction=0.25, decay_factor=0.1):
+    def __init__(self, learning_rate, *, total_steps, warmup_steps: int = 0, decay_fraction: float = 0.25, decay_factor: float = 0.1):
         super().__init__(learning_rate, total_steps=total_steps, warmup_steps=warmup_steps)
         if not 0 <= decay_fraction <= 1:
             raise ValueError(f"decay_fraction must lie in [0, 1], got {decay_fraction!r}")
@@ -119,7 +119,7 @@ class CosineDecay(_Warmup):
     [0.001, 0.000505, 1e-05, 1e-05]
     """
 
-    def __init__(self, learning_rate, *, total_steps, warmup_steps=0, final_factor=0.01):
+    def __init__(self, learning_rate, *, total_steps, warmup_steps: int = 0, final_factor: float = 0.01):
         super().__init__(learning_rate, total_steps=total_steps, warmup_steps=warmup_steps)
         if not 0 <= final_factor <= 1:
             raise ValueError(f"final_factor must lie in [0, 1], got {final_factor!r}")
@@ -137,7 +137,7 @@ class CosineDecay(_Warmup):
 _NAMED = {None: Constant, "step": StepDecay, "cosine": CosineDecay}
 
 
-def make_schedule(lr_schedule, *, learning_rate, total_steps, warmup_steps=0):
+def make_schedule(lr_schedule, *, learning_rate: float, total_steps: int, warmup_steps: int = 0):
     """The ``LearningRateSchedule`` that ``train(..., lr_schedule=...)`` uses.
 
     Parameters
@@ -168,7 +168,7 @@ def make_schedule(lr_schedule, *, learning_rate, total_steps, warmup_steps=0):
         f"tf.keras.optimizers.schedules.LearningRateSchedule, got {lr_schedule!r}")
 
 
-def schedule_settings(lr_schedule, *, learning_rate, warmup_steps, ndim=2):
+def schedule_settings(lr_schedule, *, learning_rate, warmup_steps, ndim: int = 2):
     """The schedule's settings as JSON (what a resumed call must repeat), and the peak rate.
 
     A named schedule is ``{"name": ..., "warmup_steps": ...}`` (its length is the

@@ -52,7 +52,7 @@ def resolve_strategy(strategy, batch_size):
     return strategy, False
 
 
-def distribute_batches(strategy, batches, start_step, stop_step):
+def distribute_batches(strategy, batches, start_step: int, stop_step: int):
     """The batches ``start_step..stop_step-1`` of ``batches``, split over workers and replicas.
 
     Each worker draws the whole global batch ``s`` of the ``(seed, s)`` stream

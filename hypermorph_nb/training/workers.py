@@ -22,6 +22,8 @@ one process does in the job is its :class:`WorkerRole`:
   so interrupting any one of them stops all at the same step, with a checkpoint.
 """
 
+from collections.abc import Mapping
+
 import dataclasses
 import glob
 import json
@@ -83,12 +85,12 @@ class Cluster:
         return self.index == 0
 
     @property
-    def label(self):
+    def label(self) -> str:
         """How logs name this process, e.g. 'worker 1'."""
         return f"{self.task_type} {self.task_index}"
 
 
-def cluster_from_env(environ=None):
+def cluster_from_env(environ: Mapping[str, Any] | None = None):
     """The :class:`Cluster` that ``TF_CONFIG`` describes, or None when it is unset.
 
     Parameters
@@ -192,7 +194,7 @@ class WorkerRole:
     (True, False, 7, False)
     """
 
-    def __init__(self, strategy, cluster):
+    def __init__(self, strategy, cluster) -> None:
         self.strategy = strategy
         self.cluster = cluster
         self.several = cluster is not None and cluster.num_workers > 1
@@ -232,7 +234,7 @@ class WorkerRole:
             return bool(requested)
         return bool(self._collective("sum", [float(requested)])[0] > 0)
 
-    def share_chief_state(self, variables):
+    def share_chief_state(self, variables) -> None:
         """Give every worker the chief's values of ``variables`` (model and optimizer state)."""
         if not self.several:
             return
@@ -243,7 +245,7 @@ class WorkerRole:
     def _all_true(self, flag):
         return bool(self._collective("sum", [float(not flag)])[0] == 0)
 
-    def _collective(self, kind, values, *, as_numpy=True):
+    def _collective(self, kind, values, *, as_numpy: bool = True):
         """'broadcast': the chief's values on every worker; 'sum': the sum over all replicas."""
         if kind not in self._reducers:
             self._reducers[kind] = _collective(self.strategy, from_chief=kind == "broadcast")
@@ -309,15 +311,15 @@ class WorkerRole:
 class WorkerLog(training_display.SilentProgress):
     """The log of a worker other than the chief: one line per epoch, prefixed with the worker."""
 
-    def __init__(self, label, **kwargs):
+    def __init__(self, label, **kwargs) -> None:
         super().__init__(**kwargs)
         self.prefix = f"[{label}]"
 
-    def epoch_end(self, history):
+    def epoch_end(self, history) -> None:
         print(f"{self.prefix} epoch {history.epochs}/{self.epochs}  loss {history.loss[-1]:.4g}  "
               f"{history.epoch_seconds[-1]:.1f} s", file=self.stream, flush=True)
 
-    def message(self, text):
+    def message(self, text) -> None:
         print(f"{self.prefix} {text}", file=self.stream, flush=True)
 
 

@@ -7,13 +7,16 @@
   arrays that an existing artist can take with ``set_data``.
 """
 
+from collections.abc import Sequence
+from numpy.typing import ArrayLike
+
 import numpy as np
 
 #: λ values labelled on an axis scaled by :func:`set_lam_axis`.
 LAM_TICKS = (0.0, 0.5, 0.9, 0.99, 0.999, 1.0)
 
 
-def format_lam(lam):
+def format_lam(lam) -> str:
     """Format λ with the digits that matter near 1.
 
     Examples
@@ -24,7 +27,7 @@ def format_lam(lam):
     return f"{float(lam):.4g}"
 
 
-def set_lam_axis(ax, *, axis="x", floor=1e-4, ticks=LAM_TICKS):
+def set_lam_axis(ax, *, axis: str = "x", floor: float = 1e-4, ticks: Sequence[float] = LAM_TICKS):
     """Scale an axis as ``-log10(1 - λ + floor)`` so that λ near 1 gets room.
 
     On a linear axis the range where registrations are useful (λ ≳ 0.9 with the
@@ -84,7 +87,7 @@ def label_colors(max_label):
     return lut
 
 
-def label_outlines(labels, *, lut=None):
+def label_outlines(labels, *, lut: np.ndarray | None = None):
     """The border pixels of every structure in a label map, as an RGBA image.
 
     A pixel is on a border when a 4-neighbour has another label; background
@@ -129,7 +132,7 @@ def label_outlines(labels, *, lut=None):
     return lut[np.where(edge, labels, 0)]
 
 
-def grid_lines(flow, *, step=8):
+def grid_lines(flow: ArrayLike, *, step: int = 8):
     """A regular grid whose vertices are moved by a displacement field, as one polyline.
 
     The vertex at pixel ``x = (row, col)`` is placed at ``x + u(x)``: where the

@@ -8,6 +8,13 @@
 The drawing helpers they share with the widgets are in :mod:`hypermorph_nb.viz.drawing`.
 """
 
+from __future__ import annotations
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import tensorflow as tf
+
 import numpy as np
 
 from ..checks.inputs import prepare_labels
@@ -22,7 +29,7 @@ from ..registration.pairs import Registrar, one_image_batch
 MAX_NAMED_STRUCTURES = 24
 
 
-def image_row(images, *, titles=None, cmap="gray", vmin=0.0, vmax=1.0, figsize=None):
+def image_row(images, *, titles: Sequence[str] | None = None, cmap: str = "gray", vmin: float = 0.0, vmax: float = 1.0, figsize=None):
     """Show 2D images side by side, without axes.
 
     Parameters
@@ -67,8 +74,8 @@ def image_row(images, *, titles=None, cmap="gray", vmin=0.0, vmax=1.0, figsize=N
     return fig
 
 
-def lambda_row_figure(model, moving, fixed, lams=(0.0, 0.25, 0.5, 0.75, 1.0), *,
-                      moving_labels=None, fixed_labels=None, show_difference=False, figsize=None):
+def lambda_row_figure(model: tf.keras.Model, moving: np.ndarray, fixed: np.ndarray, lams: Sequence[float] = (0.0, 0.25, 0.5, 0.75, 1.0), *,
+                      moving_labels: np.ndarray | None = None, fixed_labels: np.ndarray | None = None, show_difference: bool = False, figsize=None):
     """The seed tutorial's figure: moving, fixed, then the moved image per λ.
 
     All λ values are registered in one batched call of the compiled model.
@@ -159,7 +166,7 @@ def lambda_row_figure(model, moving, fixed, lams=(0.0, 0.25, 0.5, 0.75, 1.0), *,
     return fig
 
 
-def plot_sweep(result, *, ax=None, near_one=True):
+def plot_sweep(result, *, ax=None, near_one: bool = True):
     """Mean Dice (and % folding) against λ from a :class:`~hypermorph_nb.evaluation.sweeps.SweepResult`.
 
     Marks the optimal λ and the unregistered Dice. Without label maps, plots
@@ -213,7 +220,7 @@ def plot_sweep(result, *, ax=None, near_one=True):
     return ax
 
 
-def plot_sweep_panels(result, *, figure=None, near_one=True):
+def plot_sweep_panels(result, *, figure=None, near_one: bool = True):
     """Dice per structure, image MSE and % folding against λ, side by side.
 
     The Dice panel draws the mean over structures (black) and every structure
@@ -298,7 +305,7 @@ def plot_sweep_panels(result, *, figure=None, near_one=True):
     return figure
 
 
-def require_2d_hypermorph(model, what):
+def require_2d_hypermorph(model: tf.keras.Model, what: str):
     """Return the model's spec; raise a clear error unless it is a 2D HyperMorph model.
 
     Parameters

@@ -78,7 +78,7 @@ def make_progress(mode, *, epochs, steps_per_epoch, start_step, stream=None):
 class SilentProgress:
     """Shows nothing (``verbose=False``); the base of the other reporters."""
 
-    def __init__(self, *, epochs, steps_per_epoch, start_step, stream=None):
+    def __init__(self, *, epochs, steps_per_epoch, start_step, stream=None) -> None:
         self.epochs = epochs
         self.steps_per_epoch = steps_per_epoch
         self.total_steps = epochs * steps_per_epoch
@@ -86,16 +86,16 @@ class SilentProgress:
         self.stream = sys.stdout if stream is None else stream
         self._start_time = time.perf_counter()
 
-    def steps(self, step, running_loss):
+    def steps(self, step, running_loss) -> None:
         """Called after each compiled call with the global step reached."""
 
-    def epoch_end(self, history):
+    def epoch_end(self, history) -> None:
         """Called once per completed epoch."""
 
-    def message(self, text):
+    def message(self, text) -> None:
         """A one-off notice (resume, interrupt, stop)."""
 
-    def close(self):
+    def close(self) -> None:
         """Called once at the end of training."""
 
     def eta_seconds(self, step):
@@ -109,7 +109,7 @@ class SilentProgress:
 class LogProgress(SilentProgress):
     """Plain log lines: one per epoch, with the loss terms, speed and ETA."""
 
-    def epoch_end(self, history):
+    def epoch_end(self, history) -> None:
         epoch = history.epochs
         parts = [f"epoch {epoch}/{self.epochs}", f"loss {history.loss[-1]:.4g}",
                  f"image {history.image[-1]:.4g}", f"smooth {history.smooth[-1]:.4g}"]
@@ -122,40 +122,40 @@ class LogProgress(SilentProgress):
             parts.append(f"ETA {format_seconds(self.eta_seconds(step))}")
         print("  ".join(parts), file=self.stream, flush=True)
 
-    def message(self, text):
+    def message(self, text) -> None:
         print(text, file=self.stream, flush=True)
 
 
 class BarProgress(SilentProgress):
     """One ``tqdm.auto`` bar over all steps (a widget in notebooks) with loss and ETA."""
 
-    def __init__(self, **kwargs):
+    def __init__(self, **kwargs) -> None:
         super().__init__(**kwargs)
         from tqdm.auto import tqdm
 
         self._bar = tqdm(total=self.total_steps, initial=self.start_step, unit="step",
                          desc=self._description(self.start_step), dynamic_ncols=True, mininterval=0.5)
 
-    def _description(self, step):
+    def _description(self, step) -> str:
         epoch = min(step // self.steps_per_epoch + 1, self.epochs)
         return f"epoch {epoch}/{self.epochs}"
 
-    def steps(self, step, running_loss):
+    def steps(self, step, running_loss) -> None:
         self._bar.set_description(self._description(step), refresh=False)
         self._bar.set_postfix(loss=f"{running_loss:.4g}", refresh=False)
         self._bar.update(step - self._bar.n)
 
-    def epoch_end(self, history):
+    def epoch_end(self, history) -> None:
         postfix = {"loss": f"{history.loss[-1]:.4g}"}
         summary = validation_summary(history)
         if summary:
             postfix["val"] = " ".join(summary)
         self._bar.set_postfix(postfix)
 
-    def message(self, text):
+    def message(self, text) -> None:
         self._bar.write(text)
 
-    def close(self):
+    def close(self) -> None:
         self._bar.close()
 
 
@@ -169,7 +169,7 @@ def validation_summary(history):
     return parts
 
 
-def format_seconds(seconds):
+def format_seconds(seconds) -> str:
     """'1h02m', '3m05s' or '42s'.
 
     Examples
@@ -216,7 +216,7 @@ def loss_figure(history):
 class LossFigure:
     """A loss figure whose lines are created once and then moved with ``set_data``."""
 
-    def __init__(self, history):
+    def __init__(self, history) -> None:
         from matplotlib.backends.backend_agg import FigureCanvasAgg
         from matplotlib.figure import Figure
 
@@ -288,7 +288,7 @@ class LiveLossPlot:
         Seconds between two redraws (the last epoch is always drawn).
     """
 
-    def __init__(self, history, *, min_interval=2.0):
+    def __init__(self, history, *, min_interval: float = 2.0) -> None:
         from IPython import display
 
         self._display = display
@@ -298,7 +298,7 @@ class LiveLossPlot:
         self._last_draw = -np.inf
         self.draws = 0
 
-    def update(self, history, *, force=False):
+    def update(self, history, *, force: bool = False) -> None:
         """Redraw with the latest epochs, unless the last redraw was under ``min_interval`` ago."""
         if not force and time.perf_counter() - self._last_draw < self.min_interval:
             return

@@ -1,5 +1,7 @@
 """Write a λ sweep of an explorer's current view as an animated GIF or a self-contained HTML player."""
 
+from collections.abc import Sequence
+
 import os
 
 import numpy as np
@@ -12,7 +14,7 @@ DEFAULT_ANIMATION_FRAMES = 17
 WRITERS = {".gif": "pillow", ".html": "html", ".htm": "html"}
 
 
-def save_lambda_animation(explorer, path, *, lams=None, fps=4, dpi=None):
+def save_lambda_animation(explorer, path: str | os.PathLike[str], *, lams: Sequence[float] | None = None, fps: int = 4, dpi: float | None = None):
     """Register the explorer's current pair at each λ and write the frames of its current view.
 
     Every frame is the whole figure (all planes of a volume, at the current

@@ -15,7 +15,7 @@ import numpy as np
 from ..viz.drawing import format_lam
 
 
-def effective_weight(lam, image_sigma):
+def effective_weight(lam: float, image_sigma: float):
     """The regularisation weight of the equivalent VoxelMorph loss.
 
     HyperMorph minimises ``(1 − λ)·MSE/σ² + λ·Grad``, which has the same
@@ -92,8 +92,8 @@ class LambdaControls(widgets.VBox):
     0.1
     """
 
-    def __init__(self, *, lam=0.5, image_sigma=None, min_one_minus=1e-4, play_frames=33,
-                 play_interval=250):
+    def __init__(self, *, lam: float = 0.5, image_sigma: float | None = None, min_one_minus: float = 1e-4, play_frames: int = 33,
+                 play_interval: int = 250):
         if not 0.0 <= float(lam) <= 1.0:
             raise ValueError(f"lam must lie in [0, 1], got {lam!r}")
         if image_sigma is not None and not image_sigma > 0:
@@ -140,7 +140,7 @@ class LambdaControls(widgets.VBox):
         """The widgets through which a user can change λ."""
         return (self.lam_slider, self.one_minus_slider, self.lam_text, self.play)
 
-    def _on_lam(self, change):
+    def _on_lam(self, change) -> None:
         lam = float(change["new"])
         self._syncing, was_syncing = True, self._syncing
         try:
@@ -150,14 +150,14 @@ class LambdaControls(widgets.VBox):
             self._syncing = was_syncing
         self._show_weight(lam)
 
-    def _set_one_minus(self, value):
+    def _set_one_minus(self, value) -> None:
         self.one_minus_slider.value = value
         self._sent = [*self._sent[-63:], value]
 
     def _snapped(self, new, sent):
         return abs(math.log10(new) - math.log10(sent)) <= self.one_minus_slider.step / 2 + 1e-9
 
-    def _on_one_minus(self, change):
+    def _on_one_minus(self, change) -> None:
         if self._syncing:
             return
         new = float(change["new"])
@@ -179,14 +179,14 @@ class LambdaControls(widgets.VBox):
         # round off the float noise of 1 - 10**x (0.9900000000000001 -> 0.99)
         self.lam_slider.value = round(1.0 - new, 10)
 
-    def _on_text(self, change):
+    def _on_text(self, change) -> None:
         if not self._syncing:
             self.lam_slider.value = float(change["new"])
 
-    def _on_play(self, change):
+    def _on_play(self, change) -> None:
         self.lam_slider.value = round(float(self.play_lams[int(change["new"])]), 10)
 
-    def _show_weight(self, lam):
+    def _show_weight(self, lam) -> None:
         if self.image_sigma is None:
             self.weight_label.value = ""
             return

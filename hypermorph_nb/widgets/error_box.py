@@ -20,11 +20,11 @@ class ErrorBox(widgets.HTML):
     (None, '', 'none')
     """
 
-    def __init__(self):
+    def __init__(self) -> None:
         super().__init__(layout=widgets.Layout(display="none"))
         self.error = None
 
-    def show(self, err):
+    def show(self, err) -> None:
         """Show ``err`` with its traceback."""
         self.error = err
         details = "".join(traceback.format_exception(type(err), err, err.__traceback__))
@@ -34,7 +34,7 @@ class ErrorBox(widgets.HTML):
             f"<pre style='font-size:11px'>{html.escape(details)}</pre></details></div>")
         self.layout.display = None
 
-    def clear(self):
+    def clear(self) -> None:
         """Hide the box (after an update that succeeded)."""
         if self.error is not None:
             self.error = None

@@ -12,6 +12,14 @@ thread that skips stale values (:mod:`hypermorph_nb.widgets.updates`); a value
 set from Python is applied before the assignment returns.
 """
 
+from __future__ import annotations
+from numpy.typing import ArrayLike
+from typing import Any
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import tensorflow as tf
+
 import functools
 import time
 
@@ -141,9 +149,9 @@ class LambdaExplorer(PictureMixin, widgets.VBox):
     (0.9, 2)
     """
 
-    def __init__(self, model, data, *, pair=(0, 1), lam=0.5, image_sigma=FROM_MODEL,
-                 affine=None, convention="neurological", slices=None, display="auto",
-                 image_format="jpeg", grid_step=None, dpi=90, play_interval=250):
+    def __init__(self, model: tf.keras.Model, data, *, pair: tuple[int, ...] = (0, 1), lam: float = 0.5, image_sigma=FROM_MODEL,
+                 affine: ArrayLike | None = None, convention: str = "neurological", slices: dict[str, Any] | None = None, display: str = "auto",
+                 image_format: str = "jpeg", grid_step: int | None = None, dpi: int = 90, play_interval: int = 250):
         spec = require_hypermorph(model, "LambdaExplorer")
         self.model = model
         self.data = as_dataset(data, inshape=spec.inshape)
@@ -206,7 +214,7 @@ class LambdaExplorer(PictureMixin, widgets.VBox):
 
     @classmethod
     def from_arrays(cls, model, moving, fixed, *, moving_labels=None, fixed_labels=None,
-                    moving_affine=None, fixed_affine=None, resample=False, normalize="auto", **options):
+                    moving_affine=None, fixed_affine=None, resample: bool = False, normalize: str = "auto", **options):
         """Explore one pair of your own arrays or NIfTI files.
 
         The pair and its label maps are checked and read by
@@ -254,7 +262,7 @@ class LambdaExplorer(PictureMixin, widgets.VBox):
         """The current slice index per plane name (empty for 2D images)."""
         return {name: int(slider.value) for name, slider in self.slice_sliders.items()}
 
-    def show_pair(self, moving, fixed):
+    def show_pair(self, moving, fixed) -> None:
         """Switch to another pair of the data (indices) and update."""
         moving, fixed = check_pair((moving, fixed), len(self.data))
         self._holding = True  # one update for both pickers, not one each
@@ -265,13 +273,13 @@ class LambdaExplorer(PictureMixin, widgets.VBox):
             self._holding = False
         self._update()
 
-    def refresh(self):
+    def refresh(self) -> None:
         """Re-run the model at the current λ and pair (e.g. after training the model further)."""
         with self.live.lock:
             self._shown_key = None
             self._update()
 
-    def refine(self, iterations=50):
+    def refine(self, iterations: int = 50) -> None:
         """Refine the shown pair at the shown λ by instance optimisation, and show the result.
 
         Starting from the network's field, ``iterations`` Adam steps minimise the
@@ -309,7 +317,7 @@ class LambdaExplorer(PictureMixin, widgets.VBox):
         """
         return self._updates.wait(timeout)
 
-    def savefig(self, fname, **kwargs):
+    def savefig(self, fname, **kwargs) -> None:
         """Save the current figure, with λ in the moved panel's title (``Figure.savefig`` options)."""
         title = self.axes["moved"].title
         if self.state is not None:
@@ -319,7 +327,7 @@ class LambdaExplorer(PictureMixin, widgets.VBox):
         finally:
             title.set_text("moved")
 
-    def save_animation(self, path, *, lams=None, fps=4, dpi=None):
+    def save_animation(self, path, *, lams=None, fps: int = 4, dpi=None):
         """Write a λ sweep of the current view (pair and slices) as an animated GIF or HTML player.
 
         See :func:`hypermorph_nb.widgets.animation.save_lambda_animation`.
@@ -341,7 +349,7 @@ class LambdaExplorer(PictureMixin, widgets.VBox):
 
     # ---- updates ---------------------------------------------------------------------------
 
-    def _on_input(self, change):
+    def _on_input(self, change) -> None:
         if self._holding:
             return
         if changed_by_frontend(*self.controls.inputs, self.moving_picker, self.fixed_picker,
@@ -350,7 +358,7 @@ class LambdaExplorer(PictureMixin, widgets.VBox):
         else:
             self._update()
 
-    def _update(self, *, from_frontend=False):
+    def _update(self, *, from_frontend: bool = False) -> None:
         with self.live.lock:
             lam, (moving_index, fixed_index), slices = self.lam, self.pair, self.slices
             key = (lam, moving_index, fixed_index)
@@ -393,7 +401,7 @@ class LambdaExplorer(PictureMixin, widgets.VBox):
                                               model_runs=self.n_updates)
             self.error_box.clear()
 
-    def show_state(self, state):
+    def show_state(self, state) -> None:
         """Put ``state`` into every plane at the current slices (drawn by the next refresh).
 
         Used with :meth:`state_at` by :func:`hypermorph_nb.widgets.animation.save_lambda_animation`
@@ -401,14 +409,14 @@ class LambdaExplorer(PictureMixin, widgets.VBox):
         """
         self._show(self.planes, state, self.slices)
 
-    def _show(self, planes, state, slices):
+    def _show(self, planes, state, slices) -> None:
         """Put ``state`` into ``planes`` at ``slices`` and update the volume's summary line."""
         for plane in planes:
             plane.show(self._pair_images, state, slices.get(plane.view.name, 0))
         if self._summary is not None:
             self._summary.set_text(summary_line(state))
 
-    def _load_pair(self, moving_index, fixed_index):
+    def _load_pair(self, moving_index, fixed_index) -> None:
         moving = self.data.images[moving_index, ..., 0]
         fixed = self.data.images[fixed_index, ..., 0]
         self._pair_images = (moving, fixed)

@@ -1,5 +1,7 @@
 """What the λ explorer is given: arrays or NIfTI files, initial slices."""
 
+from numpy.typing import ArrayLike
+
 import os
 import pathlib
 import warnings
@@ -34,7 +36,7 @@ def slice_sliders(views, slices):
     return sliders
 
 
-def read_array(source, name, *, labels=False):
+def read_array(source, name, *, labels: bool = False):
     """An array, or a NIfTI file's data and affine; ``(array, affine or None)``.
 
     Files are read with :func:`hypermorph_nb.data.readers.read_file`; label maps are
@@ -53,8 +55,8 @@ def read_array(source, name, *, labels=False):
     return array, affine
 
 
-def pair_dataset(inshape, moving, fixed, *, moving_labels=None, fixed_labels=None, moving_affine=None,
-                 fixed_affine=None, resample=False, normalize="auto"):
+def pair_dataset(inshape: tuple[int, ...], moving: ArrayLike | str | os.PathLike[str], fixed: ArrayLike | str | os.PathLike[str], *, moving_labels: ArrayLike | str | os.PathLike[str] | None = None, fixed_labels: ArrayLike | str | os.PathLike[str] | None = None, moving_affine: ArrayLike | None = None,
+                 fixed_affine: ArrayLike | None = None, resample: bool = False, normalize: str = "auto"):
     """One moving/fixed pair of arrays or NIfTI files as a two-image :class:`Dataset`.
 
     Checked as :func:`hypermorph_nb.register` checks its pair (:func:`~hypermorph_nb.checks.inputs.prepare_pair`)

@@ -37,7 +37,7 @@ IMAGE_FORMATS = ("jpeg", "png")
 _FIGURE_NUMBERS = itertools.count(1)
 
 
-def resolve_mode(mode, *, where=None):
+def resolve_mode(mode: str, *, where=None):
     """The display path: ``'image'`` unless ipympl is asked for and known to work here.
 
     Parameters
@@ -114,7 +114,7 @@ class LiveFigure:
     b'\\x89PNG'
     """
 
-    def __init__(self, *, figsize, dpi=90, mode="auto", image_format="jpeg"):
+    def __init__(self, *, figsize: tuple[float, ...], dpi: int = 90, mode: str = "auto", image_format: str = "jpeg"):
         self.mode = resolve_mode(mode)
         if image_format not in IMAGE_FORMATS:
             raise ValueError(f"image_format must be one of {IMAGE_FORMATS}, got {image_format!r}")
@@ -137,7 +137,7 @@ class LiveFigure:
             # the main thread: take the lock so they never overlap a background update
             unlocked_draw = canvas.draw
 
-            def draw():
+            def draw() -> None:
                 with self.lock:
                     unlocked_draw()
 
@@ -148,12 +148,12 @@ class LiveFigure:
             self.widget = widgets.Image(format=image_format)
         self.figure.canvas.mpl_connect("draw_event", self._on_draw)
 
-    def animate(self, artist):
+    def animate(self, artist) -> None:
         """Register an artist that changes on updates (drawn by :meth:`refresh`)."""
         artist.set_animated(True)
         self.animated.append(artist)
 
-    def refresh(self, *, full=False):
+    def refresh(self, *, full: bool = False) -> None:
         """Show the current artists.
 
         Parameters
@@ -207,7 +207,7 @@ class LiveFigure:
                 image.convert("RGB").save(buffer, format=self.image_format, **options)
                 return buffer.getvalue()
 
-    def savefig(self, fname, **kwargs):
+    def savefig(self, fname, **kwargs) -> None:
         """Save the figure with every artist, animated ones included (``Figure.savefig`` options)."""
         with self.lock:
             for artist in self.animated:
@@ -219,16 +219,16 @@ class LiveFigure:
                     artist.set_animated(True)
                 self._background = None
 
-    def close(self):
+    def close(self) -> None:
         """Close the display widget."""
         self.widget.close()
 
-    def _on_draw(self, event):
+    def _on_draw(self, event) -> None:
         # after every full draw: keep the background, then put the animated artists on top
         if any(artist.get_animated() for artist in self.animated):
             self._background = self.figure.canvas.copy_from_bbox(self.figure.bbox)
             self._draw_animated()
 
-    def _draw_animated(self):
+    def _draw_animated(self) -> None:
         for artist in self.animated:
             self.figure.draw_artist(artist)

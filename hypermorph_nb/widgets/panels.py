@@ -7,6 +7,8 @@ labels' outlines over the fixed image. A 2D image is one plane on two rows; a
 volume gets one row per plane (axial, coronal, sagittal).
 """
 
+from typing import Any
+
 import numpy as np
 
 from ..viz.drawing import format_lam, grid_lines, label_outlines
@@ -51,7 +53,7 @@ class PlanePanels:
         volume, those that a slice change changes (all of them).
     """
 
-    def __init__(self, view, axes, shape, *, lut, grid_step, volume_wide):
+    def __init__(self, view, axes: dict[str, Any], shape: tuple[int, ...], *, lut: np.ndarray, grid_step: int, volume_wide: bool) -> None:
         self.view, self.axes, self.lut, self.grid_step = view, axes, lut, int(grid_step)
         self.volume_wide = volume_wide
         blank = np.zeros(shape, np.float32)
@@ -93,7 +95,7 @@ class PlanePanels:
 
         return Bbox.union([ax.bbox for ax in self.axes.values()]).expanded(1.01, 1.01)
 
-    def show(self, pair, state, index):
+    def show(self, pair, state, index) -> None:
         """Show slice ``index`` of the pair (moving, fixed volumes) and of ``state``'s volumes."""
         view, artists = self.view, self.artists
         fixed = view.image(pair[1], index)

@@ -57,7 +57,7 @@ class PictureMixin:
             self.savefig(buffer, format="png", dpi=dpi)
             return Image(data=buffer.getvalue(), format="png")
 
-    def _view_changed(self, *, from_frontend=False):
+    def _view_changed(self, *, from_frontend: bool = False) -> None:
         """Call after the view changed; re-publishes the displayed outputs unless the browser changed it."""
         self._view_version += 1
         if self._display_handles and not from_frontend:
@@ -65,7 +65,7 @@ class PictureMixin:
             for handle in self._display_handles:
                 handle.update(bundle, raw=True)
 
-    def _ipython_display_(self, **kwargs):
+    def _ipython_display_(self, **kwargs) -> None:
         from IPython.display import display
 
         from ..runtime.environment import detect

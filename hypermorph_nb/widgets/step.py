@@ -32,7 +32,7 @@ class RegistrationStep:
 
     _cache: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
-    def __init__(self, model):
+    def __init__(self, model) -> None:
         spec = require_hypermorph(model, "RegistrationStep")
         self.inshape = tuple(spec.inshape)
         registrar = Registrar.for_model(model)

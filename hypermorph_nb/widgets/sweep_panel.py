@@ -7,6 +7,13 @@ mean and of every structure, and can send any of them to a
 :class:`~hypermorph_nb.widgets.LambdaExplorer`.
 """
 
+from __future__ import annotations
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import tensorflow as tf
+
 import html
 
 import ipywidgets as widgets
@@ -62,8 +69,8 @@ class SweepPanel(PictureMixin, widgets.VBox):
     (True, True)
     """
 
-    def __init__(self, model, data, lams=DEFAULT_SWEEP_LAMBDAS, *, pairs=None, n_pairs=16, seed=0,
-                 batch_size=None, progress=True, explorer=None, dpi=90):
+    def __init__(self, model: tf.keras.Model, data, lams: Sequence[float] = DEFAULT_SWEEP_LAMBDAS, *, pairs=None, n_pairs: int = 16, seed: int = 0,
+                 batch_size: int | None = None, progress: bool = True, explorer=None, dpi: int = 90) -> None:
         batching = {} if batch_size is None else {"batch_size": batch_size}
         self.result = lambda_sweep(model, data, lams, pairs=pairs, n_pairs=n_pairs, seed=seed,
                                    progress=progress, **batching)
@@ -97,7 +104,7 @@ class SweepPanel(PictureMixin, widgets.VBox):
         """Dict: label value -> λ of the grid with that structure's highest Dice."""
         return self.result.optimal_lam_per_label if self.result.dice is not None else {}
 
-    def savefig(self, fname, **kwargs):
+    def savefig(self, fname, **kwargs) -> None:
         """Save the sweep figure (``Figure.savefig`` options)."""
         self.figure.savefig(fname, **kwargs)
 
@@ -171,7 +178,7 @@ class SweepPanel(PictureMixin, widgets.VBox):
                        for row in table)
         return f"<table><tr>{head}</tr>{body}</table>"
 
-    def _send_to_explorer(self, button=None):
+    def _send_to_explorer(self, button=None) -> None:
         self.explorer.lam_slider.value = float(self.lam_picker.value)
 
 

@@ -41,7 +41,7 @@ class Coalescer:
     (1, 1)
     """
 
-    def __init__(self, task, *, on_error=None):
+    def __init__(self, task, *, on_error=None) -> None:
         self._task = task
         self._on_error = on_error
         self._condition = threading.Condition()
@@ -49,7 +49,7 @@ class Coalescer:
         self._active = False
         self.runs = 0
 
-    def request(self):
+    def request(self) -> None:
         """Ask for one run of ``task`` soon; returns at once."""
         with self._condition:
             self._requested = True
@@ -74,7 +74,7 @@ class Coalescer:
         with self._condition:
             return self._condition.wait_for(lambda: not self._active, timeout)
 
-    def _loop(self):
+    def _loop(self) -> None:
         while True:
             with self._condition:
                 if not self._requested:

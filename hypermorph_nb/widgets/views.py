@@ -14,6 +14,8 @@ array axis), so a brain looks like a brain whatever order its axes are stored in
 Without an affine a volume's array axes are taken as (R, A, S) (the identity affine).
 """
 
+from numpy.typing import ArrayLike
+
 import dataclasses
 
 import numpy as np
@@ -73,7 +75,7 @@ class PlaneView:
     aspect: float = 1.0
     letters: tuple | None = None
 
-    def image(self, volume, index=0):
+    def image(self, volume, index: int = 0):
         """The slice ``index`` of ``volume`` (``spatial`` or ``(*spatial, C)``) as shown on screen."""
         volume = np.asarray(volume)
         if self.axis is not None:
@@ -85,7 +87,7 @@ class PlaneView:
             volume = np.swapaxes(volume, 0, 1)
         return volume[::-1 if self.flip_rows else 1, ::-1 if self.flip_cols else 1]
 
-    def vectors(self, flow, index=0):
+    def vectors(self, flow, index: int = 0):
         """The in-plane components of a displacement field, in screen pixels (rows, columns).
 
         ``flow`` has shape ``(*spatial, ndims)``, component ``i`` along array axis ``i``.
@@ -105,7 +107,7 @@ class PlaneView:
         return np.stack([rows, cols], -1)
 
 
-def plane_views(shape, affine=None, *, convention="neurological"):
+def plane_views(shape: tuple[int, ...], affine: ArrayLike | None = None, *, convention: str = "neurological"):
     """The views of an image of spatial ``shape``: one for 2D, axial/coronal/sagittal for 3D.
 
     Parameters
@@ -162,7 +164,7 @@ def plane_views(shape, affine=None, *, convention="neurological"):
     return views
 
 
-def convention_note(views, convention):
+def convention_note(views, convention) -> str:
     """One line for the figure: how the planes are oriented (empty for a 2D image)."""
     if views[0].axis is None:
         return ""
