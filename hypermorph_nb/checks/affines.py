@@ -11,6 +11,9 @@ regularised three times harder along one axis). Loaders refuse anisotropic
 voxels unless called with ``allow_anisotropic=True``.
 """
 
+from collections.abc import Iterable, Sequence
+from numpy.typing import ArrayLike
+
 from numpy.typing import NDArray
 from typing import Any
 
@@ -29,7 +32,7 @@ POSITION_TOLERANCE = 0.5
 ROTATION_TOLERANCE = 0.5
 
 
-def as_affines(affines, n, *, name: str = "affines"):
+def as_affines(affines: ArrayLike, n: int, *, name: str = "affines") -> np.ndarray:
     """``affines`` as ``(n, 4, 4)`` float64: one ``(4, 4)`` is repeated for every item.
 
     Examples
@@ -53,7 +56,7 @@ def as_affines(affines, n, *, name: str = "affines"):
     return array
 
 
-def voxel_sizes(affines: NDArray[Any], ndim: int):
+def voxel_sizes(affines: ArrayLike, ndim: int) -> np.ndarray:
     """Voxel size in mm of the first ``ndim`` axes: the lengths of the affine's columns.
 
     Parameters
@@ -73,11 +76,12 @@ def voxel_sizes(affines: NDArray[Any], ndim: int):
     >>> voxel_sizes(np.diag([2.0, 2.0, 2.0, 1.0]), 3).tolist()
     [2.0, 2.0, 2.0]
     """
-    affines = np.asarray(affines, dtype=np.float64)
-    return np.sqrt((affines[..., :3, :ndim] ** 2).sum(axis=-2))
+    array = np.asarray(affines, dtype=np.float64)
+    sizes: np.ndarray = np.sqrt((array[..., :3, :ndim] ** 2).sum(axis=-2))
+    return sizes
 
 
-def check_isotropic(affine, ndim, *, name, allow_anisotropic: bool = False):
+def check_isotropic(affine: ArrayLike | None, ndim: int, *, name: str, allow_anisotropic: bool = False) -> None:
     """Refuse an affine whose first ``ndim`` voxel sizes differ by more than 1%.
 
     Examples
@@ -103,7 +107,7 @@ def check_isotropic(affine, ndim, *, name, allow_anisotropic: bool = False):
             "allow_anisotropic=True to load them as they are")
 
 
-def same_grid(first, second):
+def same_grid(first: ArrayLike, second: ArrayLike) -> bool:
     """True when two affines describe the same grid (within :data:`AFFINE_ATOL` mm).
 
     Examples
@@ -157,17 +161,18 @@ def grid_offset(first: np.ndarray, second: np.ndarray, shape: tuple[int, ...]) -
     return float(np.linalg.norm(shift[:3])), float(np.degrees(np.arccos(cosine)))
 
 
-def _directions(affine, ndim):
+def _directions(affine: ArrayLike, ndim: int) -> np.ndarray:
     """The nearest orthonormal frame to the affine's first ``ndim`` axis directions (3×3)."""
     axes = np.asarray(affine, dtype=np.float64)[:3, :ndim]
     axes = axes / np.linalg.norm(axes, axis=0)
     if ndim == 2:
         axes = np.column_stack([axes, np.cross(axes[:, 0], axes[:, 1])])
     left, _, right = np.linalg.svd(axes)
-    return left @ right
+    frame: np.ndarray = left @ right
+    return frame
 
 
-def orientation(affine, ndim):
+def orientation(affine: ArrayLike, ndim: int) -> str:
     """Axis codes of the first ``ndim`` axes (nibabel's ``aff2axcodes``), e.g. ``'RAS'``, ``'LP'`` in 2D.
 
     Examples
@@ -178,7 +183,7 @@ def orientation(affine, ndim):
     return "".join(str(code) for code in nibabel.aff2axcodes(np.asarray(affine))[:ndim])
 
 
-def resampled_affine(affines, old_shape, new_shape):
+def resampled_affine(affines: np.ndarray, old_shape: Sequence[int], new_shape: Sequence[int]) -> np.ndarray:
     """Affines of a grid resampled from ``old_shape`` to ``new_shape`` over the same field of view.
 
     Matches ``scipy.ndimage.zoom(..., grid_mode=True)``: the outer edges of the
@@ -199,5 +204,5 @@ def resampled_affine(affines, old_shape, new_shape):
     return affines @ scale
 
 
-def _mm(sizes):
+def _mm(sizes: Iterable[float]) -> str:
     return " x ".join(f"{size:.3g}" for size in sizes)

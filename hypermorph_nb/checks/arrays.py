@@ -18,6 +18,9 @@ The intensity policy of every loader is set by ``normalize``:
 NaN or infinite intensities are always refused: no rescaling can repair them.
 """
 
+from collections.abc import Sequence
+from typing import Any, cast
+
 from numpy.typing import ArrayLike
 
 import numbers
@@ -27,7 +30,7 @@ import numpy as np
 NORMALIZE_MODES = ("auto", "minmax", "none")
 
 
-def check_normalize(normalize):
+def check_normalize(normalize: str) -> str:
     """Validate a ``normalize`` argument and return it.
 
     Examples
@@ -40,7 +43,7 @@ def check_normalize(normalize):
     return normalize
 
 
-def as_images(array: ArrayLike, *, name: str, normalize: str = "auto"):
+def as_images(array: ArrayLike, *, name: str, normalize: str = "auto") -> np.ndarray:
     """Turn a stack of 2D images or 3D volumes into ``(N, *spatial, 1)`` float32 in [0, 1].
 
     Parameters
@@ -117,14 +120,14 @@ def as_images(array: ArrayLike, *, name: str, normalize: str = "auto"):
         rescale = np.zeros(len(array), bool)
     else:
         rescale = ~in_range
-    for index in np.flatnonzero(rescale):
-        low, high = float(lows[index]), float(highs[index])
-        image = array[index].astype(np.float64)
-        images[index] = (image - low) / (high - low) if high > low else 0.0
+    for rescaled in np.flatnonzero(rescale):
+        low, high = float(lows[rescaled]), float(highs[rescaled])
+        image = array[rescaled].astype(np.float64)
+        images[rescaled] = (image - low) / (high - low) if high > low else 0.0
     return images[..., None]
 
 
-def as_labels(array: ArrayLike, *, name: str, image_shape: tuple[int, ...]):
+def as_labels(array: ArrayLike, *, name: str, image_shape: tuple[int, ...]) -> np.ndarray:
     """Turn label maps into ``(N, *spatial)`` int32 that match the images.
 
     Parameters
@@ -172,7 +175,7 @@ def as_labels(array: ArrayLike, *, name: str, image_shape: tuple[int, ...]):
     return array.astype(np.int32)
 
 
-def check_count(value, name):
+def check_count(value: object, name: str) -> int:
     """``value`` as an int >= 1 (a whole float such as ``2.0`` is accepted).
 
     Examples
@@ -184,13 +187,14 @@ def check_count(value, name):
     ...
     ValueError: batch_size must be an integer >= 1, got 0
     """
-    if (isinstance(value, bool) or not isinstance(value, numbers.Real) or not np.isfinite(value)
-            or int(value) != value or value < 1):
+    number = cast(float, value)  # a numbers.Real (int, float, NumPy scalar) once the first tests pass
+    if (isinstance(value, bool) or not isinstance(value, numbers.Real) or not np.isfinite(number)
+            or int(number) != number or number < 1):
         raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
-    return int(value)
+    return int(number)
 
 
-def _first(indices, count: int = 5):
+def _first(indices: Sequence[int] | np.ndarray, count: int = 5) -> str:
     """A short, readable list of the first few ``indices``."""
     shown = ", ".join(str(i) for i in indices[:count])
     return shown + (f" and {len(indices) - count} more" if len(indices) > count else "")

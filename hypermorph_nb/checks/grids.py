@@ -8,6 +8,8 @@ compares voxels, so moving and fixed must share a grid before they are registere
 a single slice).
 """
 
+from collections.abc import Sequence
+
 from numpy.typing import NDArray
 from typing import Any
 
@@ -18,7 +20,7 @@ from scipy import ndimage
 from .affines import AFFINE_ATOL, as_affines, same_grid, voxel_sizes
 
 
-def check_affine(affine, name):
+def check_affine(affine: ArrayLike, name: str) -> np.ndarray:
     """``affine`` as a finite, invertible (4, 4) float64 array, or a clear error.
 
     The checks of :func:`hypermorph_nb.checks.affines.as_affines` (shape, NaN/inf,
@@ -34,7 +36,7 @@ def check_affine(affine, name):
     ...
     ValueError: fixed: the affine is singular (a voxel size of 0?); fix the file's header or pass the right affine
     """
-    array = as_affines(affine, 1, name=name)[0]
+    array: np.ndarray = as_affines(affine, 1, name=name)[0]
     if abs(np.linalg.det(array[:3, :3])) < 1e-12:
         raise ValueError(f"{name}: the affine is singular (a voxel size of 0?); "
                          "fix the file's header or pass the right affine")
@@ -78,8 +80,9 @@ def input_affine(file_affine: np.ndarray | None, affine: ArrayLike | None, *, na
     return check_affine(affine, name)
 
 
-def match_grid(moving: NDArray[Any], moving_affine: ArrayLike, fixed_shape: tuple[int, ...], fixed_affine: ArrayLike, *, resample: bool, order: int = 1,
-               names: tuple[str, ...] = ("moving", "fixed")):
+def match_grid(moving: np.ndarray, moving_affine: ArrayLike | None, fixed_shape: tuple[int, ...],
+               fixed_affine: ArrayLike | None, *, resample: bool, order: int = 1,
+               names: tuple[str, ...] = ("moving", "fixed")) -> tuple[np.ndarray, bool]:
     """Return ``moving`` on the fixed grid: unchanged, resampled, or refused.
 
     Parameters
@@ -136,7 +139,8 @@ def match_grid(moving: NDArray[Any], moving_affine: ArrayLike, fixed_shape: tupl
     return resample_onto(moving, moving_affine, fixed_shape, fixed_affine, order=order), True
 
 
-def describe_difference(moving_shape, moving_affine, fixed_shape, fixed_affine):
+def describe_difference(moving_shape: Sequence[int], moving_affine: ArrayLike, fixed_shape: Sequence[int],
+                        fixed_affine: ArrayLike) -> str:
     """A short text: which of shape, voxel size and position/orientation differ."""
     parts = []
     if tuple(moving_shape) != tuple(fixed_shape):
@@ -151,18 +155,20 @@ def describe_difference(moving_shape, moving_affine, fixed_shape, fixed_affine):
     return "; ".join(parts)
 
 
-def resample_onto(moving, moving_affine, fixed_shape, fixed_affine, *, order: int = 1):
+def resample_onto(moving: np.ndarray, moving_affine: ArrayLike, fixed_shape: Sequence[int], fixed_affine: ArrayLike, *,
+                  order: int = 1) -> np.ndarray:
     """Sample ``moving`` at the world positions of the fixed grid's voxels (0 outside)."""
     ndims = len(fixed_shape)
-    to_moving = np.linalg.inv(moving_affine) @ fixed_affine    # fixed voxel -> moving voxel
+    to_moving = np.linalg.inv(np.asarray(moving_affine, dtype=np.float64)) @ np.asarray(fixed_affine)  # fixed voxel -> moving voxel
     matrix, offset = to_moving[:ndims, :ndims], to_moving[:ndims, 3]
     values = moving.astype(np.float32) if order else moving
     out = ndimage.affine_transform(values, matrix, offset=offset, output_shape=tuple(fixed_shape),
                                    order=order, mode="constant", cval=0.0)
-    return out.astype(moving.dtype) if not order else out
+    resampled: np.ndarray = out.astype(moving.dtype) if not order else out
+    return resampled
 
 
-def _spatial_columns(ndim, *affines):
+def _spatial_columns(ndim: int, *affines: ArrayLike) -> list[np.ndarray]:
     """The columns of each affine that place a grid of ``ndim`` axes: its axes and its origin.
 
     A 2D image's third column (slice thickness and normal) does not move any of its voxels.

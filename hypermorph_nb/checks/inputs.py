@@ -40,11 +40,11 @@ class PreparedPair:
 
     moving: np.ndarray
     fixed: np.ndarray
-    moving_scale: tuple = (1.0, 0.0)
+    moving_scale: tuple[float, float] = (1.0, 0.0)
     resampled: bool = False
-    notes: list = dataclasses.field(default_factory=list)
+    notes: list[str] = dataclasses.field(default_factory=list)
 
-    def in_moving_units(self, image):
+    def in_moving_units(self, image: np.ndarray) -> np.ndarray:
         """``image`` (e.g. the moved image) mapped back to the moving image's intensities."""
         scale, offset = self.moving_scale
         if (scale, offset) == (1.0, 0.0):
@@ -52,8 +52,9 @@ class PreparedPair:
         return (image * scale + offset).astype(np.float32)
 
 
-def prepare_pair(inshape: tuple[int, ...], moving, fixed, *, normalize: str = "auto", moving_affine=None, fixed_affine=None,
-                 resample: bool = False, names: tuple[str, ...] = ("moving", "fixed")):
+def prepare_pair(inshape: tuple[int, ...], moving: ArrayLike, fixed: ArrayLike, *, normalize: str = "auto",
+                 moving_affine: ArrayLike | None = None, fixed_affine: ArrayLike | None = None,
+                 resample: bool = False, names: tuple[str, ...] = ("moving", "fixed")) -> PreparedPair:
     """Check a moving/fixed pair for a model of shape ``inshape`` and make it ready to register.
 
     Parameters
@@ -154,7 +155,7 @@ def prepare_labels(labels: ArrayLike, image: ArrayLike, *, role: str, name: str,
     return array
 
 
-def spatial_image(image, name, inshape):
+def spatial_image(image: ArrayLike, name: str, inshape: Sequence[int]) -> np.ndarray:
     """``image`` without its channel axis, checked to have the model's number of dimensions.
 
     Examples
@@ -190,7 +191,8 @@ def spatial_image(image, name, inshape):
                      f"{(*model_shape, 1)}")
 
 
-def normalize_intensities(image, name, normalize):
+def normalize_intensities(image: np.ndarray, name: str,
+                          normalize: str) -> tuple[np.ndarray, tuple[float, float], str | None]:
     """Intensities in [0, 1] by the data loaders' policy, and what was done.
 
     Returns
@@ -274,6 +276,6 @@ def check_model_shape(shape: Sequence[int], inshape: Sequence[int], *, name: str
     return shape
 
 
-def check_finite(array, name):
+def check_finite(array: ArrayLike, name: str) -> None:
     if not np.all(np.isfinite(array)):
         raise ValueError(f"{name} contains NaN or infinite values; clean or mask them first")

@@ -107,7 +107,7 @@ def mean_dice(a, b, labels: Sequence[int] | None = None):
     return float(dice_batch(a[None], b[None], shared).mean())   # one pass, however many labels
 
 
-def dice_batch(a: NDArray[Any], b: NDArray[Any], labels: Sequence[int]):
+def dice_batch(a: np.ndarray, b: np.ndarray, labels: Sequence[int]):
     """Dice of many label-map pairs at once, via one joint histogram per pair.
 
     Parameters

@@ -239,7 +239,7 @@ def vector_field_image(field: np.ndarray, affine: np.ndarray) -> nibabel.Nifti1I
     return image
 
 
-def read_input(source: NDArray[Any] | str | os.PathLike[str], role: str):
+def read_input(source: np.ndarray | str | os.PathLike[str], role: str):
     """An array (as given) or the array and affine of an image file.
 
     Files are read by :func:`hypermorph_nb.data.readers.read_file`, as the data
