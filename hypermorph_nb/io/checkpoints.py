@@ -17,6 +17,9 @@ returns the newest good one.
 """
 
 from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from numpy.typing import ArrayLike
 from typing import Any
 from typing import TYPE_CHECKING
 
@@ -67,29 +70,29 @@ class Checkpoint:
     """
 
     path: str
-    state: dict
+    state: dict[str, Any]
 
     @property
-    def step(self):
+    def step(self) -> int:
         """Global training step at which the checkpoint was written."""
         return int(self.state["step"])
 
     @property
-    def model_path(self):
+    def model_path(self) -> str:
         """The saved-model folder inside the checkpoint (for :func:`hypermorph_nb.load_model`)."""
         return os.path.join(self.path, MODEL_FOLDER)
 
-    def load_weights_into(self, model) -> None:
+    def load_weights_into(self, model: tf.keras.Model) -> None:
         """Load the checkpoint's model weights into ``model`` (same architecture)."""
         model.load_weights(os.path.join(self.model_path, WEIGHTS_NAME))
 
-    def optimizer_weights(self):
+    def optimizer_weights(self) -> list[np.ndarray]:
         """The optimizer variables as a list of arrays (``optimizer.set_weights`` order)."""
         with np.load(os.path.join(self.path, OPTIMIZER_NAME), allow_pickle=False) as arrays:
             return [arrays[f"w{index:05d}"] for index in range(len(arrays.files))]
 
 
-def list_checkpoints(directory):
+def list_checkpoints(directory: str | os.PathLike[str]) -> list[str]:
     """Paths of the ``ckpt-*`` folders in ``directory``, oldest (lowest step) first.
 
     Examples
@@ -109,7 +112,8 @@ def list_checkpoints(directory):
     return [path for _, path in sorted(found)]
 
 
-def write_checkpoint(directory: str | os.PathLike[str], *, model: tf.keras.Model, optimizer_weights, state: dict[str, Any], keep: int = 2):
+def write_checkpoint(directory: str | os.PathLike[str], *, model: tf.keras.Model,
+                     optimizer_weights: Sequence[ArrayLike], state: dict[str, Any], keep: int = 2) -> str:
     """Write a checkpoint atomically and keep only the newest ``keep`` of them.
 
     Parameters
@@ -150,8 +154,8 @@ def write_checkpoint(directory: str | os.PathLike[str], *, model: tf.keras.Model
     staging = tempfile.mkdtemp(prefix=_STAGING_PREFIX, dir=directory)
     try:
         save_model(model, os.path.join(staging, MODEL_FOLDER))
-        np.savez(os.path.join(staging, OPTIMIZER_NAME),
-                 **{f"w{index:05d}": np.asarray(value) for index, value in enumerate(optimizer_weights)})
+        arrays: dict[str, Any] = {f"w{index:05d}": np.asarray(value) for index, value in enumerate(optimizer_weights)}
+        np.savez(os.path.join(staging, OPTIMIZER_NAME), **arrays)
         with open(os.path.join(staging, STATE_NAME), "w") as handle:
             json.dump(state, handle)
         files = {}
@@ -174,7 +178,7 @@ def write_checkpoint(directory: str | os.PathLike[str], *, model: tf.keras.Model
     return final
 
 
-def verify_checkpoint(path: str | os.PathLike[str]):
+def verify_checkpoint(path: str | os.PathLike[str]) -> Checkpoint:
     """Check a checkpoint folder against its manifest and return it.
 
     Parameters
@@ -222,7 +226,7 @@ def verify_checkpoint(path: str | os.PathLike[str]):
     return Checkpoint(path=path, state=state)
 
 
-def latest_checkpoint(directory: str | os.PathLike[str]):
+def latest_checkpoint(directory: str | os.PathLike[str]) -> Checkpoint | None:
     """The newest checkpoint in ``directory`` that verifies, or None if there is none.
 
     Damaged checkpoints newer than it are renamed to ``<name>.damaged`` (kept
@@ -266,18 +270,18 @@ def latest_checkpoint(directory: str | os.PathLike[str]):
     return None
 
 
-def _files_under(folder):
+def _files_under(folder: str) -> Iterator[str]:
     for root, _, names in os.walk(folder):
         for name in sorted(names):
             yield os.path.relpath(os.path.join(root, name), folder).replace(os.sep, "/")
 
 
-def _fsync(path) -> None:
+def _fsync(path: str) -> None:
     with open(path, "rb") as handle:
         os.fsync(handle.fileno())
 
 
-def _fsync_directory(directory) -> None:
+def _fsync_directory(directory: str) -> None:
     try:
         descriptor = os.open(directory, os.O_RDONLY)
     except OSError:
@@ -290,7 +294,7 @@ def _fsync_directory(directory) -> None:
         os.close(descriptor)
 
 
-def _rename_aside(path, suffix: str = ".damaged"):
+def _rename_aside(path: str, suffix: str = ".damaged") -> str:
     target, count = path + suffix, 1
     while os.path.exists(target):
         target, count = f"{path}{suffix}-{count}", count + 1
@@ -298,7 +302,7 @@ def _rename_aside(path, suffix: str = ".damaged"):
     return target
 
 
-def _remove_stale_staging(directory) -> None:
+def _remove_stale_staging(directory: str) -> None:
     """Delete staging folders left by a crash in the middle of a write."""
     if not os.path.isdir(directory):
         return

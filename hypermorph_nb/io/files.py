@@ -12,7 +12,7 @@ import shutil
 import tempfile
 
 
-def sha256_of(path):
+def sha256_of(path: str | os.PathLike[str]) -> str:
     """SHA-256 hex digest of a file, read in blocks.
 
     Examples
@@ -55,7 +55,7 @@ def current_umask() -> int:
     return mask
 
 
-def follow_umask(path: str | os.PathLike) -> None:
+def follow_umask(path: str | os.PathLike[str]) -> None:
     """Give a file or folder made by :mod:`tempfile` the mode ``open``/``mkdir`` would give it.
 
     ``0o666 & ~umask`` for a file, ``0o777 & ~umask`` for a folder (the folder
@@ -85,7 +85,7 @@ def follow_umask(path: str | os.PathLike) -> None:
     os.chmod(path, full & ~current_umask())
 
 
-def replace_folder(staging, path) -> None:
+def replace_folder(staging: str | os.PathLike[str], path: str | os.PathLike[str]) -> None:
     """Move ``staging`` to ``path``, replacing an existing folder atomically enough.
 
     The old folder is renamed aside first and removed only after the new one

@@ -6,16 +6,20 @@ writes into a temporary sibling folder and renames it into place, so an
 interrupted save never leaves a half-written model where a good one was.
 """
 
+from typing import cast
+
 import json
 import os
 import shutil
 import tempfile
 
 import nibabel as nib
+from nibabel.spatialimages import SpatialImage
 import numpy as np
 import tensorflow as tf
 
 from .files import replace_folder
+from ..networks.description import ModelSpace
 from ..networks.models import ModelSpec, build_from_spec, spec_of
 from ..pretrained.registry import is_pretrained_name, pretrained_folder
 
@@ -135,7 +139,7 @@ def load_model(path: str | os.PathLike[str]) -> tf.keras.Model:
     return model
 
 
-def _write_space_images(space, folder) -> None:
+def _write_space_images(space: ModelSpace, folder: str) -> None:
     for name, file_name in SPACE_IMAGE_NAMES.items():
         image = getattr(space, name)
         if image is not None:
@@ -143,7 +147,7 @@ def _write_space_images(space, folder) -> None:
             nib.save(nib.Nifti1Image(image.astype(dtype), space.affine), os.path.join(folder, file_name))
 
 
-def _read_space_images(folder, config):
+def _read_space_images(folder: str, config: object) -> dict[str, np.ndarray]:
     space = config.get("space") if isinstance(config, dict) else None
     if not isinstance(space, dict):
         return {}
@@ -154,5 +158,5 @@ def _read_space_images(folder, config):
             if not os.path.isfile(file_path):
                 raise FileNotFoundError(f"{file_path} not found: the model's config says it has a "
                                         f"{name.replace('_', ' ')}; re-save the model")
-            images[name] = np.asanyarray(nib.load(file_path).dataobj)
+            images[name] = np.asanyarray(cast(SpatialImage, nib.load(file_path)).dataobj)
     return images

@@ -1,5 +1,8 @@
 """Write results as JSON that reports, notebooks and tests can read back."""
 
+from collections.abc import Mapping
+from typing import Any
+
 import json
 import math
 import os
@@ -7,7 +10,7 @@ import os
 import numpy as np
 
 
-def to_jsonable(value):
+def to_jsonable(value: Any) -> Any:
     """Convert numpy scalars/arrays (recursively) to plain Python; NaN becomes None.
 
     Examples
@@ -32,7 +35,7 @@ def to_jsonable(value):
 METRICS_NAME = "metrics.json"
 
 
-def save_metrics(output_dir, metrics, *, name=METRICS_NAME):
+def save_metrics(output_dir: str | os.PathLike[str], metrics: Mapping[str, Any], *, name: str = METRICS_NAME) -> str:
     """Write ``metrics`` to ``output_dir/name`` (created) as JSON, atomically, and return the path.
 
     Examples

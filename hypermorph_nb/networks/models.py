@@ -11,6 +11,8 @@ from which :func:`hypermorph_nb.load_model` rebuilds it.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from collections.abc import Sequence
 from typing import Any
 
@@ -78,7 +80,7 @@ class ModelSpec:
         """Block size of the images the U-Net sees (1: the images' own resolution)."""
         return int(self.options.get("downsample", 1))
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, Any]:
         """Return a JSON-serialisable dict (the space's images are saved separately)."""
         config = {"kind": self.kind, "inshape": list(self.inshape), "options": dict(self.options)}
         if self.training is not None:
@@ -88,7 +90,7 @@ class ModelSpec:
         return config
 
     @classmethod
-    def from_json(cls, config, *, space_images=None):
+    def from_json(cls, config: Any, *, space_images: Mapping[str, np.ndarray] | None = None) -> ModelSpec:
         """Inverse of :meth:`to_json`; raises ``ValueError`` on a malformed dict.
 
         ``space_images`` maps ``'reference'`` / ``'reference_mask'`` to the arrays saved
