@@ -14,8 +14,6 @@ voxels unless called with ``allow_anisotropic=True``.
 from collections.abc import Iterable, Sequence
 from numpy.typing import ArrayLike
 
-from numpy.typing import NDArray
-from typing import Any
 
 import nibabel
 import numpy as np

@@ -19,7 +19,7 @@ NaN or infinite intensities are always refused: no rescaling can repair them.
 """
 
 from collections.abc import Sequence
-from typing import Any, cast
+from typing import cast
 
 from numpy.typing import ArrayLike
 

@@ -10,8 +10,6 @@ a single slice).
 
 from collections.abc import Sequence
 
-from numpy.typing import NDArray
-from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike

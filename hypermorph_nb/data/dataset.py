@@ -1,13 +1,12 @@
 """The in-memory dataset every loader returns: 2D or 3D images with optional label maps and affines."""
 
-from numpy.typing import ArrayLike
-
 from __future__ import annotations
 
 import dataclasses
 from collections.abc import Sequence
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from ..checks.affines import AFFINE_ATOL, as_affines, voxel_sizes
 from ..checks.arrays import as_images, as_labels

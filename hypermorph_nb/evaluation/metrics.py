@@ -19,7 +19,6 @@ array([0.5])
 """
 
 from numpy.typing import ArrayLike
-from numpy.typing import NDArray
 
 from collections.abc import Sequence
 from typing import Any
@@ -27,7 +26,7 @@ from typing import Any
 import numpy as np
 
 
-def dice(a, b, labels: Sequence[int] | None = None):
+def dice(a: ArrayLike, b: ArrayLike, labels: ArrayLike | None = None) -> np.ndarray:
     """Dice overlap per label between two label maps.
 
     Parameters
@@ -61,18 +60,18 @@ def dice(a, b, labels: Sequence[int] | None = None):
     """
     a, b = _label_maps(a, b, "a", "b")
     if labels is None:
-        labels = np.union1d(np.unique(a), np.unique(b))
-        labels = labels[labels != 0]
-    labels = _label_list(labels)
-    scores = np.empty(len(labels))
-    for index, label in enumerate(labels):
+        present = np.union1d(np.unique(a), np.unique(b))
+        labels = present[present != 0]
+    label_list = _label_list(labels)
+    scores = np.empty(len(label_list))
+    for index, label in enumerate(label_list):
         in_a, in_b = a == label, b == label
         total = in_a.sum() + in_b.sum()
         scores[index] = 2.0 * np.logical_and(in_a, in_b).sum() / total if total else np.nan
     return scores
 
 
-def mean_dice(a, b, labels: Sequence[int] | None = None):
+def mean_dice(a: ArrayLike, b: ArrayLike, labels: ArrayLike | None = None) -> float:
     """Mean Dice over the labels present in both maps (see :func:`dice`).
 
     A label that appears in only one of the maps is left out rather than
@@ -107,7 +106,7 @@ def mean_dice(a, b, labels: Sequence[int] | None = None):
     return float(dice_batch(a[None], b[None], shared).mean())   # one pass, however many labels
 
 
-def dice_batch(a: np.ndarray, b: np.ndarray, labels: Sequence[int]):
+def dice_batch(a: ArrayLike, b: ArrayLike, labels: ArrayLike) -> np.ndarray:
     """Dice of many label-map pairs at once, via one joint histogram per pair.
 
     Parameters
@@ -135,17 +134,17 @@ def dice_batch(a: np.ndarray, b: np.ndarray, labels: Sequence[int]):
     if a.ndim < 2:
         raise ValueError(f"dice_batch needs batches (N, *spatial), got label maps of shape {a.shape}; "
                          "use dice(a, b) for a single pair")
-    labels = _label_list(labels)
-    if len(labels) == 0:
+    label_list = _label_list(labels)
+    if len(label_list) == 0:
         return np.zeros((len(a), 0))
     # Map every value to its position in `labels` + 1, and everything else to 0.
-    order = np.argsort(labels, kind="stable")
-    sorted_labels = labels[order]
-    size = len(labels) + 1
+    order = np.argsort(label_list, kind="stable")
+    sorted_labels = label_list[order]
+    size = len(label_list) + 1
 
-    def compact(maps):
+    def compact(maps: np.ndarray) -> np.ndarray:
         flat = maps.reshape(len(maps), -1).astype(np.int64)
-        position = np.minimum(np.searchsorted(sorted_labels, flat), len(labels) - 1)
+        position = np.minimum(np.searchsorted(sorted_labels, flat), len(label_list) - 1)
         return np.where(sorted_labels[position] == flat, order[position] + 1, 0)
 
     offsets = (np.arange(len(a)) * size * size)[:, None]
@@ -158,7 +157,7 @@ def dice_batch(a: np.ndarray, b: np.ndarray, labels: Sequence[int]):
         return np.where(total > 0, 2.0 * both / total, np.nan)
 
 
-def jacobian_determinant(flow: ArrayLike):
+def jacobian_determinant(flow: ArrayLike) -> np.ndarray:
     """Jacobian determinant of the transform ``x -> x + flow(x)`` at every voxel.
 
     Derivatives are central differences (one-sided at the border), as in
@@ -198,7 +197,8 @@ def jacobian_determinant(flow: ArrayLike):
                          f"derivatives, got spatial shape {tuple(spatial)}")
     if not np.all(np.isfinite(flow)):
         raise ValueError("flow contains NaN or infinite values")
-    return determinant_of_gradients(np.gradient(flow, axis=spatial_axes))
+    determinant: np.ndarray = determinant_of_gradients(np.gradient(flow, axis=spatial_axes))
+    return determinant
 
 
 def determinant_of_gradients(grads: Sequence[Any]) -> Any:
@@ -228,7 +228,7 @@ def determinant_of_gradients(grads: Sequence[Any]) -> Any:
     >>> determinant_of_gradients(shear).tolist()
     [1.0]
     """
-    def jac(i, j):  # d(x_i + u_i) / d x_j
+    def jac(i: int, j: int) -> Any:  # d(x_i + u_i) / d x_j
         return grads[j][..., i] + (1.0 if i == j else 0.0)
 
     # closed-form 2x2 / 3x3 determinants: faster than a batched np.linalg.det
@@ -239,7 +239,7 @@ def determinant_of_gradients(grads: Sequence[Any]) -> Any:
             + jac(0, 2) * (jac(1, 0) * jac(2, 1) - jac(1, 1) * jac(2, 0)))
 
 
-def folding_fraction(flow: ArrayLike):
+def folding_fraction(flow: ArrayLike) -> float | np.ndarray:
     """Fraction of voxels where the transform folds (Jacobian determinant <= 0).
 
     Parameters
@@ -266,7 +266,7 @@ def folding_fraction(flow: ArrayLike):
     return float(folded) if np.ndim(folded) == 0 else folded
 
 
-def image_mse(a: ArrayLike, b: ArrayLike, *, per_image: bool = False):
+def image_mse(a: ArrayLike, b: ArrayLike, *, per_image: bool = False) -> float | np.ndarray:
     """Mean squared intensity difference between two images (or two batches).
 
     Parameters
@@ -288,11 +288,12 @@ def image_mse(a: ArrayLike, b: ArrayLike, *, per_image: bool = False):
     a, b = _images(a, b, per_image)
     error = (a - b) ** 2
     if per_image:
-        return error.reshape(len(error), -1).mean(1)
+        per_image_error: np.ndarray = error.reshape(len(error), -1).mean(1)
+        return per_image_error
     return float(error.mean())
 
 
-def image_ncc(a: ArrayLike, b: ArrayLike, *, per_image: bool = False):
+def image_ncc(a: ArrayLike, b: ArrayLike, *, per_image: bool = False) -> float | np.ndarray:
     """Normalised cross-correlation (Pearson correlation of the intensities).
 
     1 for images equal up to brightness and contrast, 0 for unrelated ones,
@@ -315,18 +316,18 @@ def image_ncc(a: ArrayLike, b: ArrayLike, *, per_image: bool = False):
     >>> image_ncc([0.0, 1.0, 2.0], [1.0, 3.0, 5.0])
     1.0
     """
-    a, b = _images(a, b, per_image)
-    a = a.reshape(len(a), -1) if per_image else a.reshape(1, -1)
-    b = b.reshape(len(b), -1) if per_image else b.reshape(1, -1)
-    a = a - a.mean(1, keepdims=True)
-    b = b - b.mean(1, keepdims=True)
-    denominator = np.sqrt((a * a).sum(1) * (b * b).sum(1))
+    first, second = _images(a, b, per_image)
+    x = first.reshape(len(first), -1) if per_image else first.reshape(1, -1)
+    y = second.reshape(len(second), -1) if per_image else second.reshape(1, -1)
+    x = x - x.mean(1, keepdims=True)
+    y = y - y.mean(1, keepdims=True)
+    denominator = np.sqrt((x * x).sum(1) * (y * y).sum(1))
     with np.errstate(invalid="ignore", divide="ignore"):
-        ncc = np.where(denominator > 0, (a * b).sum(1) / denominator, np.nan)
+        ncc = np.where(denominator > 0, (x * y).sum(1) / denominator, np.nan)
     return ncc if per_image else float(ncc[0])
 
 
-def _images(a, b, per_image):
+def _images(a: ArrayLike, b: ArrayLike, per_image: bool) -> tuple[np.ndarray, np.ndarray]:
     a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
     if a.shape != b.shape:
         raise ValueError(f"images must have the same shape, got {a.shape} and {b.shape}")
@@ -337,7 +338,7 @@ def _images(a, b, per_image):
     return a, b
 
 
-def _label_maps(a, b, name_a, name_b):
+def _label_maps(a: ArrayLike, b: ArrayLike, name_a: str, name_b: str) -> tuple[np.ndarray, np.ndarray]:
     """Check two label maps and return them as integer arrays."""
     a, b = np.asarray(a), np.asarray(b)
     if a.shape != b.shape:
@@ -345,7 +346,7 @@ def _label_maps(a, b, name_a, name_b):
     return _integer_labels(a, name_a), _integer_labels(b, name_b)
 
 
-def _integer_labels(array, name):
+def _integer_labels(array: np.ndarray, name: str) -> np.ndarray:
     if np.issubdtype(array.dtype, np.integer):
         return array
     if array.dtype == bool:
@@ -359,7 +360,7 @@ def _integer_labels(array, name):
     return array.astype(np.int64)
 
 
-def _label_list(labels):
+def _label_list(labels: ArrayLike) -> np.ndarray:
     labels = np.asarray(labels).reshape(-1)
     if labels.size == 0:
         return labels.astype(np.int64)

@@ -41,7 +41,6 @@ voxels, origin at 0) and a ``UserWarning`` says so; the sidecar records
 ``"affine_known": false``.
 """
 
-from numpy.typing import NDArray
 
 import json
 import os

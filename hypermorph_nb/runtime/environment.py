@@ -26,6 +26,8 @@ Examples
 True
 """
 
+from typing import Any
+
 from collections.abc import Mapping
 
 import os
