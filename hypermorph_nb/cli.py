@@ -6,6 +6,8 @@ line, ``hypermorph-nb: error: ...``, and exit with status 2; warnings print as
 ``hypermorph-nb: note: ...``.
 """
 
+from __future__ import annotations
+
 import argparse
 import sys
 import warnings

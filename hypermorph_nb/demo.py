@@ -5,6 +5,8 @@ Runs offline and writes, under ``out``:
 image for several λ), ``dice_vs_lambda.png`` and the trained model folder.
 """
 
+from __future__ import annotations
+
 import os
 import time
 

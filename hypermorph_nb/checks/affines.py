@@ -11,6 +11,8 @@ regularised three times harder along one axis). Loaders refuse anisotropic
 voxels unless called with ``allow_anisotropic=True``.
 """
 
+from __future__ import annotations
+
 from collections.abc import Iterable, Sequence
 from numpy.typing import ArrayLike
 

@@ -18,6 +18,8 @@ The intensity policy of every loader is set by ``normalize``:
 NaN or infinite intensities are always refused: no rescaling can repair them.
 """
 
+from __future__ import annotations
+
 from collections.abc import Sequence
 from typing import cast
 

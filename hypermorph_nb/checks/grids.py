@@ -8,6 +8,8 @@ compares voxels, so moving and fixed must share a grid before they are registere
 a single slice).
 """
 
+from __future__ import annotations
+
 from collections.abc import Sequence
 
 

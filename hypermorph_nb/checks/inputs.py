@@ -10,6 +10,8 @@ a label map against its image and moves it with a resampled moving image, and
 :func:`check_model_shape` is the one check of images against the model's shape.
 """
 
+from __future__ import annotations
+
 import dataclasses
 from collections.abc import Sequence
 

@@ -21,6 +21,8 @@ lines, like ``seg24_labels.txt``) found beside the data: the smallest
 ``*labels*.txt`` whose ids cover every label value present.
 """
 
+from __future__ import annotations
+
 from typing import Any
 import os
 

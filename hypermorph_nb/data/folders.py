@@ -30,6 +30,8 @@ fail these checks; :func:`hypermorph_nb.data.prepare_scans` (``hypermorph-nb
 prepare``) puts them on one grid and aligns them, and every such error says so.
 """
 
+from __future__ import annotations
+
 from typing import Any
 import os
 

@@ -14,6 +14,8 @@ resumes at step ``s`` sees exactly the batches, and λ values, it would have
 seen without the interruption.
 """
 
+from __future__ import annotations
+
 from typing import Any
 
 import numpy as np

@@ -7,6 +7,8 @@ holds a 2D image or a 3D volume; 4D files (time series, several volumes or
 channels) are refused with the way to split them.
 """
 
+from __future__ import annotations
+
 import nibabel
 import numpy as np
 from PIL import Image

@@ -1,5 +1,7 @@
 """How training draws λ: uniform, end-point oversampling, beta, log-uniform near 1, or fixed."""
 
+from __future__ import annotations
+
 import dataclasses
 import numbers
 

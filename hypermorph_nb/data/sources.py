@@ -21,6 +21,8 @@ IXI (``ixi3d``)
     only, not for clinical use.
 """
 
+from __future__ import annotations
+
 import os
 from pathlib import Path
 

@@ -1,5 +1,7 @@
 """Split a dataset into training, validation and test sets."""
 
+from __future__ import annotations
+
 from collections.abc import Sequence
 
 import numpy as np

@@ -15,6 +15,8 @@ coordinates, so every image's affine is the identity (``Dataset.affine`` is
 ``np.eye(4)``); displacements are in voxels, which are also mm.
 """
 
+from __future__ import annotations
+
 import dataclasses
 
 import numpy as np

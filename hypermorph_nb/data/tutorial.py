@@ -27,6 +27,8 @@ al., "Open Access Series of Imaging Studies (OASIS)", J Cogn Neurosci
 Learning for Image Registration", IPMI 2021 (arXiv:2101.01035).
 """
 
+from __future__ import annotations
+
 import dataclasses
 import hashlib
 import http.client

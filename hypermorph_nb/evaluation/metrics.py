@@ -18,6 +18,8 @@ array([0.5])
 1.0
 """
 
+from __future__ import annotations
+
 from numpy.typing import ArrayLike
 
 from collections.abc import Sequence

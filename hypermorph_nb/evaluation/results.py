@@ -11,6 +11,8 @@ Dice convention: a structure is scored on a pair only when it appears in both
 the moving and the fixed label map; elsewhere its Dice is NaN and means skip it.
 """
 
+from __future__ import annotations
+
 import contextlib
 import dataclasses
 import warnings

@@ -6,6 +6,8 @@ keep: :func:`follow_umask` gives them the mode an ordinary ``open`` or
 ``mkdir`` would have (0644 files and 0755 folders under the usual umask 022).
 """
 
+from __future__ import annotations
+
 import hashlib
 import os
 import shutil

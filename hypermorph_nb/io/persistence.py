@@ -6,6 +6,8 @@ writes into a temporary sibling folder and renames it into place, so an
 interrupted save never leaves a half-written model where a good one was.
 """
 
+from __future__ import annotations
+
 from typing import cast
 
 import json

@@ -1,5 +1,7 @@
 """Write results as JSON that reports, notebooks and tests can read back."""
 
+from __future__ import annotations
+
 from collections.abc import Mapping
 from typing import Any
 

@@ -20,6 +20,8 @@ Two conditionings share one API (inputs ``[moving, fixed, lam]``, outputs
 calls.
 """
 
+from __future__ import annotations
+
 from collections.abc import Sequence
 
 import numpy as np

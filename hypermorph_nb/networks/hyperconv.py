@@ -25,6 +25,8 @@ names, so weights files map layer for layer.
 VoxelMorph-like start (neurite's dense maps start them several times too small).
 """
 
+from __future__ import annotations
+
 import contextlib
 import threading
 from collections.abc import Iterator

@@ -9,6 +9,8 @@ the loss over the hypernetwork's symbolic λ input, which only works in graph
 mode with eager execution disabled.)
 """
 
+from __future__ import annotations
+
 import dataclasses
 
 import tensorflow as tf

@@ -21,6 +21,8 @@ network, which are those of a model built directly at the padded shape with the
 same seed.
 """
 
+from __future__ import annotations
+
 import math
 
 import tensorflow as tf

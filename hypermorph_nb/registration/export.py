@@ -41,6 +41,9 @@ voxels, origin at 0) and a ``UserWarning`` says so; the sidecar records
 ``"affine_known": false``.
 """
 
+from __future__ import annotations
+
+
 
 import json
 import os
@@ -238,7 +241,7 @@ def vector_field_image(field: np.ndarray, affine: np.ndarray) -> nibabel.Nifti1I
     return image
 
 
-def read_input(source: np.ndarray | str | os.PathLike[str], role: str):
+def read_input(source: np.ndarray | str | os.PathLike[str], role: str) -> tuple[np.ndarray, np.ndarray | None, str]:
     """An array (as given) or the array and affine of an image file.
 
     Files are read by :func:`hypermorph_nb.data.readers.read_file`, as the data
@@ -279,7 +282,8 @@ def read_input(source: np.ndarray | str | os.PathLike[str], role: str):
     return array, affine, str(path)
 
 
-def _write_all(out_dir, volumes, affine, sidecar, units):
+def _write_all(out_dir: str | os.PathLike[str], volumes: dict[str, np.ndarray], affine: np.ndarray,
+               sidecar: dict[str, Any], units: str) -> dict[str, str]:
     """Write every file under a temporary name, then rename them all into place."""
     out_dir = os.fspath(out_dir)
     os.makedirs(out_dir, exist_ok=True)
@@ -306,7 +310,7 @@ def _write_all(out_dir, volumes, affine, sidecar, units):
     return paths
 
 
-def _temporary(folder, suffix):
+def _temporary(folder: str, suffix: str) -> str:
     handle, path = tempfile.mkstemp(prefix=".partial-", suffix=suffix, dir=folder)
     os.close(handle)
     follow_umask(path)

@@ -27,6 +27,8 @@ Examples
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import json
 import os
 import pathlib
@@ -52,12 +54,12 @@ CONVENTION = ("transform.nii.gz: ITK displacement field on the fixed scan's grid
               "moved(p) = moving(p + d(p)); sitk.DisplacementFieldTransform reads it")
 
 
-def register_scans(model: Any, moving: str | os.PathLike, fixed: str | os.PathLike,
-                   out_dir: str | os.PathLike, *, lam: float | None, refine: int = 0,
-                   moving_labels: str | os.PathLike | None = None,
-                   fixed_labels: str | os.PathLike | None = None,
-                   moving_mask: str | os.PathLike | None = None,
-                   fixed_mask: str | os.PathLike | None = None, seed: int = 0) -> dict[str, str]:
+def register_scans(model: Any, moving: str | os.PathLike[str], fixed: str | os.PathLike[str],
+                   out_dir: str | os.PathLike[str], *, lam: float | None, refine: int = 0,
+                   moving_labels: str | os.PathLike[str] | None = None,
+                   fixed_labels: str | os.PathLike[str] | None = None,
+                   moving_mask: str | os.PathLike[str] | None = None,
+                   fixed_mask: str | os.PathLike[str] | None = None, seed: int = 0) -> dict[str, str]:
     """Register a raw moving scan to a raw fixed scan; write the result on the fixed scan's grid.
 
     Parameters
@@ -162,11 +164,12 @@ def _bring(scan: Scan, reference: Reference, seed: int) -> tuple[np.ndarray, np.
     return np.asarray(result.image), np.asarray(result.labels), np.asarray(result.transform)
 
 
-def _voxel_grid(shape):
+def _voxel_grid(shape: Sequence[int]) -> np.ndarray:
     return np.stack(np.meshgrid(*[np.arange(n, dtype=np.float64) for n in shape], indexing="ij"), axis=-1)
 
 
-def _pull_points(flow, grid, moving_transform, fixed_transform, shape, affine):
+def _pull_points(flow: np.ndarray, grid: np.ndarray, moving_transform: np.ndarray, fixed_transform: np.ndarray,
+                 shape: Sequence[int], affine: np.ndarray) -> np.ndarray:
     """World points (RAS) of the moving scan that each fixed native voxel reads.
 
     ``p`` (fixed world) → ``y = T_fixed⁻¹ p`` (model grid world) → ``y + u`` (the model's field,
@@ -179,10 +182,11 @@ def _pull_points(flow, grid, moving_transform, fixed_transform, shape, affine):
                                                          order=1, mode="nearest")
                                  for axis in range(3)], axis=-1)
     to_moving = moving_transform @ grid
-    return np.einsum("ij,...j->...i", to_moving[:3, :3], shifted) + to_moving[:3, 3]
+    points: np.ndarray = np.einsum("ij,...j->...i", to_moving[:3, :3], shifted) + to_moving[:3, 3]
+    return points
 
 
-def _sample(array, affine, points, *, order):
+def _sample(array: np.ndarray, affine: np.ndarray, points: np.ndarray, *, order: int) -> np.ndarray:
     """``array`` (on ``affine``) at world points ``(..., 3)``; 0 beyond half a voxel outside (as ITK)."""
     inverse = np.linalg.inv(affine)
     voxels = np.einsum("ij,...j->...i", inverse[:3, :3], points) + inverse[:3, 3]
@@ -193,7 +197,9 @@ def _sample(array, affine, points, *, order):
     return np.where(inside, sampled, 0).astype(values.dtype)
 
 
-def _dice_report(registrar, flow, prepared, moved_labels, fixed_labels):
+def _dice_report(registrar: Registrar, flow: np.ndarray,
+                 prepared: Sequence[tuple[np.ndarray, np.ndarray, np.ndarray]], moved_labels: np.ndarray,
+                 fixed_labels: np.ndarray) -> dict[str, float]:
     """Mean Dice of the warped labels in the model's space and in the fixed scan's space."""
     (_, moving, _), (_, fixed, _) = prepared
     warped = registrar.warp(moving[None], flow, interp="nearest")[0]
@@ -202,7 +208,8 @@ def _dice_report(registrar, flow, prepared, moved_labels, fixed_labels):
             "affine_only_model_space": mean_dice(moving, fixed)}
 
 
-def _write(out, volumes, affine, displacement, sidecar):
+def _write(out: pathlib.Path, volumes: dict[str, np.ndarray], affine: np.ndarray, displacement: np.ndarray,
+           sidecar: dict[str, Any]) -> dict[str, str]:
     """Write the images, the field and the sidecar under temporary names, then rename them."""
     out.mkdir(parents=True, exist_ok=True)
     staged = {}
@@ -227,6 +234,6 @@ def _write(out, volumes, affine, displacement, sidecar):
     return {name: str(final) for name, (_, final) in staged.items()}
 
 
-def _temporary(folder, suffix):
+def _temporary(folder: pathlib.Path, suffix: str) -> str:
     """A fresh name in ``folder`` (the file is created by its writer, so with the user's umask)."""
     return str(folder / f".partial-{uuid.uuid4().hex}{suffix}")

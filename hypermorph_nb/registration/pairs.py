@@ -8,6 +8,11 @@ model with a fixed input signature, so moving a λ slider never retraces.
 Writing a registration to NIfTI files is :func:`hypermorph_nb.export_registration`.
 """
 
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
 from numpy.typing import ArrayLike
 
 import warnings
@@ -21,7 +26,7 @@ from ..checks.inputs import check_finite, check_model_shape, prepare_pair, spati
 from ..networks.models import spec_of, vxm
 from .refine import check_refine, refine_registration
 
-_REGISTRARS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+_REGISTRARS: weakref.WeakKeyDictionary[Any, Registrar] = weakref.WeakKeyDictionary()
 
 
 class Registrar:
@@ -79,14 +84,15 @@ class Registrar:
         }
 
     @classmethod
-    def for_model(cls, model):
+    def for_model(cls, model: tf.keras.Model) -> Registrar:
         """Return the cached :class:`Registrar` of ``model`` (built on first use)."""
         registrar = _REGISTRARS.get(model)
         if registrar is None:
             registrar = _REGISTRARS[model] = cls(model)
         return registrar
 
-    def predict(self, moving: ArrayLike, fixed: ArrayLike, lam: ArrayLike | float | None = None):
+    def predict(self, moving: ArrayLike, fixed: ArrayLike,
+                lam: ArrayLike | float | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Register batches of pairs.
 
         Parameters
@@ -103,20 +109,20 @@ class Registrar:
         flow : np.ndarray
             Displacement field in voxels, ``(batch, *inshape, ndims)``.
         """
-        moving = tf.convert_to_tensor(moving, tf.float32)
-        fixed = tf.convert_to_tensor(fixed, tf.float32)
+        moving_batch = tf.convert_to_tensor(moving, tf.float32)
+        fixed_batch = tf.convert_to_tensor(fixed, tf.float32)
         if self.spec.is_hypermorph:
-            lam = lambda_per_pair(lam, batch=int(moving.shape[0]))
-            moved, flow = self._predict(moving, fixed, tf.constant(lam[:, None]))
+            lams = lambda_per_pair(lam, batch=int(moving_batch.shape[0]))
+            moved, flow = self._predict(moving_batch, fixed_batch, tf.constant(lams[:, None]))
         else:
             if lam is not None:
                 raise ValueError(
                     "this VoxelMorph baseline was trained at one fixed λ and takes no lam; "
                     "call it with lam=None, or use a HyperMorph model to choose λ at test time")
-            moved, flow = self._predict(moving, fixed)
-        return moved.numpy(), flow.numpy()
+            moved, flow = self._predict(moving_batch, fixed_batch)
+        return np.asarray(moved.numpy()), np.asarray(flow.numpy())
 
-    def warp(self, volume: ArrayLike, flow: ArrayLike, *, interp: str = "linear"):
+    def warp(self, volume: ArrayLike, flow: ArrayLike, *, interp: str = "linear") -> np.ndarray:
         """Warp images (``interp='linear'``) or label maps (``'nearest'``).
 
         Parameters
@@ -135,15 +141,15 @@ class Registrar:
         """
         if interp not in self._warp:
             raise ValueError(f"interp must be 'linear' or 'nearest', got {interp!r}")
-        volume = np.asarray(volume)
-        values = volume.reshape(volume.shape[0], *self.spec.inshape, 1).astype(np.float32)
-        warped = self._warp[interp](values, tf.convert_to_tensor(flow, tf.float32)).numpy()
-        if np.issubdtype(volume.dtype, np.integer):
+        array = np.asarray(volume)
+        values = array.reshape(array.shape[0], *self.spec.inshape, 1).astype(np.float32)
+        warped = np.asarray(self._warp[interp](values, tf.convert_to_tensor(flow, tf.float32)).numpy())
+        if np.issubdtype(array.dtype, np.integer):
             warped = np.rint(warped)
-        return warped.reshape(volume.shape).astype(volume.dtype)
+        return warped.reshape(array.shape).astype(array.dtype)
 
 
-def lambda_per_pair(lam, *, batch):
+def lambda_per_pair(lam: ArrayLike | None, *, batch: int) -> np.ndarray:
     """Validate λ and broadcast it to one float32 value per pair.
 
     Raises
@@ -247,7 +253,7 @@ def register(model: tf.keras.Model, moving: np.ndarray, fixed: np.ndarray, *, la
     return (moved[..., None] if has_channel else moved), flow[0]
 
 
-def one_image_batch(image, name, inshape):
+def one_image_batch(image: ArrayLike, name: str, inshape: Sequence[int]) -> np.ndarray:
     """``image`` of shape ``inshape`` or ``(*inshape, 1)`` as a float32 batch of one, checked."""
     array = spatial_image(image, name, inshape)
     check_model_shape(array.shape, inshape, name=name)

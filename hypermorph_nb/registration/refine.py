@@ -41,6 +41,9 @@ True
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
+from numpy.typing import ArrayLike
+
 import numbers
 from typing import Any
 
@@ -50,7 +53,7 @@ import tensorflow as tf
 from ..checks.affines import orientation, voxel_sizes
 from ..checks.values import check_lambda
 from ..networks.losses import LossConfig, weighted_terms
-from ..networks.models import spec_of, vxm
+from ..networks.models import ModelSpec, spec_of, vxm
 
 #: Adam's step (in voxels per iteration, before bias correction) used unless told otherwise.
 DEFAULT_LEARNING_RATE = 0.1
@@ -59,7 +62,7 @@ DEFAULT_LEVELS = 2
 #: A level is used only while every side of its grid has at least this many voxels.
 MIN_LEVEL_SIDE = 8
 _BETA1, _BETA2, _EPSILON = 0.9, 0.999, 1e-8
-_LEVEL_CACHE: dict = {}
+_LEVEL_CACHE: dict[tuple[tuple[int, ...], LossConfig, int], _Level] = {}
 
 
 def check_refine(refine: Any) -> int:
@@ -155,7 +158,7 @@ def refine_field(moving: np.ndarray, fixed: np.ndarray, start: np.ndarray, *, la
         level_start = _downsample(param, factor) / factor
         found = level.optimise(level_moving, level_fixed, level_start, lam, steps, learning_rate)
         param = param + _upsample((found - level_start) * factor, shape)
-    return _level(tuple(shape), loss_config, int_steps).displacement(param).numpy()[0]
+    return np.asarray(_level(tuple(shape), loss_config, int_steps).displacement(param).numpy()[0])
 
 
 def warp_image(image: np.ndarray, field: np.ndarray) -> np.ndarray:
@@ -184,7 +187,7 @@ def warp_image(image: np.ndarray, field: np.ndarray) -> np.ndarray:
     shape = field.shape[:-1]
     batch = _image_batch(image, "image", shape)
     warped = _level(tuple(shape), LossConfig(), 0).warp([batch, tf.constant(field[None])])
-    return warped.numpy()[0].reshape(np.shape(image))
+    return np.asarray(warped.numpy()[0].reshape(np.shape(image)))
 
 
 def refine_registration(model: tf.keras.Model, moving: np.ndarray, fixed: np.ndarray, *, lam: float | None,
@@ -304,14 +307,14 @@ def check_model_space(spec: Any, fixed_affine: np.ndarray | None) -> None:
             "pair onto the model's grid first (resample it to the model's voxel size and orientation)")
 
 
-def _scalar_lam(lam):
+def _scalar_lam(lam: ArrayLike) -> float:
     values = check_lambda(lam, name="lam").reshape(-1)
     if values.size != 1:
         raise ValueError(f"refining optimises one pair at one λ; got {values.size} λ values")
     return float(values[0])
 
 
-def _image_batch(image, name, shape):
+def _image_batch(image: ArrayLike, name: str, shape: Sequence[int]) -> tf.Tensor:
     array = np.asarray(image, dtype=np.float32)
     if array.shape == (*shape, 1):
         array = array[..., 0]
@@ -321,16 +324,17 @@ def _image_batch(image, name, shape):
     return tf.constant(array[None, ..., None])
 
 
-def _network_flow(model, spec, moving, fixed, lam):
+def _network_flow(model: tf.keras.Model, spec: ModelSpec, moving: ArrayLike, fixed: ArrayLike,
+                  lam: float) -> np.ndarray:
     """The network's flow output (displacement, or a diffeomorphic model's velocity) for one pair."""
     inputs = [np.asarray(moving, np.float32)[None, ..., None], np.asarray(fixed, np.float32)[None, ..., None]]
     if spec.is_hypermorph:
         inputs.append(np.array([[lam]], np.float32))
     outputs = model([tf.constant(x) for x in inputs], training=False)
-    return outputs[1].numpy()[0]
+    return np.asarray(outputs[1].numpy()[0])
 
 
-def _level_plan(shape, levels, iterations):
+def _level_plan(shape: Sequence[int], levels: int, iterations: int) -> list[tuple[int, int]]:
     """``[(factor, iterations), ...]`` from the coarsest level to full resolution."""
     factors = [2 ** k for k in range(levels)
                if min(_coarse_shape(shape, 2 ** k)) >= MIN_LEVEL_SIDE or k == 0][::-1]
@@ -338,18 +342,18 @@ def _level_plan(shape, levels, iterations):
     return [(factor, coarse) for factor in factors[:-1]] + [(1, iterations - coarse * (len(factors) - 1))]
 
 
-def _coarse_shape(shape, factor):
+def _coarse_shape(shape: Sequence[int], factor: int) -> list[int]:
     return [-(-int(side) // factor) for side in shape]
 
 
-def _downsample(tensor, factor):
+def _downsample(tensor: tf.Tensor, factor: int) -> tf.Tensor:
     """Average over ``factor``-sided blocks (partial blocks at the far edges average what they hold)."""
     if factor == 1:
         return tensor
     return tf.nn.avg_pool(tensor, factor, factor, "SAME")
 
 
-def _upsample(tensor, shape):
+def _upsample(tensor: tf.Tensor, shape: Sequence[int]) -> tf.Tensor:
     """Double every spatial axis until ``shape`` is reached (linear, cell-centred, edges clamped)."""
     while tuple(tensor.shape[1:-1]) != tuple(shape):
         for axis in range(1, len(shape) + 1):
@@ -358,7 +362,7 @@ def _upsample(tensor, shape):
     return tensor
 
 
-def _double_axis(tensor, axis, size):
+def _double_axis(tensor: tf.Tensor, axis: int, size: int) -> tf.Tensor:
     count = int(tensor.shape[axis])
     before = tf.gather(tensor, np.maximum(np.arange(count) - 1, 0), axis=axis)
     after = tf.gather(tensor, np.minimum(np.arange(count) + 1, count - 1), axis=axis)
@@ -369,7 +373,7 @@ def _double_axis(tensor, axis, size):
     return tf.gather(merged, np.arange(size), axis=axis)
 
 
-def _level(shape, config, int_steps):
+def _level(shape: tuple[int, ...], config: LossConfig, int_steps: int) -> _Level:
     key = (shape, config, int_steps)
     level = _LEVEL_CACHE.get(key)
     if level is None:
@@ -380,7 +384,7 @@ def _level(shape, config, int_steps):
 class _Level:
     """The compiled optimisation loop for one grid shape, loss configuration and parametrisation."""
 
-    def __init__(self, shape, config, int_steps) -> None:
+    def __init__(self, shape: tuple[int, ...], config: LossConfig, int_steps: int) -> None:
         self.warp = vxm.layers.SpatialTransformer(interp_method="linear", indexing="ij", fill_value=None)
         self.integrate = vxm.layers.VecInt(method="ss", int_steps=int_steps) if int_steps else None
         voxels = float(np.prod(shape))
@@ -388,11 +392,12 @@ class _Level:
         field = tf.TensorSpec([1, *shape, len(shape)], tf.float32)
         scalar = tf.TensorSpec([], tf.float32)
 
-        def loss(param, moving, fixed, lam):
+        def loss(param: tf.Tensor, moving: tf.Tensor, fixed: tf.Tensor, lam: tf.Tensor) -> tf.Tensor:
             moved = self.warp([moving, self.displacement(param)])
             return weighted_terms(fixed, moved, param, lam, config)["total"][0] * voxels
 
-        def step(t, param, m, v, moving, fixed, lam, rate):
+        def step(t: tf.Tensor, param: tf.Tensor, m: tf.Tensor, v: tf.Tensor, moving: tf.Tensor, fixed: tf.Tensor,
+                 lam: tf.Tensor, rate: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor]:
             with tf.GradientTape() as tape:
                 tape.watch(param)
                 value = loss(param, moving, fixed, lam)
@@ -404,7 +409,8 @@ class _Level:
             return t, param - corrected * m / (tf.sqrt(v) + _EPSILON), m, v
 
         @tf.function(input_signature=[image, image, field, scalar, tf.TensorSpec([], tf.int32), scalar])
-        def optimise(moving, fixed, start, lam, iterations, rate):
+        def optimise(moving: tf.Tensor, fixed: tf.Tensor, start: tf.Tensor, lam: tf.Tensor, iterations: tf.Tensor,
+                     rate: tf.Tensor) -> tf.Tensor:
             zeros = tf.zeros_like(start)
             _, param, _, _ = tf.while_loop(
                 lambda t, *_: t < tf.cast(iterations, tf.float32),
@@ -414,9 +420,10 @@ class _Level:
 
         self._optimise = optimise
 
-    def displacement(self, param):
+    def displacement(self, param: tf.Tensor) -> tf.Tensor:
         return param if self.integrate is None else self.integrate(param)
 
-    def optimise(self, moving, fixed, start, lam, iterations, rate):
+    def optimise(self, moving: tf.Tensor, fixed: tf.Tensor, start: tf.Tensor, lam: float, iterations: int,
+                 rate: float) -> tf.Tensor:
         return self._optimise(moving, fixed, start, tf.constant(lam, tf.float32),
                               tf.constant(iterations, tf.int32), tf.constant(rate, tf.float32))

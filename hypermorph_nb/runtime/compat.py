@@ -20,6 +20,8 @@ releases. Each fix-up is scoped to what needs it (nothing stays changed in
    so other code in the process sees neurite as it ships.
 """
 
+from __future__ import annotations
+
 import collections
 import contextlib
 import functools

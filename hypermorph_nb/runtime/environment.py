@@ -26,6 +26,8 @@ Examples
 True
 """
 
+from __future__ import annotations
+
 from typing import Any
 
 from collections.abc import Mapping

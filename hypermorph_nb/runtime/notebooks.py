@@ -13,6 +13,8 @@ Every notebook that trains has the same knob in its parameters cell,
 --quick`` sets :data:`QUICK`.
 """
 
+from __future__ import annotations
+
 from typing import Any
 
 import contextlib

@@ -17,6 +17,8 @@ no deterministic kernel raises ``UnimplementedError`` instead of running; and
 op determinism stays on for the rest of the process.
 """
 
+from __future__ import annotations
+
 from ..checks.arrays import check_count
 
 #: The defaults of :func:`enable_determinism`.

@@ -22,6 +22,8 @@ back unchanged, so real errors still show; Python exceptions are not affected.
 loads in that process (the toolkit's first use, or your own ``import tensorflow``).
 """
 
+from __future__ import annotations
+
 import contextlib
 import importlib.abc
 import importlib.util

@@ -10,6 +10,8 @@ The output folder gets ``checkpoints/`` (resume with ``--resume``), and from
 the chief ``model/`` (:func:`hypermorph_nb.load_model`) and ``history.json``.
 """
 
+from __future__ import annotations
+
 import json
 import os
 import sys

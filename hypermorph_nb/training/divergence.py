@@ -15,6 +15,8 @@ mean is compared with the largest of the first :data:`WINDOW` calls' losses
 small batch is normal -- does not stop a healthy run.
 """
 
+from __future__ import annotations
+
 import numpy as np
 
 #: A loss this many times its recent median counts as diverged.

@@ -1,5 +1,7 @@
 """The training engine: the model (or its replica copy), Adam and the compiled steps."""
 
+from __future__ import annotations
+
 import numpy as np
 import tensorflow as tf
 

@@ -1,5 +1,7 @@
 """The per-epoch record that :func:`hypermorph_nb.train` returns."""
 
+from __future__ import annotations
+
 import dataclasses
 
 from ..viz import training_display

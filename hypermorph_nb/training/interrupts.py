@@ -1,5 +1,7 @@
 """A clean stop on Ctrl-C or the notebook's stop button."""
 
+from __future__ import annotations
+
 import signal
 import threading
 

@@ -7,6 +7,8 @@ others when one fails or the launcher is terminated. ``hypermorph-nb train --wor
 machines, start the same command on each with its own ``TF_CONFIG`` instead.
 """
 
+from __future__ import annotations
+
 from typing import Any
 
 import json

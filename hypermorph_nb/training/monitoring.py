@@ -1,5 +1,7 @@
 """Validation during training: image MSE and Dice of fixed pairs at a few λ."""
 
+from __future__ import annotations
+
 import numpy as np
 
 from ..checks.arrays import check_count

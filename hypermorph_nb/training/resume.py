@@ -1,5 +1,7 @@
 """The settings a checkpoint stores and a resumed :func:`hypermorph_nb.train` call must repeat."""
 
+from __future__ import annotations
+
 import dataclasses
 import hashlib
 import json

@@ -20,6 +20,8 @@ e.g. ``StepDecay(1e-3, total_steps=5000, decay_fraction=0.5)``, and pass it as
 ``lr_schedule``.
 """
 
+from __future__ import annotations
+
 import json
 import math
 import numbers

@@ -8,6 +8,8 @@ result does not depend on how many workers and devices share the work, and a
 resumed run continues the same stream.
 """
 
+from __future__ import annotations
+
 import warnings
 
 import tensorflow as tf

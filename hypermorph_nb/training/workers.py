@@ -22,6 +22,8 @@ one process does in the job is its :class:`WorkerRole`:
   so interrupting any one of them stops all at the same step, with a checkpoint.
 """
 
+from __future__ import annotations
+
 from typing import Any
 
 from collections.abc import Mapping

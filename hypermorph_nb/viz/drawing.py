@@ -7,6 +7,8 @@
   arrays that an existing artist can take with ``set_data``.
 """
 
+from __future__ import annotations
+
 from collections.abc import Sequence
 from numpy.typing import ArrayLike
 

@@ -8,6 +8,8 @@ papermill: one short log line per epoch. :func:`in_notebook` decides; ``progress
 of :func:`~hypermorph_nb.train` override it.
 """
 
+from __future__ import annotations
+
 import io
 import sys
 import time

@@ -1,5 +1,7 @@
 """Write a λ sweep of an explorer's current view as an animated GIF or a self-contained HTML player."""
 
+from __future__ import annotations
+
 from collections.abc import Sequence
 
 import os

@@ -7,6 +7,8 @@ closer to λ = 1 gets the same travel; the text box takes exact values. All
 three stay in step both ways, and ``lam_slider.value`` is the one value of λ.
 """
 
+from __future__ import annotations
+
 import math
 
 import ipywidgets as widgets

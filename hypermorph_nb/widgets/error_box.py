@@ -1,5 +1,7 @@
 """An update's exception shown inside the widget (an observer's traceback would be lost)."""
 
+from __future__ import annotations
+
 import html
 import traceback
 

@@ -1,5 +1,7 @@
 """What the λ explorer is given: arrays or NIfTI files, initial slices."""
 
+from __future__ import annotations
+
 from numpy.typing import ArrayLike
 
 import os

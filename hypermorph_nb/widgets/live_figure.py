@@ -20,6 +20,8 @@ they are left out of full draws (matplotlib's ``animated`` flag) and drawn over
 the cached background by :meth:`LiveFigure.refresh`.
 """
 
+from __future__ import annotations
+
 import io
 import itertools
 import threading

@@ -7,6 +7,8 @@ labels' outlines over the fixed image. A 2D image is one plane on two rows; a
 volume gets one row per plane (axial, coronal, sagittal).
 """
 
+from __future__ import annotations
+
 from typing import Any
 
 import numpy as np

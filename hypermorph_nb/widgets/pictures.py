@@ -13,6 +13,8 @@ there makes the front-end build the widget's views again, and the views it
 leaves behind send stale slider values back (found by tests/test_browser.py).
 """
 
+from __future__ import annotations
+
 import base64
 import io
 import warnings

@@ -1,5 +1,7 @@
 """What the λ explorer shows: one registration of the current pair, and the numbers under the figure."""
 
+from __future__ import annotations
+
 import dataclasses
 
 import numpy as np

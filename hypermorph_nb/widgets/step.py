@@ -1,5 +1,7 @@
 """The explorer's model call: one pair at one λ, with its label map warped, in one compiled call."""
 
+from __future__ import annotations
+
 import weakref
 
 import numpy as np

@@ -8,6 +8,8 @@ observer only asks for one, and any number of requests made while an update
 runs collapse into a single re-run that reads the newest value.
 """
 
+from __future__ import annotations
+
 import threading
 
 

@@ -14,6 +14,8 @@ array axis), so a brain looks like a brain whatever order its axes are stored in
 Without an affine a volume's array axes are taken as (R, A, S) (the identity affine).
 """
 
+from __future__ import annotations
+
 from numpy.typing import ArrayLike
 
 import dataclasses
