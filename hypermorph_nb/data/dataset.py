@@ -195,7 +195,7 @@ class Dataset:
         return f"Dataset({len(self)} images of {self.shape}, {labels}, source={self.source!r})"
 
 
-def as_dataset(data: Dataset | np.ndarray | Sequence, *, name: str = "data",
+def as_dataset(data: Dataset | ArrayLike, *, name: str = "data",
                inshape: Sequence[int] | None = None) -> Dataset:
     """``data`` as a Dataset: the one policy of every function that takes images as ``data``.
 

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from numpy.typing import ArrayLike
+from pathlib import Path
+
+from typing import TYPE_CHECKING
+
 
 import os
 
@@ -11,12 +15,16 @@ import numpy as np
 from ..checks.values import check_lambdas
 from ..viz.drawing import format_lam
 
+if TYPE_CHECKING:
+    from .explorer import LambdaExplorer
+
 #: λ of an exported sweep by default: evenly spaced on the log scale of 1 − λ, as the play button.
 DEFAULT_ANIMATION_FRAMES = 17
 WRITERS = {".gif": "pillow", ".html": "html", ".htm": "html"}
 
 
-def save_lambda_animation(explorer, path: str | os.PathLike[str], *, lams: Sequence[float] | None = None, fps: int = 4, dpi: float | None = None):
+def save_lambda_animation(explorer: LambdaExplorer, path: str | os.PathLike[str], *, lams: ArrayLike | None = None,
+                          fps: int = 4, dpi: float | None = None) -> Path:
     """Register the explorer's current pair at each λ and write the frames of its current view.
 
     Every frame is the whole figure (all planes of a volume, at the current
@@ -32,7 +40,7 @@ def save_lambda_animation(explorer, path: str | os.PathLike[str], *, lams: Seque
     lams : sequence of float, optional
         λ of the frames; default 17 values from 0 to 0.9999, evenly spaced on
         the log scale of ``1 − λ`` (the play button's spacing).
-    fps : float
+    fps : int
         Frames per second.
     dpi : float, optional
         Resolution (default the explorer's).
@@ -53,8 +61,6 @@ def save_lambda_animation(explorer, path: str | os.PathLike[str], *, lams: Seque
     >>> path.read_bytes()[:3]
     b'GIF'
     """
-    from pathlib import Path
-
     from matplotlib import animation
 
     path = Path(path)
@@ -63,11 +69,12 @@ def save_lambda_animation(explorer, path: str | os.PathLike[str], *, lams: Seque
         raise ValueError(f"{path}: write a .gif or an .html file (got {suffix or 'no suffix'!r})")
     if lams is None:
         lams = 1.0 - np.logspace(0, -4, DEFAULT_ANIMATION_FRAMES)
-    lams = check_lambdas(lams).tolist()
+    frame_lams = check_lambdas(lams).tolist()
     if not fps > 0:
         raise ValueError(f"fps must be > 0, got {fps!r}")
     if not path.parent.is_dir():
         raise FileNotFoundError(f"{path.parent} does not exist; create the folder first")
+    writer: animation.AbstractMovieWriter
     if WRITERS[suffix] == "pillow":
         writer = animation.PillowWriter(fps=fps)
     else:
@@ -81,7 +88,7 @@ def save_lambda_animation(explorer, path: str | os.PathLike[str], *, lams: Seque
             artist.set_animated(False)
         try:
             with writer.saving(figure, os.fspath(partial), dpi or figure.dpi):
-                for lam in lams:
+                for lam in frame_lams:
                     state = explorer.state_at(lam, *pair)
                     explorer.show_state(state)
                     title.set_text(f"moved, λ = {format_lam(lam)}")
@@ -93,6 +100,7 @@ def save_lambda_animation(explorer, path: str | os.PathLike[str], *, lams: Seque
             title.set_text("moved")
             for artist in live.animated:
                 artist.set_animated(True)
-            explorer.show_state(explorer.state)  # back to what the widget showed
+            if explorer.state is not None:  # an explorer whose first update failed shows no state
+                explorer.show_state(explorer.state)  # back to what the widget showed
             live.refresh(full=True)
     return path

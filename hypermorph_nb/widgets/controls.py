@@ -17,7 +17,7 @@ import numpy as np
 from ..viz.drawing import format_lam
 
 
-def effective_weight(lam: float, image_sigma: float):
+def effective_weight(lam: float, image_sigma: float) -> float:
     """The regularisation weight of the equivalent VoxelMorph loss.
 
     HyperMorph minimises ``(1 − λ)·MSE/σ² + λ·Grad``, which has the same
@@ -94,8 +94,8 @@ class LambdaControls(widgets.VBox):
     0.1
     """
 
-    def __init__(self, *, lam: float = 0.5, image_sigma: float | None = None, min_one_minus: float = 1e-4, play_frames: int = 33,
-                 play_interval: int = 250):
+    def __init__(self, *, lam: float = 0.5, image_sigma: float | None = None, min_one_minus: float = 1e-4,
+                 play_frames: int = 33, play_interval: int = 250) -> None:
         if not 0.0 <= float(lam) <= 1.0:
             raise ValueError(f"lam must lie in [0, 1], got {lam!r}")
         if image_sigma is not None and not image_sigma > 0:
@@ -138,7 +138,7 @@ class LambdaControls(widgets.VBox):
         ])
 
     @property
-    def inputs(self):
+    def inputs(self) -> tuple[widgets.FloatSlider, widgets.FloatLogSlider, widgets.BoundedFloatText, widgets.Play]:
         """The widgets through which a user can change λ."""
         return (self.lam_slider, self.one_minus_slider, self.lam_text, self.play)
 

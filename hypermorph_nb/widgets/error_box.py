@@ -24,9 +24,9 @@ class ErrorBox(widgets.HTML):
 
     def __init__(self) -> None:
         super().__init__(layout=widgets.Layout(display="none"))
-        self.error = None
+        self.error: BaseException | None = None
 
-    def show(self, err) -> None:
+    def show(self, err: BaseException) -> None:
         """Show ``err`` with its traceback."""
         self.error = err
         details = "".join(traceback.format_exception(type(err), err, err.__traceback__))

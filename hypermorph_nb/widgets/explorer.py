@@ -13,11 +13,17 @@ set from Python is applied before the assignment returns.
 """
 
 from __future__ import annotations
+
+from pathlib import Path
+
+import os
 from numpy.typing import ArrayLike
 from typing import Any
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from ..data.dataset import Dataset
+    from .panels import PlanePanels
     import tensorflow as tf
 
 import functools
@@ -149,9 +155,11 @@ class LambdaExplorer(PictureMixin, widgets.VBox):
     (0.9, 2)
     """
 
-    def __init__(self, model: tf.keras.Model, data, *, pair: tuple[int, ...] = (0, 1), lam: float = 0.5, image_sigma=FROM_MODEL,
-                 affine: ArrayLike | None = None, convention: str = "neurological", slices: dict[str, Any] | None = None, display: str = "auto",
-                 image_format: str = "jpeg", grid_step: int | None = None, dpi: int = 90, play_interval: int = 250):
+    def __init__(self, model: tf.keras.Model, data: Dataset | ArrayLike, *, pair: tuple[int, ...] = (0, 1),
+                 lam: float = 0.5, image_sigma: float | str | None = FROM_MODEL, affine: ArrayLike | None = None,
+                 convention: str = "neurological", slices: dict[str, Any] | None = None, display: str = "auto",
+                 image_format: str = "jpeg", grid_step: int | None = None, dpi: int = 90,
+                 play_interval: int = 250) -> None:
         spec = require_hypermorph(model, "LambdaExplorer")
         self.model = model
         self.data = as_dataset(data, inshape=spec.inshape)
@@ -166,13 +174,13 @@ class LambdaExplorer(PictureMixin, widgets.VBox):
         self._step = RegistrationStep.for_model(model)
         self.label_values = self.data.label_values()
         self.grid_step = int(grid_step) if grid_step is not None else max(4, min(spec.inshape) // 20)
-        self.state = None
+        self.state: ExplorerState | None = None
         self.n_updates = 0
-        self.last_seconds = {}
-        self._shown_key = None  # (λ, moving index, fixed index) on display
-        self._shown_slices = None
-        self._identity = {}
-        self._pair_images = None
+        self.last_seconds: dict[str, float] = {}
+        self._shown_key: tuple[float, int, int] | None = None  # (λ, moving index, fixed index) on display
+        self._shown_slices: dict[str, int] | None = None
+        self._identity: dict[str, float] = {}
+        self._pair_images: tuple[np.ndarray, np.ndarray] | None = None
         self._holding = False
         self._refine = self.refined = 0
 
@@ -196,7 +204,7 @@ class LambdaExplorer(PictureMixin, widgets.VBox):
         self.live = LiveFigure(figsize=figure_size(self.views, shapes, self.data.has_labels), dpi=dpi,
                                mode=display, image_format=image_format)
         self.figure = self.live.figure
-        self._lut = label_colors(max(int(self.data.labels.max()), 1)) if self.data.has_labels else None
+        self._lut = label_colors(max(int(self.data.labels.max()), 1)) if self.data.labels is not None else None
         self.planes, self._summary = build_panels(self.live, self.views, shapes, lut=self._lut,
                                                   grid_step=self.grid_step, convention=convention)
         self.artists, self.axes = self.planes[0].artists, self.planes[0].axes
@@ -213,8 +221,12 @@ class LambdaExplorer(PictureMixin, widgets.VBox):
         self._update()
 
     @classmethod
-    def from_arrays(cls, model, moving, fixed, *, moving_labels=None, fixed_labels=None,
-                    moving_affine=None, fixed_affine=None, resample: bool = False, normalize: str = "auto", **options):
+    def from_arrays(cls, model: tf.keras.Model, moving: ArrayLike | str | os.PathLike[str],
+                    fixed: ArrayLike | str | os.PathLike[str], *,
+                    moving_labels: ArrayLike | str | os.PathLike[str] | None = None,
+                    fixed_labels: ArrayLike | str | os.PathLike[str] | None = None,
+                    moving_affine: ArrayLike | None = None, fixed_affine: ArrayLike | None = None,
+                    resample: bool = False, normalize: str = "auto", **options: Any) -> LambdaExplorer:
         """Explore one pair of your own arrays or NIfTI files.
 
         The pair and its label maps are checked and read by
@@ -243,26 +255,26 @@ class LambdaExplorer(PictureMixin, widgets.VBox):
         return cls(model, data, pair=(0, 1), **options)
 
     @property
-    def last_error(self):
+    def last_error(self) -> BaseException | None:
         """The exception of the last update that failed (None once one succeeds)."""
         return self.error_box.error
 
     @property
-    def lam(self):
+    def lam(self) -> float:
         """The current λ (``lam_slider.value``)."""
         return float(self.lam_slider.value)
 
     @property
-    def pair(self):
+    def pair(self) -> tuple[int, int]:
         """The current (moving, fixed) indices."""
         return int(self.moving_picker.value), int(self.fixed_picker.value)
 
     @property
-    def slices(self):
+    def slices(self) -> dict[str, int]:
         """The current slice index per plane name (empty for 2D images)."""
         return {name: int(slider.value) for name, slider in self.slice_sliders.items()}
 
-    def show_pair(self, moving, fixed) -> None:
+    def show_pair(self, moving: int, fixed: int) -> None:
         """Switch to another pair of the data (indices) and update."""
         moving, fixed = check_pair((moving, fixed), len(self.data))
         self._holding = True  # one update for both pickers, not one each
@@ -307,7 +319,7 @@ class LambdaExplorer(PictureMixin, widgets.VBox):
             self._shown_key = None
             self._update()
 
-    def wait(self, timeout=None):
+    def wait(self, timeout: float | None = None) -> bool:
         """Block until updates started from the browser have been drawn.
 
         Returns
@@ -317,7 +329,7 @@ class LambdaExplorer(PictureMixin, widgets.VBox):
         """
         return self._updates.wait(timeout)
 
-    def savefig(self, fname, **kwargs) -> None:
+    def savefig(self, fname: Any, **kwargs: Any) -> None:
         """Save the current figure, with λ in the moved panel's title (``Figure.savefig`` options)."""
         title = self.axes["moved"].title
         if self.state is not None:
@@ -327,7 +339,8 @@ class LambdaExplorer(PictureMixin, widgets.VBox):
         finally:
             title.set_text("moved")
 
-    def save_animation(self, path, *, lams=None, fps: int = 4, dpi=None):
+    def save_animation(self, path: str | os.PathLike[str], *, lams: ArrayLike | None = None, fps: int = 4,
+                       dpi: float | None = None) -> Path:
         """Write a λ sweep of the current view (pair and slices) as an animated GIF or HTML player.
 
         See :func:`hypermorph_nb.widgets.animation.save_lambda_animation`.
@@ -336,7 +349,7 @@ class LambdaExplorer(PictureMixin, widgets.VBox):
 
         return save_lambda_animation(self, path, lams=lams, fps=fps, dpi=dpi)
 
-    def close(self):
+    def close(self) -> None:
         """Close the widgets and release the figure."""
         if getattr(self, "_updates", None) is None:  # the constructor failed part-way
             return super().close()
@@ -372,7 +385,7 @@ class LambdaExplorer(PictureMixin, widgets.VBox):
                 if pair_changed:
                     self._load_pair(moving_index, fixed_index)
                 state = self.state
-                if key != self._shown_key:
+                if key != self._shown_key or state is None:  # no state is shown before the first key
                     state = self.state_at(lam, moving_index, fixed_index)
                 drawn = time.perf_counter()
                 shown = self._shown_slices or {}
@@ -396,12 +409,12 @@ class LambdaExplorer(PictureMixin, widgets.VBox):
             self.last_seconds = seconds
             self._shown_key, self._shown_slices = key, slices
             self._view_changed(from_frontend=from_frontend)
-            self.readout.value = readout_html(self.state, unregistered=self._identity,
+            self.readout.value = readout_html(state, unregistered=self._identity,
                                               image_sigma=self.controls.image_sigma,
                                               model_runs=self.n_updates)
             self.error_box.clear()
 
-    def show_state(self, state) -> None:
+    def show_state(self, state: ExplorerState) -> None:
         """Put ``state`` into every plane at the current slices (drawn by the next refresh).
 
         Used with :meth:`state_at` by :func:`hypermorph_nb.widgets.animation.save_lambda_animation`
@@ -409,14 +422,14 @@ class LambdaExplorer(PictureMixin, widgets.VBox):
         """
         self._show(self.planes, state, self.slices)
 
-    def _show(self, planes, state, slices) -> None:
+    def _show(self, planes: list[PlanePanels], state: ExplorerState, slices: dict[str, int]) -> None:
         """Put ``state`` into ``planes`` at ``slices`` and update the volume's summary line."""
         for plane in planes:
-            plane.show(self._pair_images, state, slices.get(plane.view.name, 0))
+            plane.show(self._pair_images, state, slices.get(plane.view.name, 0))  # type: ignore[arg-type]  # _load_pair sets it first
         if self._summary is not None:
             self._summary.set_text(summary_line(state))
 
-    def _load_pair(self, moving_index, fixed_index) -> None:
+    def _load_pair(self, moving_index: int, fixed_index: int) -> None:
         moving = self.data.images[moving_index, ..., 0]
         fixed = self.data.images[fixed_index, ..., 0]
         self._pair_images = (moving, fixed)
@@ -424,17 +437,17 @@ class LambdaExplorer(PictureMixin, widgets.VBox):
         for plane in self.planes:
             plane.artists["difference"].set_clim(0.0, max(float(difference.max()), 1e-6))
         self._identity = {"mse": float(np.mean(difference ** 2))}
-        if self.data.has_labels:
+        if self.data.labels is not None:
             identity = dice_batch(self.data.labels[moving_index][None], self.data.labels[fixed_index][None],
                                   self.label_values)[0]
             self._identity["dice"] = mean_present(identity)
 
-    def state_at(self, lam, moving_index, fixed_index):
+    def state_at(self, lam: float, moving_index: int, fixed_index: int) -> ExplorerState:
         """Register pair ``(moving_index, fixed_index)`` at ``lam`` (refined as the widget refines)
         and score it; an :class:`ExplorerState` that nothing shows until :meth:`show_state`."""
         data = self.data
         start = time.perf_counter()
-        moving_labels = data.labels[moving_index] if data.has_labels else None
+        moving_labels = data.labels[moving_index] if data.labels is not None else None
         if self._refine:
             moved, flow = refine_registration(
                 self.model, data.images[moving_index, ..., 0], data.images[fixed_index, ..., 0], lam=lam,
@@ -448,6 +461,6 @@ class LambdaExplorer(PictureMixin, widgets.VBox):
         state = ExplorerState.scored(
             lam=lam, moving_index=moving_index, fixed_index=fixed_index, moved=moved, flow=flow,
             fixed=data.images[fixed_index, ..., 0], warped_labels=warped_labels,
-            fixed_labels=data.labels[fixed_index] if data.has_labels else None, label_values=self.label_values)
+            fixed_labels=data.labels[fixed_index] if data.labels is not None else None, label_values=self.label_values)
         state.seconds = {"model": computed - start, "metrics": time.perf_counter() - computed}
         return state

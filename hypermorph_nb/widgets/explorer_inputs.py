@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+from collections.abc import Mapping, Sequence
+
 from numpy.typing import ArrayLike
 
 import os
@@ -17,8 +21,11 @@ from ..checks.inputs import prepare_labels, prepare_pair
 from ..data.dataset import Dataset
 from ..data.readers import read_file
 
+if TYPE_CHECKING:
+    from .views import PlaneView
 
-def slice_sliders(views, slices):
+
+def slice_sliders(views: Sequence[PlaneView], slices: Mapping[str, int] | None) -> dict[str, widgets.IntSlider]:
     """One IntSlider per plane of a volume (none for a 2D image), at ``slices`` or the middle."""
     slices = dict(slices or {})
     unknown = set(slices) - {view.name for view in views if view.axis is not None}
@@ -38,7 +45,8 @@ def slice_sliders(views, slices):
     return sliders
 
 
-def read_array(source, name, *, labels: bool = False):
+def read_array(source: ArrayLike | str | os.PathLike[str], name: str, *,
+               labels: bool = False) -> tuple[np.ndarray, np.ndarray | None]:
     """An array, or a NIfTI file's data and affine; ``(array, affine or None)``.
 
     Files are read with :func:`hypermorph_nb.data.readers.read_file`; label maps are
@@ -100,6 +108,7 @@ def pair_dataset(inshape: tuple[int, ...], moving: ArrayLike | str | os.PathLike
         label_maps = []
         for role, source, image, image_affine in (("moving", moving_labels, moving, moving_affine),
                                                   ("fixed", fixed_labels, fixed, fixed_affine)):
+            assert source is not None  # both label maps or neither, checked above
             array, array_affine = read_array(source, f"{role}_labels", labels=True)
             label_maps.append(prepare_labels(
                 array, image, role=role, name=f"{role}_labels", image_name=role, inshape=inshape,

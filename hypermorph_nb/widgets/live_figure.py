@@ -22,6 +22,13 @@ the cached background by :meth:`LiveFigure.refresh`.
 
 from __future__ import annotations
 
+from typing import cast
+
+from typing import TYPE_CHECKING
+
+from collections.abc import Iterable
+from typing import Any
+
 import io
 import itertools
 import threading
@@ -34,12 +41,16 @@ from matplotlib.figure import Figure
 
 from ..runtime import environment
 
+if TYPE_CHECKING:
+    from matplotlib.artist import Artist
+    from matplotlib.transforms import Bbox
+
 MODES = ("auto", "ipympl", "image")
 IMAGE_FORMATS = ("jpeg", "png")
 _FIGURE_NUMBERS = itertools.count(1)
 
 
-def resolve_mode(mode: str, *, where=None):
+def resolve_mode(mode: str, *, where: str | None = None) -> str:
     """The display path: ``'image'`` unless ipympl is asked for and known to work here.
 
     Parameters
@@ -116,14 +127,15 @@ class LiveFigure:
     b'\\x89PNG'
     """
 
-    def __init__(self, *, figsize: tuple[float, ...], dpi: int = 90, mode: str = "auto", image_format: str = "jpeg"):
+    def __init__(self, *, figsize: tuple[float, float], dpi: int = 90, mode: str = "auto",
+                 image_format: str = "jpeg") -> None:
         self.mode = resolve_mode(mode)
         if image_format not in IMAGE_FORMATS:
             raise ValueError(f"image_format must be one of {IMAGE_FORMATS}, got {image_format!r}")
         self.image_format = image_format
         self.lock = threading.RLock()
         self.figure = Figure(figsize=figsize, dpi=dpi)
-        self.animated = []
+        self.animated: list[Artist] = []
         self._background = None
         if self.mode == "ipympl":
             environment.enable_third_party_widgets()  # Colab's custom widget manager
@@ -150,7 +162,7 @@ class LiveFigure:
             self.widget = widgets.Image(format=image_format)
         self.figure.canvas.mpl_connect("draw_event", self._on_draw)
 
-    def animate(self, artist) -> None:
+    def animate(self, artist: Artist) -> None:
         """Register an artist that changes on updates (drawn by :meth:`refresh`)."""
         artist.set_animated(True)
         self.animated.append(artist)
@@ -165,7 +177,7 @@ class LiveFigure:
             only the animated artists are drawn over the cached background.
         """
         with self.lock:
-            canvas = self.figure.canvas
+            canvas = cast(FigureCanvasAgg, self.figure.canvas)
             if full or self._background is None:
                 canvas.draw()
             else:
@@ -175,14 +187,14 @@ class LiveFigure:
             if self.mode == "image":
                 self.widget.value = self.encode()
 
-    def refresh_region(self, artists, bbox):
+    def refresh_region(self, artists: Iterable[Artist], bbox: Bbox) -> None:
         """Redraw only ``artists``, all inside ``bbox`` (display pixels), over the cached background.
 
         For an update that changes one part of the figure (e.g. one plane of a
         volume): the rest of the figure, animated artists included, stays as drawn.
         """
         with self.lock:
-            canvas = self.figure.canvas
+            canvas = cast(FigureCanvasAgg, self.figure.canvas)
             if self._background is None:
                 return self.refresh(full=True)
             height = self.figure.bbox.height  # the saved region counts rows from the top
@@ -196,20 +208,20 @@ class LiveFigure:
             if self.mode == "image":
                 self.widget.value = self.encode()
 
-    def encode(self):
+    def encode(self) -> bytes:
         """The last drawn pixels as JPEG (quality 90) or PNG (fast compression) bytes."""
         from PIL import Image
 
         options = {"quality": 90} if self.image_format == "jpeg" else {"compress_level": 1}
         with self.lock:
-            canvas = self.figure.canvas
+            canvas = cast(FigureCanvasAgg, self.figure.canvas)
             size = canvas.get_width_height(physical=True)
             image = Image.frombuffer("RGBA", size, canvas.buffer_rgba(), "raw", "RGBA", 0, 1)
             with io.BytesIO() as buffer:
                 image.convert("RGB").save(buffer, format=self.image_format, **options)
                 return buffer.getvalue()
 
-    def savefig(self, fname, **kwargs) -> None:
+    def savefig(self, fname: Any, **kwargs: Any) -> None:
         """Save the figure with every artist, animated ones included (``Figure.savefig`` options)."""
         with self.lock:
             for artist in self.animated:
@@ -228,7 +240,7 @@ class LiveFigure:
     def _on_draw(self, event) -> None:
         # after every full draw: keep the background, then put the animated artists on top
         if any(artist.get_animated() for artist in self.animated):
-            self._background = self.figure.canvas.copy_from_bbox(self.figure.bbox)
+            self._background = cast(FigureCanvasAgg, self.figure.canvas).copy_from_bbox(self.figure.bbox)
             self._draw_animated()
 
     def _draw_animated(self) -> None:

@@ -11,10 +11,23 @@ from __future__ import annotations
 
 from typing import Any
 
+from typing import TYPE_CHECKING
+
+from collections.abc import Sequence
+
+
 import numpy as np
 
 from ..viz.drawing import format_lam, grid_lines, label_outlines
 from .views import convention_note
+
+if TYPE_CHECKING:
+    from .live_figure import LiveFigure
+    from .state import ExplorerState
+    from .views import PlaneView
+    from matplotlib.axes import Axes
+    from matplotlib.text import Text
+    from matplotlib.transforms import Bbox
 
 TITLES = {"moving": "moving", "fixed": "fixed", "moved": "moved", "difference": "|moved − fixed|",
           "grid": "deformation grid", "jacobian": "Jacobian determinant",
@@ -22,7 +35,7 @@ TITLES = {"moving": "moving", "fixed": "fixed", "moved": "moved", "difference": 
 _COLUMN_INCHES = {2: 2.1, 3: 1.7}
 
 
-def panel_names(has_labels):
+def panel_names(has_labels: bool) -> list[str]:
     """The panels of one plane, in drawing order."""
     names = ["moving", "fixed", "moved", "difference", "grid", "jacobian"]
     return names + ["labels"] if has_labels else names
@@ -55,12 +68,14 @@ class PlanePanels:
         volume, those that a slice change changes (all of them).
     """
 
-    def __init__(self, view, axes: dict[str, Any], shape: tuple[int, ...], *, lut: np.ndarray, grid_step: int, volume_wide: bool) -> None:
+    def __init__(self, view: PlaneView, axes: dict[str, Any], shape: tuple[int, ...], *, lut: np.ndarray | None,
+                 grid_step: int, volume_wide: bool) -> None:
         self.view, self.axes, self.lut, self.grid_step = view, axes, lut, int(grid_step)
         self.volume_wide = volume_wide
         blank = np.zeros(shape, np.float32)
-        gray = {"cmap": "gray", "vmin": 0.0, "vmax": 1.0, "interpolation": "none", "aspect": view.aspect}
-        artists = {
+        gray: dict[str, Any] = {"cmap": "gray", "vmin": 0.0, "vmax": 1.0, "interpolation": "none",
+                                "aspect": view.aspect}
+        artists: dict[str, Any] = {
             "moving": axes["moving"].imshow(blank, **gray),
             "fixed": axes["fixed"].imshow(blank, **gray),
             "moved": axes["moved"].imshow(blank, **gray),
@@ -91,13 +106,13 @@ class PlanePanels:
         static = () if view.axis is not None else ("moving", "fixed", "grid_background", "labels_background")
         self.animated = [artist for name, artist in artists.items() if name not in static]
 
-    def bbox(self):
+    def bbox(self) -> Bbox:
         """The display area of this plane's panels (pixels), for a redraw of this plane alone."""
         from matplotlib.transforms import Bbox
 
         return Bbox.union([ax.bbox for ax in self.axes.values()]).expanded(1.01, 1.01)
 
-    def show(self, pair, state, index) -> None:
+    def show(self, pair: tuple[np.ndarray, np.ndarray], state: ExplorerState, index: int) -> None:
         """Show slice ``index`` of the pair (moving, fixed volumes) and of ``state``'s volumes."""
         view, artists = self.view, self.artists
         fixed = view.image(pair[1], index)
@@ -121,7 +136,7 @@ class PlanePanels:
                 artists["dice_text"].set_text(f"Dice {state.dice:.3f}")
 
 
-def summary_line(state):
+def summary_line(state: ExplorerState) -> str:
     """A volume's numbers under its planes: folding and Dice of the whole volume."""
     text = f"λ = {format_lam(state.lam)}   folding {100 * state.folding:.2f}% of the volume"
     if state.warped_labels is not None:
@@ -129,7 +144,7 @@ def summary_line(state):
     return text
 
 
-def figure_size(views, shapes, has_labels):
+def figure_size(views: Sequence[PlaneView], shapes: Sequence[tuple[int, int]], has_labels: bool) -> tuple[float, float]:
     """Inches for the panels of ``views`` whose displayed shapes are ``shapes``."""
     column = _COLUMN_INCHES[2 if views[0].axis is None else 3]
     if views[0].axis is None:  # 2D: two rows of four
@@ -141,7 +156,8 @@ def figure_size(views, shapes, has_labels):
     return (column * columns + 0.6, sum(rows) + 0.55)
 
 
-def build_panels(live, views, shapes, *, lut, grid_step, convention):
+def build_panels(live: LiveFigure, views: Sequence[PlaneView], shapes: Sequence[tuple[int, int]], *,
+                 lut: np.ndarray | None, grid_step: int, convention: str) -> tuple[list[PlanePanels], Text | None]:
     """Lay out the panels of every plane in ``live.figure``.
 
     Returns
@@ -192,7 +208,7 @@ def build_panels(live, views, shapes, *, lut, grid_step, convention):
         elif number == 0:  # one colour bar for the Jacobian panels of all planes, at the right edge
             inches = figure.get_size_inches()
             colorbar = figure.colorbar(plane.artists["jacobian"], extend="min", cax=figure.add_axes(
-                [1 - 0.4 / inches[0], 0.2, 0.1 / inches[0], 0.6]))
+                (1 - 0.4 / inches[0], 0.2, 0.1 / inches[0], 0.6)))
             colorbar.ax.tick_params(labelsize=6)
         for artist in plane.animated:
             live.animate(artist)
@@ -200,14 +216,14 @@ def build_panels(live, views, shapes, *, lut, grid_step, convention):
     return planes, summary
 
 
-def corner_text(ax):
+def corner_text(ax: Axes) -> Text:
     """A text in the top-left corner of ``ax`` on a light box (for numbers that change)."""
     return ax.text(0.03, 0.97, "", transform=ax.transAxes, va="top", ha="left", fontsize=7,
                    bbox={"facecolor": "white", "alpha": 0.75, "linewidth": 0, "pad": 1.5})
 
 
-def _edge_letters(ax, letters):
-    style = {"transform": ax.transAxes, "fontsize": 7, "color": "yellow", "fontweight": "bold"}
+def _edge_letters(ax: Axes, letters: Any) -> tuple[Text, Text, Text]:
+    style: dict[str, Any] = {"transform": ax.transAxes, "fontsize": 7, "color": "yellow", "fontweight": "bold"}
     left, right, top, bottom = letters
     return (ax.text(0.02, 0.5, left, ha="left", va="center", **style),
             ax.text(0.98, 0.5, right, ha="right", va="center", **style),

@@ -15,9 +15,17 @@ leaves behind send stale slider values back (found by tests/test_browser.py).
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
+from typing import TYPE_CHECKING
+
 import base64
 import io
 import warnings
+
+if TYPE_CHECKING:
+    from IPython.display import Image
 
 
 class PictureMixin:
@@ -29,10 +37,11 @@ class PictureMixin:
     """
 
     _view_version = 0
-    _picture_cache = None
-    _display_handles = ()
+    _picture_cache: tuple[int, bytes] | None = None
+    _display_handles: tuple[Any, ...] = ()
+    savefig: Callable[..., None]  # provided by the class mixing this in
 
-    def picture(self):
+    def picture(self) -> bytes:
         """PNG bytes of the current view (re-rendered only after the view changed)."""
         cached = self._picture_cache
         if cached is None or cached[0] != self._view_version:
@@ -41,7 +50,7 @@ class PictureMixin:
                 cached = self._picture_cache = (self._view_version, buffer.getvalue())
         return cached[1]
 
-    def snapshot(self, *, dpi=None):
+    def snapshot(self, *, dpi: float | None = None) -> Image:
         """The current view as a static PNG image, for executed notebooks and reports.
 
         Displayed widgets already carry this picture in their display data; call
@@ -67,7 +76,7 @@ class PictureMixin:
             for handle in self._display_handles:
                 handle.update(bundle, raw=True)
 
-    def _ipython_display_(self, **kwargs) -> None:
+    def _ipython_display_(self, **kwargs: Any) -> None:
         from IPython.display import display
 
         from ..runtime.environment import detect
@@ -76,8 +85,9 @@ class PictureMixin:
         if handle is not None and detect().papermill:
             self._display_handles = (*self._display_handles, handle)
 
-    def _repr_mimebundle_(self, **kwargs):
-        bundle = super()._repr_mimebundle_(**kwargs) or {"text/plain": type(self).__name__}
+    def _repr_mimebundle_(self, **kwargs: Any) -> dict[str, Any]:
+        bundle = super()._repr_mimebundle_(**kwargs) or {  # type: ignore[misc]  # the widget class's
+            "text/plain": type(self).__name__}
         try:
             bundle["image/png"] = base64.b64encode(self.picture()).decode("ascii")
         except Exception as err:  # the widget itself still displays

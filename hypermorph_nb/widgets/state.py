@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from numpy.typing import ArrayLike
+
 import dataclasses
 
 import numpy as np
@@ -54,11 +57,12 @@ class ExplorerState:
     warped_labels: np.ndarray | None = None
     dice_per_label: np.ndarray | None = None
     dice: float = float("nan")
-    seconds: dict = dataclasses.field(default_factory=dict)
+    seconds: dict[str, float] = dataclasses.field(default_factory=dict)
 
     @classmethod
-    def scored(cls, *, lam, moving_index, fixed_index, moved, flow, fixed, warped_labels=None,
-               fixed_labels=None, label_values=()):
+    def scored(cls, *, lam: float, moving_index: int, fixed_index: int, moved: np.ndarray, flow: np.ndarray,
+               fixed: np.ndarray, warped_labels: np.ndarray | None = None, fixed_labels: np.ndarray | None = None,
+               label_values: ArrayLike = ()) -> ExplorerState:
         """The state of one registration, with its Jacobian, folding, MSE and (with labels) Dice.
 
         Examples
@@ -74,18 +78,20 @@ class ExplorerState:
                     jacobian=jacobian, folding=float(np.mean(jacobian <= 0)),
                     mse=float(np.mean((moved - fixed) ** 2)), warped_labels=warped_labels)
         if fixed_labels is not None:
+            assert warped_labels is not None, "fixed_labels are scored against warped_labels: pass both"
             state.dice_per_label = dice_batch(warped_labels[None], fixed_labels[None], label_values)[0]
             state.dice = mean_present(state.dice_per_label)
         return state
 
 
-def mean_present(scores):
+def mean_present(scores: np.ndarray) -> float:
     """Mean of the non-NaN scores (NaN when there are none)."""
     present = scores[~np.isnan(scores)]
     return float(present.mean()) if present.size else float("nan")
 
 
-def readout_html(state, *, unregistered, image_sigma, model_runs):
+def readout_html(state: ExplorerState, *, unregistered: Mapping[str, float], image_sigma: float | None,
+                 model_runs: int) -> str:
     """The table under the figure: λ, the equivalent weight, MSE, Dice and folding against the
     unregistered pair (``unregistered``: dict with ``mse`` and, with labels, ``dice``), update time."""
     cells = [("λ", format_lam(state.lam)), ("1 − λ", f"{1 - state.lam:.1e}")]

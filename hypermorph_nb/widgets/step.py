@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import weakref
 
 import numpy as np
@@ -32,9 +34,9 @@ class RegistrationStep:
     ((32, 32), (32, 32, 2), 'i')
     """
 
-    _cache: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+    _cache: weakref.WeakKeyDictionary[Any, RegistrationStep] = weakref.WeakKeyDictionary()
 
-    def __init__(self, model) -> None:
+    def __init__(self, model: tf.keras.Model) -> None:
         spec = require_hypermorph(model, "RegistrationStep")
         self.inshape = tuple(spec.inshape)
         registrar = Registrar.for_model(model)
@@ -53,7 +55,7 @@ class RegistrationStep:
         self._register_and_warp = tf.function(register_and_warp, input_signature=[image, image, lam, image])
 
     @classmethod
-    def for_model(cls, model):
+    def for_model(cls, model: tf.keras.Model) -> RegistrationStep:
         """The cached step of ``model`` (compiled on first use)."""
         step = cls._cache.get(model)
         if step is None:

@@ -8,10 +8,15 @@ mean and of every structure, and can send any of them to a
 """
 
 from __future__ import annotations
+
+from numpy.typing import ArrayLike
+from typing import Any
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from ..data.dataset import Dataset
+    from .explorer import LambdaExplorer
     import tensorflow as tf
 
 import html
@@ -69,8 +74,9 @@ class SweepPanel(PictureMixin, widgets.VBox):
     (True, True)
     """
 
-    def __init__(self, model: tf.keras.Model, data, lams: Sequence[float] = DEFAULT_SWEEP_LAMBDAS, *, pairs=None, n_pairs: int = 16, seed: int = 0,
-                 batch_size: int | None = None, progress: bool = True, explorer=None, dpi: int = 90) -> None:
+    def __init__(self, model: tf.keras.Model, data: Dataset, lams: Sequence[float] = DEFAULT_SWEEP_LAMBDAS, *,
+                 pairs: ArrayLike | None = None, n_pairs: int = 16, seed: int = 0, batch_size: int | None = None,
+                 progress: bool = True, explorer: LambdaExplorer | None = None, dpi: int = 90) -> None:
         batching = {} if batch_size is None else {"batch_size": batch_size}
         self.result = lambda_sweep(model, data, lams, pairs=pairs, n_pairs=n_pairs, seed=seed,
                                    progress=progress, **batching)
@@ -95,20 +101,20 @@ class SweepPanel(PictureMixin, widgets.VBox):
         super().__init__(children)
 
     @property
-    def optimal_lam(self):
+    def optimal_lam(self) -> float:
         """λ of the grid with the highest mean Dice (lowest MSE without labels)."""
         return self.result.optimal_lam
 
     @property
-    def optimal_lam_per_label(self):
+    def optimal_lam_per_label(self) -> dict[int, float]:
         """Dict: label value -> λ of the grid with that structure's highest Dice."""
         return self.result.optimal_lam_per_label if self.result.dice is not None else {}
 
-    def savefig(self, fname, **kwargs) -> None:
+    def savefig(self, fname: Any, **kwargs: Any) -> None:
         """Save the sweep figure (``Figure.savefig`` options)."""
         self.figure.savefig(fname, **kwargs)
 
-    def table(self):
+    def table(self) -> Any:
         """Per-λ numbers: mean and per-structure Dice, MSE, % folding.
 
         Returns
@@ -118,7 +124,7 @@ class SweepPanel(PictureMixin, widgets.VBox):
         """
         return self.result.table()
 
-    def optima(self):
+    def optima(self) -> Any:
         """One row per structure (and the mean): its optimal λ, Dice there and unregistered.
 
         Returns
@@ -134,6 +140,7 @@ class SweepPanel(PictureMixin, widgets.VBox):
             rows.append({"structure": "mean", "label": None, "optimal_lam": best.lam, "dice": best.score,
                          "unregistered_dice": result.identity_dice})
             per_label = result.dice_per_label
+            assert result.identity.dice is not None  # scored with the same label maps as result.dice
             with np.errstate(invalid="ignore"):
                 identity = np.nanmean(result.identity.dice, axis=0)
             for k, label in enumerate(result.labels):
@@ -178,7 +185,8 @@ class SweepPanel(PictureMixin, widgets.VBox):
                        for row in table)
         return f"<table><tr>{head}</tr>{body}</table>"
 
-    def _send_to_explorer(self, button=None) -> None:
+    def _send_to_explorer(self, button: widgets.Button | None = None) -> None:
+        assert self.explorer is not None  # the button is there only with an explorer
         self.explorer.lam_slider.value = float(self.lam_picker.value)
 
 

@@ -10,6 +10,9 @@ runs collapse into a single re-run that reads the newest value.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import threading
 
 
@@ -43,7 +46,8 @@ class Coalescer:
     (1, 1)
     """
 
-    def __init__(self, task, *, on_error=None) -> None:
+    def __init__(self, task: Callable[[], object], *,
+                 on_error: Callable[[BaseException], object] | None = None) -> None:
         self._task = task
         self._on_error = on_error
         self._condition = threading.Condition()
@@ -60,12 +64,12 @@ class Coalescer:
                 threading.Thread(target=self._loop, name="hypermorph-nb-update", daemon=True).start()
 
     @property
-    def busy(self):
+    def busy(self) -> bool:
         """True while a run is in progress or requested."""
         with self._condition:
             return self._active
 
-    def wait(self, timeout=None):
+    def wait(self, timeout: float | None = None) -> bool:
         """Block until no run is in progress or requested.
 
         Returns
@@ -94,7 +98,7 @@ class Coalescer:
                     self.runs += 1
 
 
-def changed_by_frontend(*widgets):
+def changed_by_frontend(*widgets: Any) -> bool:
     """True while an observer runs for a value that the browser sent.
 
     ipywidgets applies a value from the frontend inside ``Widget.set_state``,

@@ -16,6 +16,8 @@ Without an affine a volume's array axes are taken as (R, A, S) (the identity aff
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from numpy.typing import ArrayLike
 
 import dataclasses
@@ -67,7 +69,7 @@ class PlaneView:
     """
 
     name: str
-    axis: object
+    axis: int | None
     row_axis: int
     col_axis: int
     flip_axis: bool = False
@@ -75,9 +77,9 @@ class PlaneView:
     flip_cols: bool = False
     size: int = 1
     aspect: float = 1.0
-    letters: tuple | None = None
+    letters: tuple[str, ...] | None = None
 
-    def image(self, volume, index: int = 0):
+    def image(self, volume: np.ndarray, index: int = 0) -> np.ndarray:
         """The slice ``index`` of ``volume`` (``spatial`` or ``(*spatial, C)``) as shown on screen."""
         volume = np.asarray(volume)
         if self.axis is not None:
@@ -89,7 +91,7 @@ class PlaneView:
             volume = np.swapaxes(volume, 0, 1)
         return volume[::-1 if self.flip_rows else 1, ::-1 if self.flip_cols else 1]
 
-    def vectors(self, flow, index: int = 0):
+    def vectors(self, flow: np.ndarray, index: int = 0) -> np.ndarray:
         """The in-plane components of a displacement field, in screen pixels (rows, columns).
 
         ``flow`` has shape ``(*spatial, ndims)``, component ``i`` along array axis ``i``.
@@ -109,7 +111,8 @@ class PlaneView:
         return np.stack([rows, cols], -1)
 
 
-def plane_views(shape: tuple[int, ...], affine: ArrayLike | None = None, *, convention: str = "neurological"):
+def plane_views(shape: tuple[int, ...], affine: ArrayLike | None = None, *,
+                convention: str = "neurological") -> list[PlaneView]:
     """The views of an image of spatial ``shape``: one for 2D, axial/coronal/sagittal for 3D.
 
     Parameters
@@ -166,7 +169,7 @@ def plane_views(shape: tuple[int, ...], affine: ArrayLike | None = None, *, conv
     return views
 
 
-def convention_note(views, convention) -> str:
+def convention_note(views: Sequence[PlaneView], convention: str) -> str:
     """One line for the figure: how the planes are oriented (empty for a 2D image)."""
     if views[0].axis is None:
         return ""
