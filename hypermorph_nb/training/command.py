@@ -12,6 +12,8 @@ the chief ``model/`` (:func:`hypermorph_nb.load_model`) and ``history.json``.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import json
 import os
 import sys
@@ -20,6 +22,9 @@ from ..io.report import save_metrics
 from .launcher import launch_local_workers
 from .options import CheckpointConfig
 from .workers import cluster_from_env, multiworker_strategy, several_workers
+
+if TYPE_CHECKING:
+    import argparse
 
 #: Exit status of a run stopped by Ctrl-C (after writing its checkpoint).
 INTERRUPTED_STATUS = 130
@@ -57,13 +62,13 @@ _OPTIONS = (
 )
 
 
-def add_arguments(parser) -> None:
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Add the options of ``hypermorph-nb train`` to an argparse parser."""
     for flag, options in _OPTIONS:
         parser.add_argument(flag, **options)
 
 
-def run(args):
+def run(args: argparse.Namespace) -> int:
     """Run ``hypermorph-nb train`` with parsed ``args``; returns the exit status."""
     if args.workers != 1:
         if args.workers < 1:
@@ -80,7 +85,7 @@ def run(args):
     return _train(args)
 
 
-def worker_argv(args):
+def worker_argv(args: argparse.Namespace) -> list[str]:
     """The command line of one worker of ``args`` (everything but ``--workers``).
 
     Examples

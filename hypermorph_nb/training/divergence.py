@@ -17,6 +17,8 @@ small batch is normal -- does not stop a healthy run.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 
 #: A loss this many times its recent median counts as diverged.
@@ -51,13 +53,13 @@ class DivergenceGuard:
     False
     """
 
-    def __init__(self, factor=FACTOR, window=WINDOW) -> None:
+    def __init__(self, factor: float = FACTOR, window: int = WINDOW) -> None:
         self.factor = float(factor)
         self.window = int(window)
-        self.start = []
-        self.limit = None
+        self.start: list[float] = []
+        self.limit: float | None = None
 
-    def check(self, *, call_loss, epoch_mean, epoch_losses):
+    def check(self, *, call_loss: float, epoch_mean: float, epoch_losses: Sequence[float]) -> bool:
         """Whether training diverged; sets :attr:`limit` (the threshold crossed)."""
         if epoch_losses:
             recent = float(np.median(epoch_losses[-self.window:]))
@@ -69,12 +71,12 @@ class DivergenceGuard:
         self.limit = self._above(max(self.start), self.start[0])
         return epoch_mean > self.limit
 
-    def _above(self, level, start):
+    def _above(self, level: float, start: float) -> float:
         """``FACTOR`` times a positive level; as far above one at or below 0, by the larger of its size and the start's."""
         size = level if level > 0 else max(abs(level), abs(start))
         return level + (self.factor - 1.0) * size
 
-    def message(self, *, loss, epoch, origin, good_step, learning_rate) -> str:
+    def message(self, *, loss: float, epoch: int, origin: str, good_step: int, learning_rate: float) -> str:
         """The ``stop_reason`` for a divergence stop: what happened and what to lower."""
         return (
             f"training stopped: the loss diverged in epoch {epoch} (it reached {loss:.4g}, more than "

@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
 import numpy as np
 import tensorflow as tf
 
 from ..networks.losses import weighted_terms
 from ..networks.models import ModelSpec, build_from_spec, vxm
+
+if TYPE_CHECKING:
+    from ..io.checkpoints import Checkpoint
+    from ..networks.losses import LossConfig
 
 #: With ``steps_per_call='auto'``, each compiled call runs about this many seconds of steps.
 TARGET_CALL_SECONDS = 0.5
@@ -21,8 +30,9 @@ class Engine:
     moments in checkpoints and in :meth:`remember_good`).
     """
 
-    def __init__(self, model, spec, strategy, *, use_model, learning_rate, loss_config, fixed_lam,
-                 global_batch, label_weight: float = 0.0) -> None:
+    def __init__(self, model: tf.keras.Model, spec: ModelSpec, strategy: tf.distribute.Strategy, *, use_model: bool,
+                 learning_rate: tf.keras.optimizers.schedules.LearningRateSchedule, loss_config: LossConfig, fixed_lam: float | None,
+                 global_batch: int, label_weight: float = 0.0) -> None:
         self.user_model = model
         self.strategy = strategy
         with strategy.scope():
@@ -42,20 +52,20 @@ class Engine:
                                     is_hypermorph=spec.is_hypermorph, fixed_lam=fixed_lam,
                                     global_batch=global_batch, label_weight=label_weight)
 
-    def set_schedule(self, schedule) -> None:
+    def set_schedule(self, schedule: tf.keras.optimizers.schedules.LearningRateSchedule) -> None:
         """Use ``schedule`` (a LearningRateSchedule of the global step) from the next step on."""
         self.schedule = self.optimizer.learning_rate = schedule
 
-    def learning_rate_at(self, step):
+    def learning_rate_at(self, step: int) -> float:
         """The rate Adam uses at 0-based global step ``step``."""
         return float(self.schedule(step))
 
-    def run(self, iterator, count):
+    def run(self, iterator: Any, count: int) -> tuple[np.ndarray, int, bool]:
         """Run up to ``count`` steps; returns (sums of the 3 terms, steps done, all finite)."""
         sums, done, finite = self._run(iterator, tf.constant(count, tf.int32))
         return sums.numpy().astype(float), int(done), bool(finite)
 
-    def diverged(self, error) -> bool:
+    def diverged(self, error: BaseException) -> bool:
         """Whether a step failed because training diverged, not because of a bug.
 
         On the CPU a NaN/inf displacement field fails inside the spatial
@@ -74,7 +84,7 @@ class Engine:
         """Return to the copy kept by :meth:`remember_good`."""
         self._restore_good()
 
-    def load(self, checkpoint, saved_model):
+    def load(self, checkpoint: Checkpoint, saved_model: tf.keras.Model) -> None:
         """Take the model weights and optimizer state of a checkpoint.
 
         ``saved_model`` is the model the checkpoint holds: the caller's model, whose weights the
@@ -161,7 +171,8 @@ def _compiled_steps(model, optimizer, strategy, *, loss_config, is_hypermorph, f
     return run
 
 
-def warped_onehots(batch, field, warp):
+def warped_onehots(batch: Mapping[str, tf.Tensor], field: tf.Tensor, warp: Callable[[list[tf.Tensor]], tf.Tensor],
+                   ) -> tuple[tf.Tensor, tf.Tensor]:
     """``(fixed, moved)`` one-hot maps of a batch's ``label_ids``, the moving ones warped by ``field``.
 
     Each channel is one label value of ``label_ids`` (``(B, S)``; -1 pads to an
@@ -182,15 +193,15 @@ def warped_onehots(batch, field, warp):
 class CallSize:
     """Steps per compiled call: fixed, or sized from the measured step time ('auto')."""
 
-    def __init__(self, steps_per_call) -> None:
+    def __init__(self, steps_per_call: int | str) -> None:
         self.auto = steps_per_call == "auto"
         self.size = 1 if self.auto else int(steps_per_call)
         self.calls = 0
 
-    def next(self):
+    def next(self) -> int:
         return self.size
 
-    def observe(self, seconds, done) -> None:
+    def observe(self, seconds: float, done: int) -> None:
         self.calls += 1
         if self.auto and self.calls > 1 and done > 0:  # the first call includes tracing
             per_step = seconds / done

@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+from collections.abc import Mapping
+from typing import Any
+
 import dataclasses
 
 from ..viz import training_display
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 
 @dataclasses.dataclass
@@ -66,33 +74,33 @@ class History:
     resumed_from_step: int | None = None
 
     @property
-    def epochs(self):
+    def epochs(self) -> int:
         """Number of completed epochs."""
         return len(self.loss)
 
     @property
-    def has_validation_dice(self):
+    def has_validation_dice(self) -> bool:
         """True when validation scores Dice (the validation data have label maps)."""
         return bool((self.config.get("validation") or {}).get("dice"))
 
-    def steps_per_second(self):
+    def steps_per_second(self) -> float:
         """Mean training throughput over the recorded epochs."""
         seconds = sum(self.epoch_seconds)
         steps = self.config.get("steps_per_epoch", 0) * len(self.epoch_seconds)
         return steps / seconds if seconds else float("nan")
 
-    def plot(self):
+    def plot(self) -> Figure:
         """The loss curves (and validation scores) as a matplotlib Figure."""
         return training_display.loss_figure(self)
 
     _SAVED = ("loss", "image", "smooth", "epoch_seconds", "learning_rate", "val_epochs", "val_lams", "val_mse",
               "val_dice")
 
-    def to_json(self):
+    def to_json(self) -> dict[str, list[Any]]:
         """The per-epoch record as a JSON-serialisable dict (what checkpoints store)."""
         return {name: list(getattr(self, name)) for name in self._SAVED}
 
-    def extend_from_json(self, record) -> None:
+    def extend_from_json(self, record: Mapping[str, Any]) -> None:
         """Take the per-epoch record of :meth:`to_json` (when resuming)."""
         for name in self._SAVED:
             setattr(self, name, list(record.get(name, [])))

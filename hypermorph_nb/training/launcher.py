@@ -9,6 +9,11 @@ machines, start the same command on each with its own ``TF_CONFIG`` instead.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+from collections.abc import Sequence
+from typing import Literal, NoReturn
+
 from typing import Any
 
 import json
@@ -22,11 +27,14 @@ import time
 
 from ..checks.arrays import check_count
 
+if TYPE_CHECKING:
+    from types import FrameType
+
 #: Seconds the other workers get to finish on their own after one exits with an error.
 GRACE_SECONDS = 30.0
 
 
-def free_ports(count, host: str = "127.0.0.1"):
+def free_ports(count: int, host: str = "127.0.0.1") -> list[int]:
     """``count`` TCP ports that are free on ``host`` now.
 
     Examples
@@ -47,7 +55,7 @@ def free_ports(count, host: str = "127.0.0.1"):
             handle.close()
 
 
-def local_tf_configs(count, *, host: str = "127.0.0.1", ports=None):
+def local_tf_configs(count: int, *, host: str = "127.0.0.1", ports: Sequence[int] | None = None) -> list[str]:
     """The ``TF_CONFIG`` (JSON) of each of ``count`` workers of a job on this machine.
 
     Examples
@@ -63,8 +71,8 @@ def local_tf_configs(count, *, host: str = "127.0.0.1", ports=None):
             for index in range(count)]
 
 
-def launch_local_workers(command: list[str], count: int, *, host: str = "127.0.0.1", env: dict[str, Any] | None = None, timeout: float | None = None,
-                         grace: float = GRACE_SECONDS):
+def launch_local_workers(command: list[str], count: int, *, host: str = "127.0.0.1", env: dict[str, Any] | None = None,
+                         timeout: float | None = None, grace: float = GRACE_SECONDS) -> int:
     """Run ``command`` as ``count`` local workers of one job and wait for them.
 
     Parameters
@@ -96,7 +104,7 @@ def launch_local_workers(command: list[str], count: int, *, host: str = "127.0.0
     """
     count = check_count(count, "the number of workers")
     base = dict(os.environ if env is None else env)
-    processes = []
+    processes: list[subprocess.Popen[bytes]] = []
     try:
         with _Signals(processes):
             for config in local_tf_configs(count, host=host):
@@ -114,25 +122,25 @@ class _Signals:
     SystemExit runs the launcher's cleanup, which terminates the workers.
     """
 
-    def __init__(self, processes) -> None:
+    def __init__(self, processes: list[subprocess.Popen[bytes]]) -> None:
         self.processes = processes
-        self._previous = {}
+        self._previous: dict[int, Any] = {}
 
-    def __enter__(self):
+    def __enter__(self) -> _Signals:
         if threading.current_thread() is threading.main_thread():
             for number, handler in ((signal.SIGINT, self._forward), (signal.SIGTERM, self._exit)):
                 self._previous[number] = signal.signal(number, handler)
         return self
 
-    def _forward(self, signum, frame) -> None:
+    def _forward(self, signum: int, frame: FrameType | None) -> None:
         for process in self.processes:
             if process.poll() is None:
                 process.send_signal(signal.SIGINT)
 
-    def _exit(self, signum, frame):
+    def _exit(self, signum: int, frame: FrameType | None) -> NoReturn:
         raise SystemExit(128 + signum)
 
-    def __exit__(self, *exc) -> bool:
+    def __exit__(self, *exc: object) -> Literal[False]:
         for number, handler in self._previous.items():
             signal.signal(number, handler)
         return False

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+from numpy.typing import ArrayLike
+from typing import Any
+
 import numpy as np
 
 from ..checks.arrays import check_count
@@ -11,6 +16,11 @@ from ..data.dataset import as_dataset
 from ..evaluation.results import quiet_nan_warnings
 from ..evaluation.sweeps import score_pairs
 
+if TYPE_CHECKING:
+    from ..data.dataset import Dataset
+    from ..networks.models import ModelSpec
+    import tensorflow as tf
+
 #: Validation λ values of a HyperMorph model when none are given.
 DEFAULT_VALIDATION_LAMBDAS = (0.1, 0.5, 0.9)
 
@@ -18,7 +28,8 @@ DEFAULT_VALIDATION_LAMBDAS = (0.1, 0.5, 0.9)
 class Validation:
     """Image MSE and Dice of fixed validation pairs at a few λ values."""
 
-    def __init__(self, data, *, spec, pairs, lams, seed):
+    def __init__(self, data: Dataset | ArrayLike, *, spec: ModelSpec, pairs: int | ArrayLike,
+                 lams: ArrayLike | None, seed: int) -> None:
         self.data = data = as_dataset(data, name="validation_data", inshape=spec.inshape)
         if np.ndim(pairs) == 0:
             self.pairs = choose_pairs(len(data), check_count(pairs, "validation_pairs"), seed=seed)
@@ -33,10 +44,10 @@ class Validation:
             self.lams = [None]
         self.labels = data.label_values() if data.has_labels else None
 
-    def config(self):
+    def config(self) -> dict[str, Any]:
         return {"pairs": len(self.pairs), "lams": self.lams, "dice": self.labels is not None}
 
-    def scores(self, model):
+    def scores(self, model: tf.keras.Model) -> tuple[list[float], list[float] | None]:
         """Mean MSE per λ and mean Dice per λ (None without label maps)."""
         mse, dice = [], []
         for lam in self.lams:

@@ -2,11 +2,22 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+from collections.abc import Mapping
+from typing import Any
+
 import dataclasses
 import hashlib
 import json
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from ..data.sampling import LambdaSampling
+    from ..io.checkpoints import Checkpoint
+    from ..networks.losses import LossConfig
+    from ..networks.models import ModelSpec
 
 #: Settings a checkpoint must share with the call that resumes it.
 RESUME_KEYS = ("model", "data", "lam", "lam_sampling", "loss", "label_weight", "labels", "learning_rate",
@@ -15,8 +26,10 @@ RESUME_KEYS = ("model", "data", "lam", "lam_sampling", "loss", "label_weight", "
 _OLD_DEFAULTS = {"lr_schedule": {"name": None, "warmup_steps": 0}, "label_weight": 0.0, "labels": None}
 
 
-def resume_config(spec, images, *, fixed_lam, sampling, loss_config, learning_rate, lr_schedule, batch_size,
-                  seed, steps_per_epoch, label_weight: float = 0.0, label_structures=None, labels=None):
+def resume_config(spec: ModelSpec, images: np.ndarray, *, fixed_lam: float | None, sampling: LambdaSampling | None,
+                  loss_config: LossConfig, learning_rate: float | None, lr_schedule: Any, batch_size: int,
+                  seed: int, steps_per_epoch: int, label_weight: float = 0.0, label_structures: int | None = None,
+                  labels: np.ndarray | None = None) -> dict[str, Any]:
     """The settings that fix the training stream and loss, as stored in checkpoints.
 
     With label supervision (``label_weight > 0``) ``labels`` holds the structures per
@@ -48,7 +61,7 @@ def resume_config(spec, images, *, fixed_lam, sampling, loss_config, learning_ra
     return json.loads(json.dumps(config))
 
 
-def check_resume_config(checkpoint, current):
+def check_resume_config(checkpoint: Checkpoint, current: Mapping[str, Any]) -> None:
     """Refuse a checkpoint whose settings differ from ``current``, naming each setting."""
     stored = checkpoint.state.get("config", {})
     stored = {key: stored.get(key, _OLD_DEFAULTS.get(key)) for key in RESUME_KEYS}

@@ -6,6 +6,13 @@ blows up), and records on the model how it was trained.
 """
 from __future__ import annotations
 
+from typing import cast
+
+from typing import TYPE_CHECKING
+
+from numpy.typing import ArrayLike
+from typing import Any
+
 import dataclasses
 import os
 import time
@@ -34,6 +41,12 @@ from .schedules import make_schedule, schedule_settings
 from .strategy import distribute_batches, resolve_strategy
 from .workers import WorkerRole
 
+if TYPE_CHECKING:
+    from ..data.dataset import Dataset
+    from ..networks.losses import LossConfig
+    from .options import CheckpointConfig
+    from .options import ValidationConfig
+
 #: λ of the seed tutorial's baseline.
 DEFAULT_BASELINE_LAMBDA = 0.5
 #: With label supervision, the most structures one pair's Dice term compares (see ``train``).
@@ -44,9 +57,11 @@ _TERMS = ("loss", "image", "smooth")
 class TrainingRun:
     """The state of one :func:`train` call: settings, engine, position, history."""
 
-    def __init__(self, model, data, *, epochs, steps_per_epoch, learning_rate, lr_schedule, warmup_steps,
-                 lam, lam_sampling, loss_config, label_weight, label_structures, batch_size, seed, checkpoints,
-                 validation, strategy, steps_per_call):
+    def __init__(self, model: tf.keras.Model, data: Dataset | ArrayLike, *, epochs: int, steps_per_epoch: int,
+                 learning_rate: float | None, lr_schedule: Any, warmup_steps: int, lam: float | None,
+                 lam_sampling: Any, loss_config: LossConfig, label_weight: float, label_structures: int | None,
+                 batch_size: int, seed: int, checkpoints: CheckpointConfig | None,
+                 validation: ValidationConfig | None, strategy: Any, steps_per_call: int | str) -> None:
         spec = spec_of(model)
         self.epochs = check_count(epochs, "epochs")
         self.steps_per_epoch = check_count(steps_per_epoch, "steps_per_epoch")
@@ -110,17 +125,18 @@ class TrainingRun:
         self.epoch_sums = np.zeros(3)
         self.epoch_steps = 0
         self.epoch_carried_seconds = 0.0
-        self.notices = []
+        self.notices: list[str] = []
 
     @property
-    def total_steps(self):
+    def total_steps(self) -> int:
         return self.epochs * self.steps_per_epoch
 
-    def _schedule(self, total_steps):
-        return make_schedule(self.lr_schedule, learning_rate=self.learning_rate, total_steps=total_steps,
+    def _schedule(self, total_steps: int) -> tf.keras.optimizers.schedules.LearningRateSchedule:
+        # learning_rate is None only beside a schedule object, which make_schedule returns as it is
+        return make_schedule(self.lr_schedule, learning_rate=cast(float, self.learning_rate), total_steps=total_steps,
                              warmup_steps=self.resume_config["lr_schedule"].get("warmup_steps", 0))
 
-    def resume(self):
+    def resume(self) -> None:
         """Load the newest intact checkpoint (or note that training starts from scratch)."""
         if self.checkpoint_dir is None:
             raise ValueError("resume=True needs checkpoint_dir, the folder the checkpoints were written to")
@@ -152,7 +168,7 @@ class TrainingRun:
             self.notices.append(f"the checkpoint already covers epochs={self.epochs}; "
                                 "raise epochs to train further")
 
-    def run(self, *, progress, live_plot):
+    def run(self, *, progress: str, live_plot: bool) -> History:
         history = self.history
         reporter = self.role.progress(progress, epochs=self.epochs, steps_per_epoch=self.steps_per_epoch,
                                       start_step=min(self.step, self.total_steps))
@@ -252,6 +268,7 @@ class TrainingRun:
                        "seconds": self.epoch_carried_seconds}
         state = {"step": self.step, "epoch": self.history.epochs, "partial": partial,
                  "history": self.history.to_json(), "config": self.history.config}
+        assert self.checkpoint_dir is not None  # checkpoints are written only with a checkpoint_dir
         self.history.checkpoint = self.role.write_checkpoint(
             self.checkpoint_dir, model=self.history.model,
             optimizer_weights=self.engine.optimizer.get_weights(),

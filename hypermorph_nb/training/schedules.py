@@ -22,6 +22,8 @@ e.g. ``StepDecay(1e-3, total_steps=5000, decay_fraction=0.5)``, and pass it as
 
 from __future__ import annotations
 
+from typing import Any
+
 import json
 import math
 import numbers
@@ -41,7 +43,7 @@ DEFAULT_LEARNING_RATE = {2: 1e-3, 3: 1e-4}
 class _Warmup(tf.keras.optimizers.schedules.LearningRateSchedule):
     """A rate ``learning_rate * decay(step)`` after a linear warm-up over ``warmup_steps``."""
 
-    def __init__(self, learning_rate, *, total_steps, warmup_steps: int = 0):
+    def __init__(self, learning_rate: float, *, total_steps: int, warmup_steps: int = 0) -> None:
         if not learning_rate > 0:
             raise ValueError(f"learning_rate must be > 0, got {learning_rate!r}")
         check_count(total_steps, "total_steps")
@@ -51,7 +53,7 @@ class _Warmup(tf.keras.optimizers.schedules.LearningRateSchedule):
         self.total_steps = int(total_steps)
         self.warmup_steps = int(warmup_steps)
 
-    def __call__(self, step):
+    def __call__(self, step: tf.Tensor | int) -> tf.Tensor:
         step = tf.cast(step, tf.float32)
         rate = self.learning_rate * self._decay(step)
         if self.warmup_steps:
@@ -61,7 +63,7 @@ class _Warmup(tf.keras.optimizers.schedules.LearningRateSchedule):
     def _decay(self, step):
         raise NotImplementedError
 
-    def get_config(self):
+    def get_config(self) -> dict[str, Any]:
         return {"learning_rate": self.learning_rate, "total_steps": self.total_steps,
                 "warmup_steps": self.warmup_steps}
 
@@ -91,7 +93,8 @@ class StepDecay(_Warmup):
     [0.001, 0.001, 0.0001, 0.0001, 0.0001]
     """
 
-    def __init__(self, learning_rate, *, total_steps, warmup_steps: int = 0, decay_fraction: float = 0.25, decay_factor: float = 0.1):
+    def __init__(self, learning_rate: float, *, total_steps: int, warmup_steps: int = 0, decay_fraction: float = 0.25,
+                 decay_factor: float = 0.1) -> None:
         super().__init__(learning_rate, total_steps=total_steps, warmup_steps=warmup_steps)
         if not 0 <= decay_fraction <= 1:
             raise ValueError(f"decay_fraction must lie in [0, 1], got {decay_fraction!r}")
@@ -105,7 +108,7 @@ class StepDecay(_Warmup):
     def _decay(self, step):
         return tf.where(step >= self.boundary, self.decay_factor, 1.0)
 
-    def get_config(self):
+    def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "decay_fraction": self.decay_fraction,
                 "decay_factor": self.decay_factor}
 
@@ -121,7 +124,8 @@ class CosineDecay(_Warmup):
     [0.001, 0.000505, 1e-05, 1e-05]
     """
 
-    def __init__(self, learning_rate, *, total_steps, warmup_steps: int = 0, final_factor: float = 0.01):
+    def __init__(self, learning_rate: float, *, total_steps: int, warmup_steps: int = 0,
+                 final_factor: float = 0.01) -> None:
         super().__init__(learning_rate, total_steps=total_steps, warmup_steps=warmup_steps)
         if not 0 <= final_factor <= 1:
             raise ValueError(f"final_factor must lie in [0, 1], got {final_factor!r}")
@@ -132,14 +136,16 @@ class CosineDecay(_Warmup):
         progress = tf.clip_by_value((step - self.warmup_steps) / span, 0.0, 1.0)
         return self.final_factor + (1.0 - self.final_factor) * 0.5 * (1.0 + tf.cos(math.pi * progress))
 
-    def get_config(self):
+    def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "final_factor": self.final_factor}
 
 
 _NAMED = {None: Constant, "step": StepDecay, "cosine": CosineDecay}
 
 
-def make_schedule(lr_schedule, *, learning_rate: float, total_steps: int, warmup_steps: int = 0):
+def make_schedule(lr_schedule: str | tf.keras.optimizers.schedules.LearningRateSchedule | None, *,
+                  learning_rate: float, total_steps: int,
+                  warmup_steps: int = 0) -> tf.keras.optimizers.schedules.LearningRateSchedule:
     """The ``LearningRateSchedule`` that ``train(..., lr_schedule=...)`` uses.
 
     Parameters
@@ -170,7 +176,8 @@ def make_schedule(lr_schedule, *, learning_rate: float, total_steps: int, warmup
         f"tf.keras.optimizers.schedules.LearningRateSchedule, got {lr_schedule!r}")
 
 
-def schedule_settings(lr_schedule, *, learning_rate, warmup_steps, ndim: int = 2):
+def schedule_settings(lr_schedule: str | tf.keras.optimizers.schedules.LearningRateSchedule | None, *,
+                      learning_rate: float | None, warmup_steps: int, ndim: int = 2) -> tuple[Any, float | None]:
     """The schedule's settings as JSON (what a resumed call must repeat), and the peak rate.
 
     A named schedule is ``{"name": ..., "warmup_steps": ...}`` (its length is the

@@ -10,14 +10,22 @@ resumed run continues the same stream.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+from typing import Any
+
 import warnings
 
 import tensorflow as tf
 
 from .workers import multiworker_strategy, several_workers
 
+if TYPE_CHECKING:
+    from ..data.generators import PairBatches
 
-def resolve_strategy(strategy, batch_size):
+
+def resolve_strategy(strategy: str | tf.distribute.Strategy | None,
+                     batch_size: int) -> tuple[tf.distribute.Strategy, bool]:
     """Return (strategy, is_the_default_strategy).
 
     'auto': the strategy whose scope is active; else the process's
@@ -54,7 +62,8 @@ def resolve_strategy(strategy, batch_size):
     return strategy, False
 
 
-def distribute_batches(strategy, batches, start_step: int, stop_step: int):
+def distribute_batches(strategy: tf.distribute.Strategy, batches: PairBatches, start_step: int,
+                       stop_step: int) -> Any:
     """The batches ``start_step..stop_step-1`` of ``batches``, split over workers and replicas.
 
     Each worker draws the whole global batch ``s`` of the ``(seed, s)`` stream

@@ -24,6 +24,10 @@ one process does in the job is its :class:`WorkerRole`:
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+from collections.abc import Callable, Sequence
+
 from typing import Any
 
 from collections.abc import Mapping
@@ -40,6 +44,10 @@ import tensorflow as tf
 
 from ..viz import training_display
 from ..io.checkpoints import PREFIX, CheckpointError, latest_checkpoint, verify_checkpoint, write_checkpoint
+
+if TYPE_CHECKING:
+    from ..io.checkpoints import Checkpoint
+    from .history import History
 
 #: Folders (in ``checkpoint_dir``) where a worker other than the chief writes its checkpoint copy.
 TEMP_PREFIX = ".worker-temp-"
@@ -68,24 +76,24 @@ class Cluster:
     (2, 1, False, 'worker 1')
     """
 
-    workers: tuple
+    workers: tuple[str, ...]
     task_type: str
     task_index: int
     with_chief: bool = False
 
     @property
-    def num_workers(self):
+    def num_workers(self) -> int:
         return len(self.workers)
 
     @property
-    def index(self):
+    def index(self) -> int:
         """Position of this process among all workers (the chief is 0)."""
         if self.task_type == "chief":
             return 0
         return self.task_index + int(self.with_chief)
 
     @property
-    def is_chief(self):
+    def is_chief(self) -> bool:
         return self.index == 0
 
     @property
@@ -94,7 +102,7 @@ class Cluster:
         return f"{self.task_type} {self.task_index}"
 
 
-def cluster_from_env(environ: Mapping[str, Any] | None = None):
+def cluster_from_env(environ: Mapping[str, Any] | None = None) -> Cluster | None:
     """The :class:`Cluster` that ``TF_CONFIG`` describes, or None when it is unset.
 
     Parameters
@@ -144,7 +152,7 @@ def cluster_from_env(environ: Mapping[str, Any] | None = None):
     return Cluster(tuple(chiefs + workers), task_type, task_index, with_chief=bool(chiefs))
 
 
-def several_workers(environ=None):
+def several_workers(environ: Mapping[str, Any] | None = None) -> bool:
     """True when ``TF_CONFIG`` describes a job of more than one worker.
 
     Examples
@@ -156,7 +164,7 @@ def several_workers(environ=None):
     return cluster is not None and cluster.num_workers > 1
 
 
-def multiworker_strategy():
+def multiworker_strategy() -> tf.distribute.MultiWorkerMirroredStrategy:
     """This process's ``MultiWorkerMirroredStrategy`` for ``TF_CONFIG`` (created on the first call).
 
     TensorFlow requires the strategy to exist before any other TensorFlow
@@ -198,15 +206,15 @@ class WorkerRole:
     (True, False, 7, False)
     """
 
-    def __init__(self, strategy, cluster) -> None:
+    def __init__(self, strategy: tf.distribute.Strategy, cluster: Cluster | None) -> None:
         self.strategy = strategy
         self.cluster = cluster
         self.several = cluster is not None and cluster.num_workers > 1
-        self.is_chief = not self.several or cluster.is_chief
-        self._reducers = {}
+        self.is_chief = cluster is None or not self.several or cluster.is_chief
+        self._reducers: dict[str, Callable[[Sequence[float]], Any]] = {}
 
     @classmethod
-    def of(cls, strategy):
+    def of(cls, strategy: tf.distribute.Strategy) -> WorkerRole:
         """The role of this process under ``strategy``."""
         if not isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
             return cls(strategy, None)
@@ -218,27 +226,28 @@ class WorkerRole:
         return cls(strategy, Cluster(tuple(chiefs + workers), resolver.task_type, int(resolver.task_id),
                                      with_chief=bool(chiefs)))
 
-    def progress(self, mode, **kwargs):
+    def progress(self, mode: str, **kwargs: Any) -> training_display.SilentProgress:
         """The chief's progress reporter, or the one-line-per-epoch log of another worker."""
         if self.is_chief or mode == "none":
             return training_display.make_progress(mode, **kwargs)
+        assert self.cluster is not None  # not the chief: one of several workers
         return WorkerLog(self.cluster.label, **kwargs)
 
     # Agreement between the workers: one small collective each, in the same order on every worker.
 
-    def agree_on_count(self, count):
+    def agree_on_count(self, count: int) -> int:
         """The chief's number of steps for the next compiled call (each worker sizes its own)."""
         if not self.several:
             return count
         return int(self._collective("broadcast", [float(count)])[0])
 
-    def stop_everywhere(self, requested):
+    def stop_everywhere(self, requested: bool) -> bool:
         """True on every worker when a stop was requested on any of them."""
         if not self.several:
             return bool(requested)
         return bool(self._collective("sum", [float(requested)])[0] > 0)
 
-    def share_chief_state(self, variables) -> None:
+    def share_chief_state(self, variables: Sequence[tf.Variable]) -> None:
         """Give every worker the chief's values of ``variables`` (model and optimizer state)."""
         if not self.several:
             return
@@ -246,10 +255,10 @@ class WorkerRole:
         for variable, value in zip(variables, self._collective("broadcast", values, as_numpy=False)):
             variable.assign(tf.cast(value, variable.dtype))
 
-    def _all_true(self, flag):
+    def _all_true(self, flag: bool) -> bool:
         return bool(self._collective("sum", [float(not flag)])[0] == 0)
 
-    def _collective(self, kind, values, *, as_numpy: bool = True):
+    def _collective(self, kind: str, values: Sequence[float], *, as_numpy: bool = True) -> list[Any]:
         """'broadcast': the chief's values on every worker; 'sum': the sum over all replicas."""
         if kind not in self._reducers:
             self._reducers[kind] = _collective(self.strategy, from_chief=kind == "broadcast")
@@ -259,7 +268,7 @@ class WorkerRole:
 
     # Checkpoints: the chief's are real; every worker resumes from them.
 
-    def write_checkpoint(self, directory, **kwargs):
+    def write_checkpoint(self, directory: str, **kwargs: Any) -> str:
         """Write a checkpoint: the chief's into ``directory``, the others' into a temporary folder they remove.
 
         Returns the chief's checkpoint folder on every worker.
@@ -267,6 +276,7 @@ class WorkerRole:
         if self.is_chief:
             return write_checkpoint(directory, **kwargs)
         os.makedirs(directory, exist_ok=True)
+        assert self.cluster is not None  # not the chief: one of several workers
         prefix = f"{TEMP_PREFIX}{self.cluster.index}-"
         for stale in glob.glob(os.path.join(glob.escape(directory), prefix + "*")):
             shutil.rmtree(stale, ignore_errors=True)  # left by a killed run
@@ -277,7 +287,7 @@ class WorkerRole:
             shutil.rmtree(temporary, ignore_errors=True)
         return os.path.join(directory, os.path.basename(written))
 
-    def latest_checkpoint(self, directory):
+    def latest_checkpoint(self, directory: str) -> Checkpoint | None:
         """The chief's newest intact checkpoint in ``directory`` (None when there is none), on every worker.
 
         The chief chooses (setting damaged checkpoints aside, see
@@ -299,6 +309,7 @@ class WorkerRole:
                 f"the chief found no intact checkpoint in {directory} (see its log)")
         if step >= 0 and not self.is_chief:
             path = os.path.join(directory, f"{PREFIX}{step:08d}")
+            assert self.cluster is not None  # not the chief: one of several workers
             try:
                 chosen = verify_checkpoint(path)
             except CheckpointError as err:
@@ -315,15 +326,15 @@ class WorkerRole:
 class WorkerLog(training_display.SilentProgress):
     """The log of a worker other than the chief: one line per epoch, prefixed with the worker."""
 
-    def __init__(self, label, **kwargs) -> None:
+    def __init__(self, label: str, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.prefix = f"[{label}]"
 
-    def epoch_end(self, history) -> None:
+    def epoch_end(self, history: History) -> None:
         print(f"{self.prefix} epoch {history.epochs}/{self.epochs}  loss {history.loss[-1]:.4g}  "
               f"{history.epoch_seconds[-1]:.1f} s", file=self.stream, flush=True)
 
-    def message(self, text) -> None:
+    def message(self, text: str) -> None:
         print(f"{self.prefix} {text}", file=self.stream, flush=True)
 
 
