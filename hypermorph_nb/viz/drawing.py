@@ -9,16 +9,21 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from collections.abc import Sequence
 from numpy.typing import ArrayLike
 
 import numpy as np
 
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+
 #: λ values labelled on an axis scaled by :func:`set_lam_axis`.
 LAM_TICKS = (0.0, 0.5, 0.9, 0.99, 0.999, 1.0)
 
 
-def format_lam(lam) -> str:
+def format_lam(lam: float) -> str:
     """Format λ with the digits that matter near 1.
 
     Examples
@@ -29,7 +34,7 @@ def format_lam(lam) -> str:
     return f"{float(lam):.4g}"
 
 
-def set_lam_axis(ax, *, axis: str = "x", floor: float = 1e-4, ticks: Sequence[float] = LAM_TICKS):
+def set_lam_axis(ax: Axes, *, axis: str = "x", floor: float = 1e-4, ticks: Sequence[float] = LAM_TICKS) -> None:
     """Scale an axis as ``-log10(1 - λ + floor)`` so that λ near 1 gets room.
 
     On a linear axis the range where registrations are useful (λ ≳ 0.9 with the
@@ -71,7 +76,7 @@ def set_lam_axis(ax, *, axis: str = "x", floor: float = 1e-4, ticks: Sequence[fl
     (ax.set_xlabel if axis == "x" else ax.set_ylabel)("λ (log scale of 1 − λ)")
 
 
-def label_colors(max_label):
+def label_colors(max_label: int) -> np.ndarray:
     """RGBA lookup table (uint8) for label values ``0..max_label``; 0 is transparent.
 
     Examples
@@ -89,7 +94,7 @@ def label_colors(max_label):
     return lut
 
 
-def label_outlines(labels, *, lut: np.ndarray | None = None):
+def label_outlines(labels: np.ndarray, *, lut: np.ndarray | None = None) -> np.ndarray:
     """The border pixels of every structure in a label map, as an RGBA image.
 
     A pixel is on a border when a 4-neighbour has another label; background
@@ -134,7 +139,7 @@ def label_outlines(labels, *, lut: np.ndarray | None = None):
     return lut[np.where(edge, labels, 0)]
 
 
-def grid_lines(flow: ArrayLike, *, step: int = 8):
+def grid_lines(flow: ArrayLike, *, step: int = 8) -> tuple[np.ndarray, np.ndarray]:
     """A regular grid whose vertices are moved by a displacement field, as one polyline.
 
     The vertex at pixel ``x = (row, col)`` is placed at ``x + u(x)``: where the

@@ -9,10 +9,17 @@ The drawing helpers they share with the widgets are in :mod:`hypermorph_nb.viz.d
 """
 
 from __future__ import annotations
+
+from typing import cast
+
+from typing import Any
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from ..networks.models import ModelSpec
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
     import tensorflow as tf
 
 import numpy as np
@@ -29,7 +36,8 @@ from ..registration.pairs import Registrar, one_image_batch
 MAX_NAMED_STRUCTURES = 24
 
 
-def image_row(images, *, titles: Sequence[str] | None = None, cmap: str = "gray", vmin: float = 0.0, vmax: float = 1.0, figsize=None):
+def image_row(images: Sequence[np.ndarray], *, titles: Sequence[str] | None = None, cmap: str = "gray",
+              vmin: float = 0.0, vmax: float = 1.0, figsize: tuple[float, float] | None = None) -> Figure:
     """Show 2D images side by side, without axes.
 
     Parameters
@@ -75,7 +83,8 @@ def image_row(images, *, titles: Sequence[str] | None = None, cmap: str = "gray"
 
 
 def lambda_row_figure(model: tf.keras.Model, moving: np.ndarray, fixed: np.ndarray, lams: Sequence[float] = (0.0, 0.25, 0.5, 0.75, 1.0), *,
-                      moving_labels: np.ndarray | None = None, fixed_labels: np.ndarray | None = None, show_difference: bool = False, figsize=None):
+                      moving_labels: np.ndarray | None = None, fixed_labels: np.ndarray | None = None,
+                      show_difference: bool = False, figsize: tuple[float, float] | None = None) -> Figure:
     """The seed tutorial's figure: moving, fixed, then the moved image per λ.
 
     All λ values are registered in one batched call of the compiled model.
@@ -120,7 +129,7 @@ def lambda_row_figure(model: tf.keras.Model, moving: np.ndarray, fixed: np.ndarr
     fixed = one_image_batch(fixed, "fixed", shape)[0]
     if (moving_labels is None) != (fixed_labels is None):
         raise ValueError("pass both moving_labels and fixed_labels, or neither")
-    if moving_labels is not None:
+    if moving_labels is not None and fixed_labels is not None:  # both or neither, checked above
         moving_labels = prepare_labels(moving_labels, moving[..., 0], role="moving",
                                        name="moving_labels", image_name="moving", inshape=shape)
         fixed_labels = prepare_labels(fixed_labels, fixed[..., 0], role="fixed",
@@ -128,7 +137,7 @@ def lambda_row_figure(model: tf.keras.Model, moving: np.ndarray, fixed: np.ndarr
     moved, flow = registrar.predict(np.repeat(moving[None], len(lams), 0),
                                     np.repeat(fixed[None], len(lams), 0), lams)
     dice, identity_dice = None, None
-    if moving_labels is not None:
+    if moving_labels is not None and fixed_labels is not None:
         values = np.union1d(np.unique(moving_labels), np.unique(fixed_labels))
         values = values[values != 0]
         warped = registrar.warp(np.repeat(moving_labels[None], len(lams), 0), flow, interp="nearest")
@@ -166,7 +175,7 @@ def lambda_row_figure(model: tf.keras.Model, moving: np.ndarray, fixed: np.ndarr
     return fig
 
 
-def plot_sweep(result, *, ax=None, near_one: bool = True):
+def plot_sweep(result: Any, *, ax: Axes | None = None, near_one: bool = True) -> Axes:
     """Mean Dice (and % folding) against λ from a :class:`~hypermorph_nb.evaluation.sweeps.SweepResult`.
 
     Marks the optimal λ and the unregistered Dice. Without label maps, plots
@@ -220,7 +229,7 @@ def plot_sweep(result, *, ax=None, near_one: bool = True):
     return ax
 
 
-def plot_sweep_panels(result, *, figure=None, near_one: bool = True):
+def plot_sweep_panels(result: Any, *, figure: Figure | None = None, near_one: bool = True) -> Figure:
     """Dice per structure, image MSE and % folding against λ, side by side.
 
     The Dice panel draws the mean over structures (black) and every structure
@@ -305,7 +314,7 @@ def plot_sweep_panels(result, *, figure=None, near_one: bool = True):
     return figure
 
 
-def require_2d_hypermorph(model: tf.keras.Model, what: str):
+def require_2d_hypermorph(model: tf.keras.Model, what: str) -> ModelSpec:
     """Return the model's spec; raise a clear error unless it is a 2D HyperMorph model.
 
     Parameters
@@ -330,7 +339,7 @@ def require_2d_hypermorph(model: tf.keras.Model, what: str):
     return spec
 
 
-def plot_comparison(comparison, *, axes=None):
+def plot_comparison(comparison: Any, *, axes: Sequence[Axes] | None = None) -> Figure:
     """Dice and % folding per λ of two sweeps (e.g. HyperMorph and a grid of baselines).
 
     Parameters
@@ -362,7 +371,7 @@ def plot_comparison(comparison, *, axes=None):
     if axes is None:
         fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
     else:
-        fig = axes[0].figure
+        fig = cast("Figure", axes[0].figure)  # a figure's axes, not a subfigure's
     dice_ax, folding_ax = axes
     position = np.arange(len(comparison.candidate.lams))
     for offset, (sweep, name) in zip((-0.2, 0.2), zip((comparison.candidate, comparison.reference),

@@ -20,6 +20,8 @@ Examples
 """
 from __future__ import annotations
 
+from typing import Any
+
 import os
 from collections.abc import Sequence
 
@@ -51,7 +53,7 @@ def mid_slices(volume: np.ndarray) -> np.ndarray:
     return np.concatenate(tiles, axis=1)
 
 
-def qc_figure(scans: Sequence, reference) -> Figure:
+def qc_figure(scans: Sequence[Any], reference: Any) -> Figure:
     """The QC figure of prepared scans (see the module documentation).
 
     Parameters
@@ -104,7 +106,7 @@ def qc_figure(scans: Sequence, reference) -> Figure:
     return figure
 
 
-def save_qc_picture(path: str | os.PathLike, scans: Sequence, reference) -> str:
+def save_qc_picture(path: str | os.PathLike[str], scans: Sequence[Any], reference: Any) -> str:
     """Draw :func:`qc_figure` and save it as a PNG at ``path`` (folders created); return the path."""
     os.makedirs(os.path.dirname(os.fspath(path)) or ".", exist_ok=True)
     qc_figure(scans, reference).savefig(path, dpi=90)

@@ -10,6 +10,10 @@ of :func:`~hypermorph_nb.train` override it.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+from typing import Any, TextIO
+
 import io
 import sys
 import time
@@ -18,12 +22,15 @@ import numpy as np
 
 from ..runtime.environment import in_kernel, detect
 
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
 PROGRESS_MODES = ("auto", "bar", "log", "none")
 
 _TERMS = (("loss", "total loss"), ("image", "image term"), ("smooth", "smoothness term"))
 
 
-def in_notebook():
+def in_notebook() -> bool:
     """True inside a Jupyter kernel (JupyterLab, Notebook, VS Code, Colab, papermill).
 
     Examples
@@ -34,7 +41,7 @@ def in_notebook():
     return in_kernel(sys.modules)   # the test hypermorph_nb.runtime.environment.detect makes
 
 
-def resolve_progress(progress, *, verbose):
+def resolve_progress(progress: str, *, verbose: bool) -> str:
     """Turn ``progress`` (one of :data:`PROGRESS_MODES`) into 'bar', 'log' or 'none'.
 
     Examples
@@ -55,7 +62,7 @@ def resolve_progress(progress, *, verbose):
     return "bar" if environment.kernel and not environment.papermill else "log"
 
 
-def resolve_live_plot(live_plot, *, verbose):
+def resolve_live_plot(live_plot: str | bool, *, verbose: bool) -> bool:
     """Turn ``live_plot`` ('auto', True or False) into a bool: 'auto' means in a notebook, when verbose.
 
     Examples
@@ -70,7 +77,8 @@ def resolve_live_plot(live_plot, *, verbose):
     raise ValueError(f"live_plot must be 'auto', True or False, got {live_plot!r}")
 
 
-def make_progress(mode, *, epochs, steps_per_epoch, start_step, stream=None):
+def make_progress(mode: str, *, epochs: int, steps_per_epoch: int, start_step: int,
+                  stream: TextIO | None = None) -> SilentProgress:
     """A progress reporter for :func:`hypermorph_nb.train` ('bar', 'log' or 'none')."""
     reporters = {"bar": BarProgress, "log": LogProgress, "none": SilentProgress}
     return reporters[mode](epochs=epochs, steps_per_epoch=steps_per_epoch, start_step=start_step,
@@ -80,7 +88,7 @@ def make_progress(mode, *, epochs, steps_per_epoch, start_step, stream=None):
 class SilentProgress:
     """Shows nothing (``verbose=False``); the base of the other reporters."""
 
-    def __init__(self, *, epochs, steps_per_epoch, start_step, stream=None) -> None:
+    def __init__(self, *, epochs: int, steps_per_epoch: int, start_step: int, stream: TextIO | None = None) -> None:
         self.epochs = epochs
         self.steps_per_epoch = steps_per_epoch
         self.total_steps = epochs * steps_per_epoch
@@ -88,19 +96,19 @@ class SilentProgress:
         self.stream = sys.stdout if stream is None else stream
         self._start_time = time.perf_counter()
 
-    def steps(self, step, running_loss) -> None:
+    def steps(self, step: int, running_loss: float) -> None:
         """Called after each compiled call with the global step reached."""
 
-    def epoch_end(self, history) -> None:
+    def epoch_end(self, history: Any) -> None:
         """Called once per completed epoch."""
 
-    def message(self, text) -> None:
+    def message(self, text: str) -> None:
         """A one-off notice (resume, interrupt, stop)."""
 
     def close(self) -> None:
         """Called once at the end of training."""
 
-    def eta_seconds(self, step):
+    def eta_seconds(self, step: int) -> float:
         """Seconds left at this pace, from the steps run in this call."""
         done = step - self.start_step
         if done <= 0:
@@ -111,7 +119,7 @@ class SilentProgress:
 class LogProgress(SilentProgress):
     """Plain log lines: one per epoch, with the loss terms, speed and ETA."""
 
-    def epoch_end(self, history) -> None:
+    def epoch_end(self, history: Any) -> None:
         epoch = history.epochs
         parts = [f"epoch {epoch}/{self.epochs}", f"loss {history.loss[-1]:.4g}",
                  f"image {history.image[-1]:.4g}", f"smooth {history.smooth[-1]:.4g}"]
@@ -124,14 +132,14 @@ class LogProgress(SilentProgress):
             parts.append(f"ETA {format_seconds(self.eta_seconds(step))}")
         print("  ".join(parts), file=self.stream, flush=True)
 
-    def message(self, text) -> None:
+    def message(self, text: str) -> None:
         print(text, file=self.stream, flush=True)
 
 
 class BarProgress(SilentProgress):
     """One ``tqdm.auto`` bar over all steps (a widget in notebooks) with loss and ETA."""
 
-    def __init__(self, **kwargs) -> None:
+    def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         from tqdm.auto import tqdm
 
@@ -142,26 +150,26 @@ class BarProgress(SilentProgress):
         epoch = min(step // self.steps_per_epoch + 1, self.epochs)
         return f"epoch {epoch}/{self.epochs}"
 
-    def steps(self, step, running_loss) -> None:
+    def steps(self, step: int, running_loss: float) -> None:
         self._bar.set_description(self._description(step), refresh=False)
         self._bar.set_postfix(loss=f"{running_loss:.4g}", refresh=False)
         self._bar.update(step - self._bar.n)
 
-    def epoch_end(self, history) -> None:
+    def epoch_end(self, history: Any) -> None:
         postfix = {"loss": f"{history.loss[-1]:.4g}"}
         summary = validation_summary(history)
         if summary:
             postfix["val"] = " ".join(summary)
         self._bar.set_postfix(postfix)
 
-    def message(self, text) -> None:
+    def message(self, text: str) -> None:
         self._bar.write(text)
 
     def close(self) -> None:
         self._bar.close()
 
 
-def validation_summary(history):
+def validation_summary(history: Any) -> list[str]:
     """Short strings with the latest validation figures (mean over λ), or []."""
     if not history.val_epochs or history.val_epochs[-1] != history.epochs:
         return []
@@ -171,7 +179,7 @@ def validation_summary(history):
     return parts
 
 
-def format_seconds(seconds) -> str:
+def format_seconds(seconds: float) -> str:
     """'1h02m', '3m05s' or '42s'.
 
     Examples
@@ -189,7 +197,7 @@ def format_seconds(seconds) -> str:
     return f"{seconds}s"
 
 
-def loss_figure(history):
+def loss_figure(history: Any) -> Figure:
     """Draw a training history: total loss, image and smoothness terms, validation beside them.
 
     Parameters
@@ -218,7 +226,7 @@ def loss_figure(history):
 class LossFigure:
     """A loss figure whose lines are created once and then moved with ``set_data``."""
 
-    def __init__(self, history) -> None:
+    def __init__(self, history: Any) -> None:
         from matplotlib.backends.backend_agg import FigureCanvasAgg
         from matplotlib.figure import Figure
 
@@ -251,7 +259,7 @@ class LossFigure:
             (self.lines["learning_rate"],) = rate_axis.plot([], [], color="gray", linestyle="--", linewidth=1)
             self.axes.append(rate_axis)
 
-    def update(self, history):
+    def update(self, history: Any) -> Figure:
         """Move every line to ``history``'s data and rescale the axes; returns the figure."""
         epochs = np.arange(1, history.epochs + 1)
         for name, _ in _TERMS:
@@ -268,7 +276,7 @@ class LossFigure:
             ax.autoscale_view()
         return self.figure
 
-    def png(self):
+    def png(self) -> bytes:
         """The figure rendered as PNG bytes."""
         buffer = io.BytesIO()
         self.figure.savefig(buffer, format="png", dpi=80)
@@ -290,7 +298,7 @@ class LiveLossPlot:
         Seconds between two redraws (the last epoch is always drawn).
     """
 
-    def __init__(self, history, *, min_interval: float = 2.0) -> None:
+    def __init__(self, history: Any, *, min_interval: float = 2.0) -> None:
         from IPython import display
 
         self._display = display
@@ -300,7 +308,7 @@ class LiveLossPlot:
         self._last_draw = -np.inf
         self.draws = 0
 
-    def update(self, history, *, force: bool = False) -> None:
+    def update(self, history: Any, *, force: bool = False) -> None:
         """Redraw with the latest epochs, unless the last redraw was under ``min_interval`` ago."""
         if not force and time.perf_counter() - self._last_draw < self.min_interval:
             return
