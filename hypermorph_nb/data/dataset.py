@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+
 import dataclasses
 from collections.abc import Sequence
 
@@ -62,8 +63,8 @@ class Dataset:
 
     images: np.ndarray
     labels: np.ndarray | None = None
-    label_names: dict | None = None
-    names: list | None = None
+    label_names: dict[int, str] | None = None
+    names: list[str] | None = None
     source: str = ""
     affines: np.ndarray | None = None
     reference: np.ndarray | None = None
@@ -105,8 +106,9 @@ class Dataset:
                                  f"{images.shape[1:-1]}, got {np.shape(value)}")
 
     @classmethod
-    def from_arrays(cls, images: ArrayLike, labels: ArrayLike | None = None, *, normalize: str = "auto", label_names=None, names=None,
-                    source: str = "arrays", affines=None):
+    def from_arrays(cls, images: ArrayLike, labels: ArrayLike | None = None, *, normalize: str = "auto",
+                    label_names: dict[int, str] | None = None, names: Sequence[str] | None = None,
+                    source: str = "arrays", affines: np.ndarray | None = None) -> Dataset:
         """Build a Dataset from raw arrays, checking and normalising them.
 
         Parameters
@@ -133,7 +135,7 @@ class Dataset:
         return cls(images=images, labels=labels, label_names=label_names,
                    names=None if names is None else list(names), source=source, affines=affines)
 
-    def __len__(self):
+    def __len__(self) -> int:
         return len(self.images)
 
     def __getitem__(self, index):
@@ -153,17 +155,17 @@ class Dataset:
         )
 
     @property
-    def shape(self):
+    def shape(self) -> tuple[int, ...]:
         """Spatial shape of the images: ``(H, W)`` or ``(D, H, W)``."""
         return tuple(self.images.shape[1:-1])
 
     @property
-    def ndim(self):
+    def ndim(self) -> int:
         """Number of spatial dimensions: 2 or 3."""
         return self.images.ndim - 2
 
     @property
-    def affine(self):
+    def affine(self) -> np.ndarray | None:
         """The ``(4, 4)`` affine shared by every image (within 0.001 mm), else None.
 
         None also when no affines are known; per-image ones are in :attr:`affines`.
@@ -175,7 +177,7 @@ class Dataset:
         return self.affines[0].copy()
 
     @property
-    def voxel_sizes(self):
+    def voxel_sizes(self) -> np.ndarray | None:
         """``(N, ndim)`` voxel sizes in mm from the affines, or None without affines."""
         return None if self.affines is None else voxel_sizes(self.affines, self.ndim)
 
@@ -184,7 +186,7 @@ class Dataset:
         """True when label maps are available (Dice can be computed)."""
         return self.labels is not None
 
-    def label_values(self):
+    def label_values(self) -> np.ndarray:
         """Sorted non-zero label values present in the data."""
         if self.labels is None:
             return np.array([], dtype=int)
@@ -253,7 +255,7 @@ def as_dataset(data: Dataset | ArrayLike, *, name: str = "data",
     return dataset
 
 
-def present_values(labels, *, include_zero: bool = False):
+def present_values(labels: np.ndarray, *, include_zero: bool = False) -> np.ndarray:
     """Sorted values of a label array, 0 left out unless ``include_zero`` (counting when small).
 
     Examples

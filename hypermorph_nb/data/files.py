@@ -23,6 +23,9 @@ lines, like ``seg24_labels.txt``) found beside the data: the smallest
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
+
 from typing import Any
 import os
 
@@ -41,8 +44,8 @@ NAME_KEYS = ("subjects", "names")
 AFFINE_KEYS = ("affines", "affine")
 
 
-def load_npz(path: str | os.PathLike[str], *, images_key: str | None = None, labels_key: str = "auto", normalize: str = "auto", label_names: dict[str, Any] | str | os.PathLike[str] | None = None,
-             subset: int | None = None, allow_anisotropic: bool = False):
+def load_npz(path: str | os.PathLike[str], *, images_key: str | None = None, labels_key: str | None = "auto", normalize: str = "auto", label_names: dict[Any, str] | str | os.PathLike[str] | None = None,
+             subset: int | None = None, allow_anisotropic: bool = False) -> Dataset:
     """Load a stack of 2D images or 3D volumes, their label maps and affines, from one ``.npz``.
 
     Parameters
@@ -132,7 +135,7 @@ def load_npz(path: str | os.PathLike[str], *, images_key: str | None = None, lab
     )
 
 
-def read_label_names(path):
+def read_label_names(path: str | os.PathLike[str]) -> dict[int, str]:
     """Read ``{value: name}`` from a FreeSurfer-style colour table (``ID Name R G B A``).
 
     Examples
@@ -154,7 +157,7 @@ def read_label_names(path):
     return names
 
 
-def existing_file(path, caller):
+def existing_file(path: str | os.PathLike[str], caller: str) -> pathlib.Path:
     path = pathlib.Path(path).expanduser()
     if not path.exists():
         raise FileNotFoundError(
@@ -182,7 +185,8 @@ def _npz_affines(path, archive, keys, total, count, ndim, allow_anisotropic):
     return affines
 
 
-def resolve_label_names(given, labels, folders):
+def resolve_label_names(given: dict[Any, str] | str | os.PathLike[str] | None, labels: np.ndarray | None,
+                        folders: Sequence[pathlib.Path]) -> dict[int, str] | None:
     """``given`` names, or those of the smallest colour table in ``folders`` covering ``labels``."""
     if isinstance(given, dict):
         return {int(key): str(value) for key, value in given.items()}

@@ -32,6 +32,10 @@ prepare``) puts them on one grid and aligns them, and every such error says so.
 
 from __future__ import annotations
 
+from typing import cast
+
+from pathlib import Path
+
 from typing import Any
 import os
 
@@ -55,8 +59,8 @@ PREPARE_HINT = ("hypermorph_nb.data.prepare_scans('{folder}', out_dir) (on the c
                 "shape, voxel size, orientation and position onto one grid; then load_folder(out_dir)")
 
 
-def load_folder(path: str | os.PathLike[str], *, labels: str = "auto", normalize: str = "auto", label_names: dict[str, Any] | str | os.PathLike[str] | None = None, ndim=None,
-                allow_anisotropic: bool = False):
+def load_folder(path: str | os.PathLike[str], *, labels: str | None = "auto", normalize: str = "auto", label_names: dict[Any, str] | str | os.PathLike[str] | None = None, ndim: int | None = None,
+                allow_anisotropic: bool = False) -> Dataset:
     """Load 2D images or 3D volumes (and label maps) from a folder: the OASIS layout or your own files.
 
     Parameters
@@ -123,8 +127,10 @@ def load_folder(path: str | os.PathLike[str], *, labels: str = "auto", normalize
             f"OASIS subject folders holding {oasis}); it holds {len(found)} other entries"
             f"{': ' + ', '.join(found[:5]) if found else ''}. Point load_folder at the folder "
             "with the images, or start from synthetic(64, (64, 64), seed=0)")
-    images = label_maps = first = None
-    affines = []
+    images: np.ndarray | None = None
+    label_maps: np.ndarray | None = None
+    first: tuple[Path, tuple[int, ...]] | None = None
+    file_affines: list[np.ndarray | None] = []
     for index, (_, image_file, label_file) in enumerate(entries):
         array, affine = read_file(image_file, role="image")
         if first is None:
@@ -132,6 +138,7 @@ def load_folder(path: str | os.PathLike[str], *, labels: str = "auto", normalize
             _check_ndim(image_file, array.shape, ndim)
             images = np.empty((len(entries), *array.shape, 1), np.float32)
             label_maps = None if label_file is None else np.empty((len(entries), *array.shape), np.int32)
+        assert images is not None  # made for the first entry
         _check_like_first(folder, first, image_file, array.shape)
         try:
             check_isotropic(affine, array.ndim, name=str(image_file), allow_anisotropic=allow_anisotropic)
@@ -139,9 +146,12 @@ def load_folder(path: str | os.PathLike[str], *, labels: str = "auto", normalize
             raise ValueError(f"{error}; or prepare the folder: {PREPARE_HINT.format(folder=folder)}") from None
         images[index] = as_images(array[None], name=str(image_file), normalize=normalize)[0]
         if label_file is not None:
+            assert label_maps is not None  # made for the first entry, which has a label file too
             label_maps[index] = read_labels(label_file, image_file, array.shape, affine)
-        affines.append(affine)
-    affines = None if any(affine is None for affine in affines) else np.stack(affines)
+        file_affines.append(affine)
+    affines = None if any(affine is None for affine in file_affines) else np.stack(
+        cast("list[np.ndarray]", file_affines))
+    assert images is not None  # entries is not empty
     if affines is not None:
         _check_same_geometry(folder, [entry[1] for entry in entries], affines, images.shape[1:-1])
     return Dataset(
@@ -189,7 +199,8 @@ def _oasis_entries(folder, labels, ndim):
     return entries
 
 
-def own_entries(folder, labels: str = "auto", *, subfolder: str = "labels", require_all: bool = True):
+def own_entries(folder: Path, labels: str | None = "auto", *, subfolder: str = "labels",
+                require_all: bool = True) -> list[tuple[str, Path, Path | None]]:
     """``(name, image file, label file or None)`` of the image files in ``folder``, sorted by name.
 
     The label map of ``NAME.ext`` is ``NAME<suffix>.*`` beside it or ``<subfolder>/NAME.*``
@@ -225,9 +236,9 @@ def own_entries(folder, labels: str = "auto", *, subfolder: str = "labels", requ
     return entries
 
 
-def _files_by_stem(folder):
+def _files_by_stem(folder: Path) -> dict[str, Path]:
     """``{stem: path}`` of the readable files in ``folder``; one file per stem."""
-    files = {}
+    files: dict[str, Path] = {}
     for path in sorted(folder.iterdir()):
         stem, extension = split_suffix(path)
         if not path.is_file() or extension is None:
@@ -263,7 +274,8 @@ def _check_like_first(folder, first, path, shape):
             "FreeSurfer's mri_convert --conform)")
 
 
-def read_labels(label_file, image_file, shape, image_affine):
+def read_labels(label_file: Path, image_file: Path, shape: tuple[int, ...],
+                image_affine: np.ndarray | None) -> np.ndarray:
     """The label map of one image, checked against the image's shape and affine."""
     array, affine = read_file(label_file, role="label map")
     labels = as_labels(array[None], name=str(label_file), image_shape=(1, *shape))[0]

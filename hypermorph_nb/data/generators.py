@@ -16,6 +16,11 @@ seen without the interruption.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+from collections.abc import Iterator
+from numpy.typing import ArrayLike
+
 from typing import Any
 
 import numpy as np
@@ -24,6 +29,9 @@ import tensorflow as tf
 from .dataset import as_dataset
 from .sampling import LambdaSampling
 from ..checks.arrays import check_count
+
+if TYPE_CHECKING:
+    from .dataset import Dataset
 
 
 class PairBatches:
@@ -80,16 +88,18 @@ class PairBatches:
     (1, 3)
     """
 
-    def __init__(self, data, *, batch_size: int = 1, seed: int = 0, lam_sampling: LambdaSampling | str | dict[str, Any] | float | None = None, include_labels: bool = False,
-                 include_affines: bool = False, label_structures: int | None = None):
+    def __init__(self, data: Dataset | ArrayLike, *, batch_size: int = 1, seed: int = 0,
+                 lam_sampling: LambdaSampling | str | dict[str, Any] | float | None = None,
+                 include_labels: bool = False, include_affines: bool = False,
+                 label_structures: int | None = None) -> None:
         data = as_dataset(data, name="training images")
         self.images = data.images
         if len(self.images) < 2:
             raise ValueError(f"need at least 2 training images to form pairs, got {len(self.images)}")
         self.batch_size = check_count(batch_size, "batch_size")
-        self.labels = None
+        self.labels: np.ndarray | None = None
         if include_labels:
-            if not data.has_labels:
+            if data.labels is None:
                 raise ValueError("include_labels=True needs a Dataset with label maps; load data "
                                  "with labels (e.g. load_npz on a file with 'segs') or pass "
                                  "include_labels=False")
@@ -97,8 +107,8 @@ class PairBatches:
             if self.labels.shape != self.images.shape[:-1]:
                 raise ValueError(f"the label maps have shape {self.labels.shape} but the images "
                                  f"{self.images.shape[:-1]}; give one label map per image, on its grid")
-        self.label_structures = None
-        self.structures = None
+        self.label_structures: int | None = None
+        self.structures: list[np.ndarray] | None = None
         if label_structures is not None:
             if self.labels is None:
                 raise ValueError("label_structures needs include_labels=True and a Dataset with label maps")
@@ -114,7 +124,7 @@ class PairBatches:
         self.seed = int(seed)
         self.lam_sampling = None if lam_sampling is None else LambdaSampling.coerce(lam_sampling)
 
-    def batch(self, step):
+    def batch(self, step: int) -> dict[str, np.ndarray]:
         """The batch of training step ``step``: dict with moving, fixed (and lam, labels)."""
         rng = np.random.default_rng([self.seed, int(step)])
         moving = rng.integers(len(self.images), size=self.batch_size)
@@ -132,7 +142,8 @@ class PairBatches:
             batch["fixed_affine"] = self.affines[fixed]
         return batch
 
-    def _label_ids(self, rng, moving, fixed):
+    def _label_ids(self, rng: np.random.Generator, moving: int, fixed: int) -> np.ndarray:
+        assert self.structures is not None and self.label_structures is not None  # with label_structures only
         present = np.union1d(self.structures[moving], self.structures[fixed])
         if present.size > self.label_structures:
             present = np.sort(rng.choice(present, size=self.label_structures, replace=False))
@@ -140,14 +151,14 @@ class PairBatches:
         ids[:present.size] = present
         return ids
 
-    def batches(self, start_step: int = 0, stop_step=None):
+    def batches(self, start_step: int = 0, stop_step: int | None = None) -> Iterator[dict[str, np.ndarray]]:
         """Iterate over the batches ``start_step..stop_step-1`` (forever when None)."""
         step = int(start_step)
         while stop_step is None or step < stop_step:
             yield self.batch(step)
             step += 1
 
-    def dataset(self, start_step: int = 0, stop_step=None):
+    def dataset(self, start_step: int = 0, stop_step: int | None = None) -> tf.data.Dataset:
         """A prefetching ``tf.data.Dataset`` of the batches ``start_step..stop_step-1``."""
         shape = self.images.shape[1:]
         signature = {
@@ -169,7 +180,8 @@ class PairBatches:
         return dataset.prefetch(tf.data.AUTOTUNE)
 
 
-def voxelmorph_generator(data, *, batch_size: int = 1, seed: int = 0, start_step: int = 0):
+def voxelmorph_generator(data: Dataset | ArrayLike, *, batch_size: int = 1, seed: int = 0,
+                         start_step: int = 0) -> Iterator[tuple[list[np.ndarray], list[np.ndarray]]]:
     """The seed tutorial's VoxelMorph generator, batched and seeded.
 
     Yields ``([moving, fixed], [fixed, zeros])`` forever: the model registers
@@ -197,7 +209,9 @@ def voxelmorph_generator(data, *, batch_size: int = 1, seed: int = 0, start_step
     return _keras_pairs(batches, start_step)
 
 
-def hypermorph_generator(data, *, batch_size: int = 1, seed: int = 0, lam_sampling: str = "uniform", start_step: int = 0):
+def hypermorph_generator(data: Dataset | ArrayLike, *, batch_size: int = 1, seed: int = 0,
+                         lam_sampling: LambdaSampling | str | dict[str, Any] | float = "uniform",
+                         start_step: int = 0) -> Iterator[tuple[list[np.ndarray], list[np.ndarray]]]:
     """The seed tutorial's HyperMorph generator: VoxelMorph pairs plus one λ per pair.
 
     Yields ``([moving, fixed, lam], [fixed, zeros])`` forever, ``lam`` of
@@ -225,7 +239,7 @@ def hypermorph_generator(data, *, batch_size: int = 1, seed: int = 0, lam_sampli
     return _keras_pairs(batches, start_step)
 
 
-def _keras_pairs(batches, start_step):
+def _keras_pairs(batches: PairBatches, start_step: int) -> Iterator[tuple[list[np.ndarray], list[np.ndarray]]]:
     zeros = np.zeros((batches.batch_size, *batches.images.shape[1:-1], batches.images.ndim - 2),
                      np.float32)
     for batch in batches.batches(start_step):

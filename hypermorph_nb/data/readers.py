@@ -9,7 +9,13 @@ channels) are refused with the way to split them.
 
 from __future__ import annotations
 
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, cast
+
 import nibabel
+from nibabel.spatialimages import SpatialImage
 import numpy as np
 from PIL import Image
 
@@ -27,7 +33,7 @@ LABEL_KEYS = ("segs", "labels", "seg", "label", "segmentations")
 GREY_MODES = ("L", "I", "I;16", "F", "1")
 
 
-def read_file(path, *, role: str):
+def read_file(path: Path, *, role: str) -> tuple[np.ndarray, np.ndarray | None]:
     """The 2D or 3D array stored in one file, and its affine (None without one).
 
     Parameters
@@ -56,7 +62,7 @@ def read_file(path, *, role: str):
     affine = None
     try:
         if extension in NIBABEL_SUFFIXES:
-            image = nibabel.load(str(path))
+            image = cast(SpatialImage, nibabel.load(str(path)))
             array = np.asanyarray(image.dataobj)
             affine = image.affine
         elif extension == ".npy":
@@ -98,7 +104,7 @@ def read_file(path, *, role: str):
     return array, affine
 
 
-def split_suffix(path):
+def split_suffix(path: Path) -> tuple[str, str | None]:
     """``(stem, extension)`` of a file name, extension None when not readable.
 
     Examples
@@ -114,7 +120,8 @@ def split_suffix(path):
     return name, None
 
 
-def pick_key(path, keys, wanted, defaults, argument, *, single_ok):
+def pick_key(path: str | os.PathLike[str], keys: Sequence[str], wanted: str | None, defaults: Sequence[str],
+             argument: str, *, single_ok: bool) -> str:
     """The array name to read: ``wanted`` if given, else the first default present.
 
     Examples
@@ -136,7 +143,7 @@ def pick_key(path, keys, wanted, defaults, argument, *, single_ok):
     return found
 
 
-def npz_shape(archive, key):
+def npz_shape(archive: Any, key: str) -> tuple[int, ...]:
     """Shape of one array of an open ``np.load`` archive, read from its header only.
 
     Examples
@@ -152,7 +159,7 @@ def npz_shape(archive, key):
     return archive[key].shape if header is None else header[0]
 
 
-def read_npz_array(archive, key, count=None):
+def read_npz_array(archive: Any, key: str, count: int | None = None) -> np.ndarray:
     """Array ``key`` of an open ``np.load`` archive, or only its first ``count`` items.
 
     Reading the first items stops decompressing there, so a few volumes of a

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+
+from typing import Any
+
 import dataclasses
 import numbers
 
@@ -78,7 +81,7 @@ class LambdaSampling:
         check_lambda(self.value, name="value (the λ of 'fixed')")
 
     @classmethod
-    def coerce(cls, value):
+    def coerce(cls, value: LambdaSampling | str | dict[str, Any] | float) -> LambdaSampling:
         """Accept a LambdaSampling, a mode name, a dict of its fields, or a fixed λ.
 
         Examples
@@ -97,13 +100,13 @@ class LambdaSampling:
                                  f"{[field.name for field in dataclasses.fields(cls)]}")
             return cls(**value)
         if isinstance(value, numbers.Real) and not isinstance(value, bool):
-            return cls(mode="fixed", value=float(check_lambda(value, name="lam_sampling")))
+            return cls(mode="fixed", value=float(check_lambda(float(value), name="lam_sampling")))
         raise TypeError(
             f"lam_sampling must be one of the modes {LAMBDA_MODES}, a dict such as "
             "{'mode': 'beta', 'a': 4, 'b': 1}, a fixed λ in [0, 1], or a LambdaSampling; "
             f"got {value!r}")
 
-    def sample(self, rng, size):
+    def sample(self, rng: np.random.Generator, size: int) -> np.ndarray:
         """Draw ``size`` λ values (float32) with ``rng`` (a numpy Generator)."""
         if self.mode == "fixed":
             return np.full(size, self.value, np.float32)
@@ -118,6 +121,6 @@ class LambdaSampling:
             lam = np.where(endpoint, (rng.random(size) < 0.5).astype(float), lam)
         return lam.astype(np.float32)
 
-    def to_json(self):
+    def to_json(self) -> dict[str, Any]:
         """A JSON-serialisable dict (for checkpoints and reports); ``coerce`` reads it back."""
         return dataclasses.asdict(self)

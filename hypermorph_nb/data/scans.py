@@ -322,7 +322,7 @@ def judge(scans: Sequence[PreparedScan], *, min_mask_dice: float = MIN_MASK_DICE
                                 and scan.label_dice < median - dice_drop)
 
 
-def onto_grid(result, scan, smoothed, reference) -> None:
+def onto_grid(result: PreparedScan, scan: Scan, smoothed: np.ndarray, reference: Reference) -> None:
     """Resample the (smoothed) scan, its brain mask and labels onto the reference grid through
     ``result.transform``; scale intensities by ``result.window``; mask the image (the scan's own
     brain, else the template's)."""
@@ -343,10 +343,11 @@ def onto_grid(result, scan, smoothed, reference) -> None:
                                  transform=result.transform, order=0)
 
 
-def score_against(result, reference) -> None:
+def score_against(result: PreparedScan, reference: Reference) -> None:
     """Correlation, mask Dice and mean label Dice of one prepared scan against the reference."""
     from ..evaluation.metrics import mean_dice   # here: evaluation's package imports data
 
+    assert result.image is not None  # scored once onto_grid has resampled it
     region = reference.mask if reference.mask is not None else reference.image > 0
     a, b = result.image[region], reference.image[region]
     if a.std() > 0 and b.std() > 0:
@@ -371,13 +372,13 @@ def _crop(working, brain, inside, grid, *, margin):
     return working[box], None if brain is None else brain[box], inside[box], grid
 
 
-def head_mask(image):
+def head_mask(image: np.ndarray) -> np.ndarray:
     """The head: voxels brighter than a tenth of the robust maximum, holes filled."""
     threshold = 0.1 * np.percentile(image, 99)
     return ndimage.binary_fill_holes(ndimage.binary_opening(image > threshold, iterations=1))
 
 
-def antialiased(array, affine, spacing):
+def antialiased(array: np.ndarray, affine: np.ndarray, spacing: float) -> np.ndarray:
     """Smooth a scan whose voxels are finer than ``spacing`` before it is sampled at ``spacing``."""
     sizes = np.linalg.norm(affine[:3, :3], axis=0)
     sigma = np.sqrt(np.maximum((spacing / sizes) ** 2 - 1, 0)) / 2

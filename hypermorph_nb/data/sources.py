@@ -23,6 +23,8 @@ IXI (``ixi3d``)
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import os
 from pathlib import Path
 
@@ -46,7 +48,7 @@ SHARED_IXI3D = Path("shared", "data", "ixi3d", "ixi3d_150.npz")
 SYNTHETIC_3D_SHAPE = (48, 48, 48)
 
 
-def find_shared_oasis2d(start: str | os.PathLike[str] | None = None):
+def find_shared_oasis2d(start: str | os.PathLike[str] | None = None) -> Path | None:
     """Locate ``oasis2d_300.npz``: ``$HYPERMORPH_NB_OASIS2D``, else a ``shared/`` folder above ``start``.
 
     Parameters
@@ -62,7 +64,7 @@ def find_shared_oasis2d(start: str | os.PathLike[str] | None = None):
     return _find_shared(SHARED_OASIS2D, "HYPERMORPH_NB_OASIS2D", start)
 
 
-def find_shared_ixi3d(start: str | os.PathLike[str] | None = None):
+def find_shared_ixi3d(start: str | os.PathLike[str] | None = None) -> Path | None:
     """Locate ``ixi3d_150.npz``: ``$HYPERMORPH_NB_IXI3D``, else a ``shared/`` folder above ``start``.
 
     Parameters
@@ -91,7 +93,7 @@ def _find_shared(relative, variable, start):
 
 
 def load_source(source: str = "auto", *, path: str | os.PathLike[str] | None = None, shape: tuple[int, ...] | None = None, subset: int | None = None, require_labels: bool = False,
-                seed: int = 0, n_synthetic: int = 64, verbose: bool = True):
+                seed: int = 0, n_synthetic: int = 64, verbose: bool = True) -> Dataset:
     """Load a dataset by source name and optionally shrink it for a quick run.
 
     Parameters
@@ -177,7 +179,7 @@ def load_source(source: str = "auto", *, path: str | os.PathLike[str] | None = N
     return data
 
 
-def resize(data, shape):
+def resize(data: Dataset, shape: Sequence[int]) -> Dataset:
     """Resize a dataset's images (linear) and label maps (nearest) to ``shape``, 2D or 3D.
 
     The field of view stays the same, so voxels change size: the affines are
@@ -199,11 +201,11 @@ def resize(data, shape):
                          f"{data.shape}, got {shape}")
     factors = np.array(shape) / np.array(data.shape)
     images = np.empty((len(data), *shape, 1), np.float32)   # filled in place: no stacked copies
-    labels = None if not data.has_labels else np.empty((len(data), *shape), data.labels.dtype)
+    labels = None if data.labels is None else np.empty((len(data), *shape), data.labels.dtype)
     for index in range(len(data)):
         ndimage.zoom(data.images[index, ..., 0], factors, output=images[index, ..., 0], order=1,
                      grid_mode=True, mode="nearest")
-        if labels is not None:
+        if labels is not None and data.labels is not None:
             ndimage.zoom(data.labels[index], factors, output=labels[index], order=0,
                          grid_mode=True, mode="nearest")
     affines = None if data.affines is None else resampled_affine(data.affines, data.shape, shape)

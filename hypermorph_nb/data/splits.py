@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from collections.abc import Sequence
 
 import numpy as np
@@ -9,7 +11,7 @@ import numpy as np
 from .dataset import Dataset
 
 
-def even_split(data: Dataset, parts: int = 3):
+def even_split(data: Dataset, parts: int = 3) -> tuple[Dataset, ...]:
     """Split in order into ``parts`` near-equal consecutive sets, as the seed tutorial does.
 
     Same sizes as ``np.array_split``: 414 tutorial slices give 138 + 138 + 138.
@@ -37,7 +39,8 @@ def even_split(data: Dataset, parts: int = 3):
     return tuple(data[indices] for indices in np.array_split(np.arange(len(data)), int(parts)))
 
 
-def random_split(data: Dataset, fractions: Sequence[float] = (0.6, 0.2, 0.2), *, seed: int = 0, groups=None):
+def random_split(data: Dataset, fractions: Sequence[float] = (0.6, 0.2, 0.2), *, seed: int = 0,
+                 groups: Sequence[Any] | None = None) -> tuple[Dataset, ...]:
     """Seeded random split by subject: all images of one subject land in the same set.
 
     Parameters
@@ -67,20 +70,20 @@ def random_split(data: Dataset, fractions: Sequence[float] = (0.6, 0.2, 0.2), *,
     (8, 2, set())
     """
     _check_dataset(data)
-    fractions = np.asarray(fractions, dtype=float)
-    if fractions.ndim != 1 or len(fractions) < 1 or not (fractions > 0).all() \
-            or abs(fractions.sum() - 1) > 1e-6:
+    shares = np.asarray(fractions, dtype=float)
+    if shares.ndim != 1 or len(shares) < 1 or not (shares > 0).all() \
+            or abs(shares.sum() - 1) > 1e-6:
         raise ValueError(f"fractions must be positive and sum to 1, e.g. (0.6, 0.2, 0.2); "
-                         f"got {fractions.tolist()}")
+                         f"got {shares.tolist()}")
     subject = _subjects(data, groups)
     unique = np.unique(subject)
-    counts = np.floor(fractions * len(unique)).astype(int)
-    remainders = fractions * len(unique) - counts
+    counts = np.floor(shares * len(unique)).astype(int)
+    remainders = shares * len(unique) - counts
     counts[np.argsort(-remainders, kind="stable")[: len(unique) - counts.sum()]] += 1
     if (counts == 0).any():
         raise ValueError(
-            f"{len(unique)} subjects cannot fill {len(fractions)} sets with fractions "
-            f"{fractions.tolist()} (set {int(np.flatnonzero(counts == 0)[0])} would be empty); "
+            f"{len(unique)} subjects cannot fill {len(shares)} sets with fractions "
+            f"{shares.tolist()} (set {int(np.flatnonzero(counts == 0)[0])} would be empty); "
             "use fewer sets, larger fractions, or more data")
     shuffled = np.random.default_rng(seed).permutation(unique)
     bounds = np.cumsum(counts)[:-1]

@@ -28,7 +28,8 @@ from ..checks.arrays import check_count
 DEFAULT_SHAPE = (64, 64)
 
 
-def synthetic(n: int, shape: tuple[int, ...] = DEFAULT_SHAPE, *, seed: int = 0, n_labels: int = 8, max_displacement: float | None = None, noise: float = 0.02):
+def synthetic(n: int, shape: tuple[int, ...] = DEFAULT_SHAPE, *, seed: int = 0, n_labels: int = 8,
+              max_displacement: float | None = None, noise: float = 0.02) -> Dataset:
     """Generate ``n`` synthetic subjects with label maps.
 
     Parameters
@@ -109,11 +110,12 @@ class KnownPairs:
     fixed_labels: np.ndarray
     flow: np.ndarray
 
-    def __len__(self):
+    def __len__(self) -> int:
         return len(self.moving)
 
 
-def synthetic_pairs(n, shape=DEFAULT_SHAPE, *, seed: int = 0, n_labels: int = 8, max_displacement=None, noise: float = 0.02):
+def synthetic_pairs(n: int, shape: tuple[int, ...] = DEFAULT_SHAPE, *, seed: int = 0, n_labels: int = 8,
+                    max_displacement: float | None = None, noise: float = 0.02) -> KnownPairs:
     """Generate ``n`` pairs related by a known smooth deformation.
 
     Parameters are as in :func:`synthetic`; ``max_displacement`` bounds the
@@ -150,7 +152,7 @@ def synthetic_pairs(n, shape=DEFAULT_SHAPE, *, seed: int = 0, n_labels: int = 8,
     return KnownPairs(moving, fixed, moving_labels, fixed_labels, flows)
 
 
-def smooth_field(shape: tuple[int, ...], max_displacement: float, rng):
+def smooth_field(shape: tuple[int, ...], max_displacement: float, rng: np.random.Generator) -> np.ndarray:
     """A random smooth displacement field whose largest vector is ``max_displacement``.
 
     Parameters
@@ -172,7 +174,7 @@ def smooth_field(shape: tuple[int, ...], max_displacement: float, rng):
     return (field * (max_displacement / max(norm, 1e-12))).astype(np.float32)
 
 
-def warp(volume: np.ndarray, flow: np.ndarray, *, order: int):
+def warp(volume: np.ndarray, flow: np.ndarray, *, order: int) -> np.ndarray:
     """Sample ``volume`` at ``x + flow(x)`` (voxelmorph's warp convention).
 
     Parameters

@@ -7,6 +7,9 @@ template built from the cohort starting from such a placed scan.
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
+
 import pathlib
 
 import numpy as np
@@ -21,7 +24,8 @@ from .scans import PreparedScan, Reference, Scan, antialiased, head_mask, onto_g
 MARGIN = 4
 
 
-def space_of(reference, spacing, shape, reference_mask):
+def space_of(reference: Any, spacing: float | None, shape: Sequence[int] | None,
+             reference_mask: Any) -> Any:
     """The ModelSpace of ``reference`` when it is a model or a space (None otherwise), checked."""
     if is_pretrained_name(reference):
         raise ValueError(f"reference={reference!r} names a model: pass the model itself, "
@@ -49,7 +53,7 @@ def space_of(reference, spacing, shape, reference_mask):
     return space
 
 
-def is_one_of(reference, entries):
+def is_one_of(reference: Any, entries: Sequence[tuple[Any, ...]]) -> bool:
     """Whether ``reference`` is the path of one of the input scans."""
     if reference is None or isinstance(reference, (int, np.integer)):
         return False
@@ -57,7 +61,8 @@ def is_one_of(reference, entries):
     return any(path.resolve() == target for _, path, _, _ in entries)
 
 
-def template_scan(reference, entries, scans, reference_mask):
+def template_scan(reference: Any, entries: Sequence[tuple[Any, ...]], scans: Sequence[Scan],
+                  reference_mask: Any) -> Scan:
     """The scan (or template file) the grid is built around, as a :class:`Scan`."""
     if reference is None:
         return scans[0]
@@ -65,7 +70,7 @@ def template_scan(reference, entries, scans, reference_mask):
         if not -len(scans) <= reference < len(scans):
             raise ValueError(f"reference={reference}: there are {len(scans)} scans; give an index "
                              f"0..{len(scans) - 1}, a scan or template path, or None")
-        return scans[reference]
+        return scans[int(reference)]
     if is_one_of(reference, entries):
         target = pathlib.Path(reference).resolve()
         return next(scan for scan in scans if pathlib.Path(scan.path).resolve() == target)
@@ -84,7 +89,8 @@ def template_scan(reference, entries, scans, reference_mask):
     return template
 
 
-def grid_around(template, spacing, shape):
+def grid_around(template: Scan, spacing: float,
+                shape: Sequence[int] | None) -> tuple[tuple[int, ...], np.ndarray]:
     """The output grid: RAS, ``spacing`` mm, centred on the template's brain (or head)."""
     affine = template.affine
     region = template.brain if template.brain is not None else head_mask(template.array)
@@ -105,13 +111,15 @@ def grid_around(template, spacing, shape):
     return shape, grid
 
 
-def place_on_grid(template, shape, grid, percentiles):
+def place_on_grid(template: Scan, shape: tuple[int, ...], grid: np.ndarray,
+                  percentiles: tuple[float, float]) -> Reference:
     """The template scan itself on the grid (no alignment: the grid lies in its world)."""
     result = onto_own_world(template, Reference(np.zeros(shape, np.float32), grid), percentiles)
+    assert result.image is not None  # onto_own_world resamples it
     return Reference(image=result.image, affine=grid, mask=result.mask, labels=result.labels)
 
 
-def onto_own_world(scan, reference, percentiles):
+def onto_own_world(scan: Scan, reference: Reference, percentiles: tuple[float, float]) -> PreparedScan:
     """A scan resampled onto a grid in its own world (the reference scan: transform = identity)."""
     result = PreparedScan(name=scan.name, path=scan.path, transform=np.eye(4), correlation=1.0)
     smoothed = antialiased(scan.array, scan.affine, reference.spacing)

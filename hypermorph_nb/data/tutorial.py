@@ -29,6 +29,8 @@ Learning for Image Registration", IPMI 2021 (arXiv:2101.01035).
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import dataclasses
 import hashlib
 import http.client
@@ -40,6 +42,9 @@ import urllib.request
 
 from ..io.files import follow_umask, sha256_of
 from .files import load_npz
+
+if TYPE_CHECKING:
+    from .dataset import Dataset
 
 #: Environment variable naming the folder that caches downloaded data.
 DATA_ENV = "HYPERMORPH_NB_DATA"
@@ -85,7 +90,7 @@ OASIS_TUTORIAL = TutorialSource(
 )
 
 
-def cache_dir():
+def cache_dir() -> pathlib.Path:
     """The folder that caches downloaded data.
 
     ``$HYPERMORPH_NB_DATA`` when set, else ``$XDG_CACHE_HOME/hypermorph-nb``,
@@ -103,7 +108,7 @@ def cache_dir():
 
 
 def load_tutorial(path: str | os.PathLike[str] | None = None, *, source: TutorialSource = OASIS_TUTORIAL, sha256: str | None = None, download: bool = True, timeout: int = 60,
-                  progress: bool = True, normalize: str = "auto"):
+                  progress: bool = True, normalize: str = "auto") -> Dataset:
     """Load the seed tutorial's 2D OASIS slices, downloading and caching them once.
 
     Parameters
@@ -170,13 +175,13 @@ def _download(source, destination, expected, *, timeout, progress, normalize):
 
     try:
         destination.parent.mkdir(parents=True, exist_ok=True)
-        handle, partial = tempfile.mkstemp(dir=destination.parent, prefix=f".{destination.name}.",
-                                           suffix=".part")
+        handle, partial_name = tempfile.mkstemp(dir=destination.parent, prefix=f".{destination.name}.",
+                                                suffix=".part")
     except OSError as error:
         raise DataUnavailableError(
             f"cannot write to the cache folder {destination.parent} ({error}); set {DATA_ENV} "
             "to a writable folder." + _alternatives(source)) from None
-    partial = pathlib.Path(partial)
+    partial = pathlib.Path(partial_name)
     try:
         follow_umask(partial)   # the cached file gets the mode of any new file, not mkstemp's 0600
         digest = hashlib.sha256()

@@ -9,6 +9,8 @@ machines, start the same command on each with its own ``TF_CONFIG`` instead.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from typing import TYPE_CHECKING
 
 from collections.abc import Sequence
@@ -71,7 +73,7 @@ def local_tf_configs(count: int, *, host: str = "127.0.0.1", ports: Sequence[int
             for index in range(count)]
 
 
-def launch_local_workers(command: list[str], count: int, *, host: str = "127.0.0.1", env: dict[str, Any] | None = None,
+def launch_local_workers(command: list[str], count: int, *, host: str = "127.0.0.1", env: Mapping[str, str] | None = None,
                          timeout: float | None = None, grace: float = GRACE_SECONDS) -> int:
     """Run ``command`` as ``count`` local workers of one job and wait for them.
 

@@ -14,6 +14,8 @@ set from Python is applied before the assignment returns.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from pathlib import Path
 
 import os
@@ -157,7 +159,7 @@ class LambdaExplorer(PictureMixin, widgets.VBox):
 
     def __init__(self, model: tf.keras.Model, data: Dataset | ArrayLike, *, pair: tuple[int, ...] = (0, 1),
                  lam: float = 0.5, image_sigma: float | str | None = FROM_MODEL, affine: ArrayLike | None = None,
-                 convention: str = "neurological", slices: dict[str, Any] | None = None, display: str = "auto",
+                 convention: str = "neurological", slices: Mapping[str, int] | None = None, display: str = "auto",
                  image_format: str = "jpeg", grid_step: int | None = None, dpi: int = 90,
                  play_interval: int = 250) -> None:
         spec = require_hypermorph(model, "LambdaExplorer")
