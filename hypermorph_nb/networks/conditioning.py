@@ -22,6 +22,9 @@ calls.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from typing import Any
+
 from collections.abc import Sequence
 
 import numpy as np
@@ -51,7 +54,7 @@ class LambdaEncoding(tf.keras.layers.Layer):
     [[0.0, 1.0], [0.25, 0.75]]
     """
 
-    def call(self, lam):
+    def call(self, lam: tf.Tensor) -> tf.Tensor:
         return tf.concat([lam, 1.0 - lam], axis=-1)
 
 
@@ -69,7 +72,7 @@ class FeatureModulation(tf.keras.layers.Layer):
     ([2.0, 1.0, 1.0], [1.0, 1.0, 6.0])
     """
 
-    def call(self, inputs):
+    def call(self, inputs: list[tf.Tensor]) -> tf.Tensor:
         features, gamma_beta = inputs
         gamma, beta = tf.split(gamma_beta, 2, axis=-1)
         shape = tf.concat([tf.shape(gamma)[:1], tf.ones([features.shape.rank - 2], tf.int32),
@@ -77,7 +80,7 @@ class FeatureModulation(tf.keras.layers.Layer):
         return features * (1.0 + tf.reshape(gamma, shape)) + tf.reshape(beta, shape)
 
 
-def check_conditioning(conditioning, hyper_encoding):
+def check_conditioning(conditioning: str, hyper_encoding: str) -> None:
     """Validate the two conditioning options (raise ``ValueError`` naming the fix)."""
     if conditioning not in CONDITIONINGS:
         raise ValueError(f"conditioning must be one of {CONDITIONINGS}, got {conditioning!r}")
@@ -87,7 +90,7 @@ def check_conditioning(conditioning, hyper_encoding):
             f"residual weights; 'tutorial': the seed tutorial's raw λ), got {hyper_encoding!r}")
 
 
-def check_units(units, name):
+def check_units(units: Sequence[int], name: str) -> list[int]:
     """``units`` as a list of ints; raise ``ValueError`` naming ``name`` unless all are positive."""
     units = [int(u) for u in units]
     if not units or min(units) < 1:
@@ -95,7 +98,7 @@ def check_units(units, name):
     return units
 
 
-def build_hypernetwork(units: Sequence[int], *, encoding: str = "mip", name: str = "hypernetwork"):
+def build_hypernetwork(units: Sequence[int], *, encoding: str = "mip", name: str = "hypernetwork") -> tf.keras.Model:
     """The dense hypernetwork that maps λ to the U-Net's hidden code.
 
     Parameters
@@ -125,7 +128,8 @@ def build_hypernetwork(units: Sequence[int], *, encoding: str = "mip", name: str
     return tf.keras.Model(lam, hidden, name=name)
 
 
-def init_residual_hyperconvs(layers, hypernetwork: tf.keras.Model, *, fraction: float = RESIDUAL_FRACTION):
+def init_residual_hyperconvs(layers: Iterable[Any], hypernetwork: tf.keras.Model, *,
+                             fraction: float = RESIDUAL_FRACTION) -> int:
     """Start each generated weight as ``θ0 + Δθ(λ)`` with ``Δθ`` small.
 
     The bias of each neurite kernel map is the base kernel θ0 (He-normal after
@@ -162,7 +166,8 @@ def init_residual_hyperconvs(layers, hypernetwork: tf.keras.Model, *, fraction: 
     return count
 
 
-def build_film_vxm(inshape: tuple[int, ...], *, nb_features=None, int_steps: int = 0, film_units: Sequence[int] = FILM_UNITS, name: str = "film"):
+def build_film_vxm(inshape: tuple[int, ...], *, nb_features: Sequence[Sequence[int]] | None = None, int_steps: int = 0,
+                   film_units: Sequence[int] = FILM_UNITS, name: str = "film") -> tf.keras.Model:
     """A VoxelMorph U-Net conditioned on λ by feature-wise scale and shift (FiLM).
 
     The U-Net, flow layer and spatial transformer are those of

@@ -27,6 +27,9 @@ VoxelMorph-like start (neurite's dense maps start them several times too small).
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+from typing import Any
+
 import contextlib
 import threading
 from collections.abc import Iterator
@@ -47,7 +50,15 @@ class FastHyperConv:
     (``_call_dense_pseudo_layer``), only the convolution differs.
     """
 
-    def call(self, inputs):
+    # provided by the neurite layer mixed with this class
+    rank: int
+    use_bias: bool
+    activation: Callable[[tf.Tensor], tf.Tensor] | None
+    hyperkernel: Any
+    hyperbias: Any
+    _call_dense_pseudo_layer: Callable[[tf.Tensor, Any], tf.Tensor]
+
+    def call(self, inputs: list[tf.Tensor]) -> tf.Tensor:
         """``[features, hypernetwork output]`` -> the convolved features (after the activation)."""
         hyper = inputs[1]
         conv_inputs = [inputs[0], self._call_dense_pseudo_layer(hyper, self.hyperkernel)]
@@ -55,7 +66,7 @@ class FastHyperConv:
             conv_inputs.append(self._call_dense_pseudo_layer(hyper, self.hyperbias))
         return self.convolve(conv_inputs)
 
-    def convolve(self, inputs):
+    def convolve(self, inputs: list[tf.Tensor]) -> tf.Tensor:
         """neurite's ``HyperConv.call`` of ``[features, kernels(, biases)]``, without the loop."""
         if self.rank == 2:
             outputs = grouped_conv2d(self, inputs)
@@ -112,7 +123,7 @@ def fast_hyperconvs() -> Iterator[None]:
                 setattr(ne.layers, name, cls)
 
 
-def grouped_conv2d(layer, inputs):
+def grouped_conv2d(layer: Any, inputs: Sequence[tf.Tensor]) -> tf.Tensor:
     """2D: one grouped convolution forward; back-propagated through :func:`per_sample_conv`."""
 
     @tf.custom_gradient
@@ -131,7 +142,7 @@ def grouped_conv2d(layer, inputs):
     return convolve(*inputs)
 
 
-def folded_conv2d(layer, features, kernels):
+def folded_conv2d(layer: Any, features: tf.Tensor, kernels: tf.Tensor) -> tf.Tensor:
     """The batch folded into the channel axis: one grouped convolution (forward only on CPUs)."""
     kh, kw, channels, filters = kernels.shape[1:]
     dynamic = tf.shape(features)
@@ -147,7 +158,7 @@ def folded_conv2d(layer, features, kernels):
     return tf.transpose(tf.reshape(outputs, [out_h, out_w, batch, filters]), [2, 0, 1, 3])
 
 
-def per_sample_conv(layer, inputs):
+def per_sample_conv(layer: Any, inputs: Sequence[tf.Tensor]) -> tf.Tensor:
     """Each sample's own kernel, without neurite's ``tf.map_fn`` loop where possible (3D layers, 2D gradients).
 
     Each sample goes through ``layer._convolve_batch``, the very function
@@ -163,7 +174,7 @@ def per_sample_conv(layer, inputs):
                    lambda: tf.map_fn(layer._convolve_batch, inputs, fn_output_signature=inputs[0].dtype))
 
 
-def fix_hyperconv_initialisation(model: tf.keras.Model, *, seed: int | None = None):
+def fix_hyperconv_initialisation(model: tf.keras.Model, *, seed: int | None = None) -> int:
     """Give HyperMorph's generated convolutions a VoxelMorph-like start.
 
     neurite 0.2's ``HyperConvFromDense`` creates the dense maps that generate
@@ -202,7 +213,7 @@ def fix_hyperconv_initialisation(model: tf.keras.Model, *, seed: int | None = No
     return count
 
 
-def hyperconv_layers(model):
+def hyperconv_layers(model: tf.keras.Model) -> Iterator[Any]:
     """The neurite hyper-convolution layers inside ``model``, in build order."""
     for layer in model.submodules:
         if isinstance(layer, ne.layers.HyperConvFromDense):

@@ -64,7 +64,7 @@ class LossConfig:
             raise ValueError(f"ncc_window must be a positive odd int, got {self.ncc_window!r}")
 
 
-def image_term(fixed: tf.Tensor, moved: tf.Tensor, config: LossConfig = LossConfig()):
+def image_term(fixed: tf.Tensor, moved: tf.Tensor, config: LossConfig = LossConfig()) -> tf.Tensor:
     """Per-sample image dissimilarity between ``fixed`` and ``moved``.
 
     Parameters
@@ -87,7 +87,7 @@ def image_term(fixed: tf.Tensor, moved: tf.Tensor, config: LossConfig = LossConf
     return -tf.reduce_mean(ncc.ncc(fixed, moved), axis=axes)
 
 
-def smoothness_term(flow: tf.Tensor):
+def smoothness_term(flow: tf.Tensor) -> tf.Tensor:
     """Per-sample mean squared spatial gradient of a displacement field.
 
     The same quantity as voxelmorph's ``Grad('l2')`` (forward differences,
@@ -116,7 +116,7 @@ def smoothness_term(flow: tf.Tensor):
     return tf.add_n(terms) / ndims
 
 
-def label_term(fixed_labels: tf.Tensor, moved_labels: tf.Tensor):
+def label_term(fixed_labels: tf.Tensor, moved_labels: tf.Tensor) -> tf.Tensor:
     """Per-sample ``1 −`` mean soft Dice of one-hot label maps, over the structures present.
 
     The auxiliary-segmentation term of VoxelMorph (Balakrishnan et al., TMI
@@ -155,7 +155,9 @@ def label_term(fixed_labels: tf.Tensor, moved_labels: tf.Tensor):
     return 1.0 - mean_dice
 
 
-def weighted_terms(fixed: tf.Tensor, moved: tf.Tensor, flow: tf.Tensor, lam: tf.Tensor | float, config: LossConfig = LossConfig(), *, labels=None, label_weight: float = 0.0):
+def weighted_terms(fixed: tf.Tensor, moved: tf.Tensor, flow: tf.Tensor, lam: tf.Tensor | float,
+                   config: LossConfig = LossConfig(), *, labels: tuple[tf.Tensor, tf.Tensor] | None = None,
+                   label_weight: float = 0.0) -> dict[str, tf.Tensor]:
     """The per-sample terms of the λ-weighted loss.
 
     Parameters

@@ -384,12 +384,12 @@ def _build_core(spec, inshape):
     return model
 
 
-def count_parameters(model):
+def count_parameters(model: tf.keras.Model) -> int:
     """Number of trainable parameters (for reports)."""
     return int(sum(np.prod(w.shape) for w in model.trainable_weights))
 
 
-def require_hypermorph(model, what):
+def require_hypermorph(model: tf.keras.Model, what: str) -> ModelSpec:
     """Return the model's spec; raise a clear error unless it takes λ (HyperMorph or FiLM, 2D or 3D).
 
     Examples

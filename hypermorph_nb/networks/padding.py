@@ -23,6 +23,8 @@ same seed.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+
 import math
 
 import tensorflow as tf
@@ -31,7 +33,7 @@ import tensorflow as tf
 MIN_SIDE = 8
 
 
-def pooling_multiple(nb_features):
+def pooling_multiple(nb_features: Sequence[Sequence[int]] | None) -> int:
     """The multiple every side must be for the U-Net (``2 ** encoder levels``).
 
     Examples
@@ -43,7 +45,7 @@ def pooling_multiple(nb_features):
     return 2 ** levels
 
 
-def padded_shape(inshape, multiple):
+def padded_shape(inshape: Sequence[int], multiple: int) -> tuple[int, ...]:
     """Each side rounded up to a multiple of ``multiple``.
 
     Examples
@@ -54,7 +56,7 @@ def padded_shape(inshape, multiple):
     return tuple(int(math.ceil(side / multiple) * multiple) for side in inshape)
 
 
-def pad_widths(inshape, padded):
+def pad_widths(inshape: Sequence[int], padded: Sequence[int]) -> tuple[tuple[int, int], ...]:
     """``((before, after), ...)`` per axis; the odd voxel, if any, goes after.
 
     Examples
@@ -67,7 +69,7 @@ def pad_widths(inshape, padded):
     return tuple(((p - s) // 2, p - s - (p - s) // 2) for s, p in zip(inshape, padded))
 
 
-def wrap_padded(core: tf.keras.Model, inshape: tuple[int, ...]):
+def wrap_padded(core: tf.keras.Model, inshape: tuple[int, ...]) -> tf.keras.Model:
     """A model of shape ``inshape`` running ``core`` (built at a padded shape) inside.
 
     Parameters
@@ -103,7 +105,8 @@ def wrap_padded(core: tf.keras.Model, inshape: tuple[int, ...]):
                       fields_out=lambda field, name: crop(widths, name=f"crop_{name}")(field))
 
 
-def wrap_inner(core, inshape, *, images_in, fields_out, suffix):
+def wrap_inner(core: tf.keras.Model, inshape: Sequence[int], *, images_in: Callable[[tf.Tensor, str], tf.Tensor],
+               fields_out: Callable[[tf.Tensor, str], tf.Tensor], suffix: str) -> tf.keras.Model:
     """A model at ``inshape`` around ``core``: images mapped in, fields mapped back out.
 
     The one wrapper of :func:`wrap_padded` and
