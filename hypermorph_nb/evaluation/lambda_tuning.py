@@ -58,14 +58,14 @@ class LambdaSearch:
 
     lam: float
     value: float
-    trace: list
+    trace: list[tuple[float, float]]
     model_calls: int
     objective: str
     label: object
     pairs: np.ndarray
 
     @property
-    def lams(self):
+    def lams(self) -> np.ndarray:
         """λ of every evaluation."""
         return np.array([lam for lam, _ in self.trace])
 
@@ -250,6 +250,7 @@ class _DiceTarget:
 
     def __init__(self, data, pairs, label):
         labels = labels_of(data, None)
+        self.label: int | None
         if label is not None:
             labels = labels[[label_index(labels, label, data.label_names)]]
             self.label = int(labels[0])

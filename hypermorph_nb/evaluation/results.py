@@ -13,6 +13,9 @@ the moving and the fixed label map; elsewhere its Dice is NaN and means skip it.
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping
+from typing import Any
+
 import contextlib
 import dataclasses
 import warnings
@@ -97,47 +100,47 @@ class SweepResult:
     lams: np.ndarray
     pairs: np.ndarray
     labels: np.ndarray
-    label_names: dict
-    dice: np.ndarray
+    label_names: dict[int, str] | None
+    dice: np.ndarray | None
     mse: np.ndarray
     folding: np.ndarray
     identity: PairScores
     ncc: np.ndarray | None = None
 
     @property
-    def pair_dice(self):
+    def pair_dice(self) -> np.ndarray:
         """``(L, P)`` Dice per λ and pair: mean over the structures scored on that pair."""
-        self._require_labels()
+        dice = self._require_labels()
         with quiet_nan_warnings():
-            return np.nanmean(self.dice, axis=2)
+            return np.nanmean(dice, axis=2)
 
     @property
-    def mean_dice(self):
+    def mean_dice(self) -> np.ndarray:
         """``(L,)`` Dice per λ: mean over pairs of the mean over structures present."""
         with quiet_nan_warnings():
             return np.nanmean(self.pair_dice, axis=1)
 
     @property
-    def mean_dice_sem(self):
+    def mean_dice_sem(self) -> np.ndarray:
         """``(L,)`` standard error of :attr:`mean_dice` over pairs."""
         return sem_over_pairs(self.pair_dice)
 
     @property
-    def dice_per_label(self):
+    def dice_per_label(self) -> np.ndarray:
         """``(L, K)`` Dice per λ and structure, averaged over the pairs that have it."""
-        self._require_labels()
+        dice = self._require_labels()
         with quiet_nan_warnings():
-            return np.nanmean(self.dice, axis=1)
+            return np.nanmean(dice, axis=1)
 
     @property
-    def optimal_lam(self):
+    def optimal_lam(self) -> float:
         """λ of the grid with the highest mean Dice (lowest MSE without labels)."""
         if self.dice is None:
             return float(self.lams[np.argmin(self.mse.mean(1))])
         return self.optimum().lam
 
     @property
-    def optimal_lam_per_label(self):
+    def optimal_lam_per_label(self) -> dict[int, float]:
         """Dict: structure label value -> λ with its highest mean Dice.
 
         Structures that no pair has in both images are left out.
@@ -147,17 +150,18 @@ class SweepResult:
                 for k, label in enumerate(self.labels) if not np.all(np.isnan(per_label[:, k]))}
 
     @property
-    def identity_dice(self):
+    def identity_dice(self) -> float:
         """Mean Dice of the unregistered pairs (same convention as :attr:`mean_dice`)."""
         self._require_labels()
+        assert self.identity.dice is not None  # scored with the same label maps
         with quiet_nan_warnings():
             return float(np.nanmean(np.nanmean(self.identity.dice, axis=1)))
 
-    def label_name(self, label):
+    def label_name(self, label: int) -> str:
         """Name of a structure label value (its number as text when unknown)."""
         return (self.label_names or {}).get(int(label), str(int(label)))
 
-    def optimum(self, label: int | str | None = None):
+    def optimum(self, label: int | str | None = None) -> LambdaOptimum:
         """The best λ for the mean Dice, or for one structure, with its curve.
 
         Parameters
@@ -190,9 +194,9 @@ class SweepResult:
                              lams=self.lams.copy(), curve=np.asarray(curve, dtype=float).copy(),
                              label=value, name=name)
 
-    def summary(self):
+    def summary(self) -> dict[str, Any]:
         """A JSON-serialisable dict of the curves and optima."""
-        out = {
+        out: dict[str, Any] = {
             "lams": self.lams.tolist(),
             "n_pairs": int(len(self.pairs)),
             "mse": self.mse.mean(1).tolist(),
@@ -213,7 +217,7 @@ class SweepResult:
             })
         return out
 
-    def table(self):
+    def table(self) -> Any:
         """Per-λ table as a pandas DataFrame (or a list of dicts without pandas)."""
         rows = []
         per_label = self.dice_per_label if self.dice is not None else None
@@ -223,7 +227,7 @@ class SweepResult:
                    "folding_percent": float(100 * self.folding[index].mean())}
             if self.ncc is not None:
                 row["ncc"] = float(np.nanmean(self.ncc[index]))
-            if per_label is not None:
+            if per_label is not None and mean_dice is not None:  # both with label maps
                 row["mean_dice"] = float(mean_dice[index])
                 for k, label in enumerate(self.labels):
                     row[f"dice[{self.label_name(label)}]"] = float(per_label[index, k])
@@ -237,10 +241,11 @@ class SweepResult:
     def _label_index(self, label):
         return label_index(self.labels, label, self.label_names, where="this sweep")
 
-    def _require_labels(self):
+    def _require_labels(self) -> np.ndarray:
         if self.dice is None:
             raise ValueError("this sweep has no Dice: the data had no label maps; "
                              "load data with labels (e.g. load_npz on a file with 'segs')")
+        return self.dice
 
 
 @dataclasses.dataclass
@@ -256,32 +261,32 @@ class SweepComparison:
 
     candidate: SweepResult
     reference: SweepResult
-    names: tuple = ("HyperMorph", "baselines")
+    names: tuple[str, ...] = ("HyperMorph", "baselines")
 
     @property
-    def dice_difference(self):
+    def dice_difference(self) -> np.ndarray:
         """``(L,)`` candidate minus reference mean Dice, paired over the same pairs."""
         return self.candidate.mean_dice - self.reference.mean_dice
 
     @property
-    def dice_difference_sem(self):
+    def dice_difference_sem(self) -> np.ndarray:
         """``(L,)`` standard error of :attr:`dice_difference` from the per-pair differences."""
         return sem_over_pairs(self.candidate.pair_dice - self.reference.pair_dice)
 
     @property
-    def optimum_steps_apart(self):
+    def optimum_steps_apart(self) -> int:
         """How many grid steps separate the two optimal λ (0: the same λ)."""
         lams = list(self.candidate.lams)
         return abs(lams.index(self.candidate.optimal_lam) - lams.index(self.reference.optimal_lam))
 
-    def per_label_steps_apart(self):
+    def per_label_steps_apart(self) -> dict[str, int]:
         """Dict: structure name -> grid steps between the two per-structure optimal λ."""
         lams = list(self.candidate.lams)
         ours, theirs = self.candidate.optimal_lam_per_label, self.reference.optimal_lam_per_label
         return {self.candidate.label_name(label): abs(lams.index(ours[label]) - lams.index(theirs[label]))
                 for label in ours if label in theirs}
 
-    def rows(self):
+    def rows(self) -> list[dict[str, Any]]:
         """One dict per λ: Dice and % folding of both, and the Dice difference."""
         first, second = self.names
         difference, sem = self.dice_difference, self.dice_difference_sem
@@ -296,7 +301,7 @@ class SweepComparison:
             f"{second} folding %": float(100 * self.reference.folding[i].mean()),
         } for i, lam in enumerate(self.candidate.lams)]
 
-    def summary(self):
+    def summary(self) -> dict[str, Any]:
         """A JSON-serialisable dict: optima, differences and per-structure agreement."""
         first, second = self.names
         return {
@@ -310,7 +315,7 @@ class SweepComparison:
 
 
 def compare_sweeps(candidate: SweepResult, reference: SweepResult, *,
-                   names: tuple[str, str] = ("HyperMorph", "baselines")) -> SweepComparison:
+                   names: tuple[str, ...] = ("HyperMorph", "baselines")) -> SweepComparison:
     """Set two sweeps side by side, e.g. one HyperMorph against a grid of baselines.
 
     Parameters
@@ -351,7 +356,7 @@ def compare_sweeps(candidate: SweepResult, reference: SweepResult, *,
     return SweepComparison(candidate=candidate, reference=reference, names=tuple(names))
 
 
-def sem_over_pairs(per_pair):
+def sem_over_pairs(per_pair: np.ndarray) -> np.ndarray:
     """Standard error of the mean over pairs (axis 1) of ``(L, P)`` values, NaN skipped."""
     counts = np.sum(np.isfinite(per_pair), axis=1)
     with np.errstate(invalid="ignore", divide="ignore"), quiet_nan_warnings():
@@ -359,14 +364,15 @@ def sem_over_pairs(per_pair):
 
 
 @contextlib.contextmanager
-def quiet_nan_warnings():
+def quiet_nan_warnings() -> Iterator[None]:
     """Silence numpy's 'Mean of empty slice' warnings: NaN is the documented answer there."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", category=RuntimeWarning)
         yield
 
 
-def label_index(labels, label, label_names=None, *, where: str = "this data's label maps"):
+def label_index(labels: np.ndarray, label: int | str, label_names: Mapping[int, str] | None = None, *,
+                where: str = "this data's label maps") -> int:
     """Position in ``labels`` of a structure given by value or name.
 
     Raises

@@ -17,6 +17,8 @@ cut every structure); elsewhere its Dice is NaN and means skip it.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -100,7 +102,7 @@ VOXELS_PER_CALL = 2_000_000
 MAX_BATCH = 8
 
 
-def auto_batch_size(shape):
+def auto_batch_size(shape: Sequence[int]) -> int:
     """Registrations per model call for images of ``shape``: memory-bounded, at most 8.
 
     One call holds at most :data:`VOXELS_PER_CALL` voxels per image stack (moving,
@@ -308,12 +310,13 @@ def _progress_bar(total, desc, progress):
     return tqdm(total=total, desc=desc, unit="reg", disable=disable, leave=False, **options)
 
 
-def label_presence(data, pairs, labels):
+def label_presence(data: Dataset, pairs: np.ndarray, labels: np.ndarray) -> np.ndarray:
     """``(P, K)``: whether each structure is in both the moving and the fixed label map of a pair.
 
     Dice is NaN (left out of means) where it is not. The structures of each
     image are found once, whatever the number of pairs it takes part in.
     """
+    assert data.labels is not None  # called for data with label maps
     present = {index: np.isin(labels, np.unique(data.labels[index])) for index in np.unique(pairs)}
     return np.stack([present[moving] & present[fixed] for moving, fixed in pairs])
 
@@ -332,7 +335,7 @@ def _sweep_result(lams, pairs, labels, data, scores):
     )
 
 
-def dataset_and_registrar(model, data):
+def dataset_and_registrar(model: tf.keras.Model, data: Dataset | ArrayLike) -> tuple[Dataset, Registrar]:
     """``data`` as a Dataset of the model's shape (:func:`~hypermorph_nb.data.as_dataset`), and the model's Registrar."""
     return as_dataset(data, inshape=spec_of(model).inshape), Registrar.for_model(model)
 
@@ -341,7 +344,7 @@ def _batch_size(batch_size, data):
     return auto_batch_size(data.shape) if batch_size is None else check_count(batch_size, "batch_size")
 
 
-def labels_of(data, labels):
+def labels_of(data: Dataset, labels: ArrayLike | None) -> np.ndarray:
     if not data.has_labels:
         return np.array([], dtype=int)
     return data.label_values() if labels is None else np.asarray(labels, dtype=int).reshape(-1)
