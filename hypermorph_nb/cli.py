@@ -8,6 +8,9 @@ line, ``hypermorph-nb: error: ...``, and exit with status 2; warnings print as
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+from typing import Any, TextIO
+
 import argparse
 import sys
 import warnings
@@ -187,11 +190,13 @@ class CommandParser(argparse.ArgumentParser):
     none of them.
     """
 
-    def __init__(self, *args, add_arguments=None, **kwargs) -> None:
+    def __init__(self, *args: Any, add_arguments: Callable[[argparse.ArgumentParser], None] | None = None,
+                 **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.add_arguments = add_arguments
 
-    def parse_known_args(self, args=None, namespace=None):
+    def parse_known_args(self, args: Sequence[str] | None = None,  # type: ignore[override]
+                         namespace: Any = None) -> tuple[argparse.Namespace, list[str]]:
         if self.add_arguments is not None:
             add_arguments, self.add_arguments = self.add_arguments, None
             add_arguments(self)
@@ -215,7 +220,7 @@ COMMANDS = {
 }
 
 
-def main(argv=None):
+def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``hypermorph-nb`` console command."""
     from . import __version__
 
@@ -226,7 +231,8 @@ def main(argv=None):
         commands.add_parser(name, help=help_text, description=help_text, add_arguments=add_arguments)
     args = parser.parse_args(argv)
 
-    def note(message, category, filename, lineno, file=None, line=None) -> None:
+    def note(message: Warning | str, category: type[Warning], filename: str, lineno: int,
+             file: TextIO | None = None, line: str | None = None) -> None:
         print(f"hypermorph-nb: note: {message}", file=sys.stderr)
 
     try:

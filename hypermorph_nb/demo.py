@@ -7,6 +7,10 @@ image for several λ), ``dice_vs_lambda.png`` and the trained model folder.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+from typing import Any, cast
+
 import os
 import time
 
@@ -21,11 +25,15 @@ from .viz.plotting import lambda_row_figure, plot_sweep
 from .io.report import save_metrics
 from .training import train
 
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
 DEMO_LAMBDAS = (0.0, 0.1, 0.2, 0.4, 0.6, 0.8, 1.0)
 
 
 def run_demo(out: str | os.PathLike[str], *, n_images: int = 40, shape: tuple[int, ...] = (64, 64), epochs: int = 8, steps_per_epoch: int = 50,
-             learning_rate: float = 1e-3, lr_schedule: str = "step", image_sigma=DEFAULT_IMAGE_SIGMA, seed: int = 0, verbose: bool = True):
+             learning_rate: float = 1e-3, lr_schedule: str = "step", image_sigma: float = DEFAULT_IMAGE_SIGMA, seed: int = 0,
+             verbose: bool = True) -> dict[str, Any]:
     """Train a small HyperMorph model on synthetic data and report Dice vs λ.
 
     Parameters
@@ -73,9 +81,10 @@ def run_demo(out: str | os.PathLike[str], *, n_images: int = 40, shape: tuple[in
     plt.close(fig)
     ax = plot_sweep(sweep)
     ax.set_title("HyperMorph on synthetic validation pairs")
-    ax.figure.tight_layout()
-    ax.figure.savefig(os.path.join(out, "dice_vs_lambda.png"), dpi=100)
-    plt.close(ax.figure)
+    figure = cast("Figure", ax.figure)  # the axes of a figure, not of a subfigure
+    figure.tight_layout()
+    figure.savefig(os.path.join(out, "dice_vs_lambda.png"), dpi=100)
+    plt.close(figure)
 
     summary = sweep.summary()
     metrics = {

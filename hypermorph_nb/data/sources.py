@@ -140,7 +140,7 @@ def load_source(source: str = "auto", *, path: str | os.PathLike[str] | None = N
         shape = tuple(int(side) for side in shape)
         if len(shape) not in (2, 3) or min(shape) < 1:
             raise ValueError(f"shape must be (H, W) or (D, H, W) with positive sides, got {shape}")
-    notes = []
+    notes: list[str] = []
     if source == "auto" and shape is not None and len(shape) == 3:
         data = _auto_3d(path, subset, shape, seed, n_synthetic, notes)
     elif source == "auto":

@@ -22,6 +22,9 @@ releases. Each fix-up is scoped to what needs it (nothing stays changed in
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from typing import Any
+
 import collections
 import contextlib
 import functools
@@ -44,7 +47,7 @@ KERAS3_ACTIVE_MESSAGE = (
 )
 
 
-def ensure_legacy_keras():
+def ensure_legacy_keras() -> None:
     """Route ``tf.keras`` to tf-keras (Keras 2), or fail with instructions.
 
     Safe in any import order: before TensorFlow is imported it sets
@@ -89,7 +92,7 @@ def ensure_legacy_keras():
         from tensorflow.python.tools import module_util
 
         tf.__path__.insert(0, module_util.get_parent_dir_for_name("tf_keras.api._v2.keras"))
-        tf._tf_uses_legacy_keras = True
+        setattr(tf, "_tf_uses_legacy_keras", True)  # tf's own flag, which its type stubs do not list
 
 
 def _keras3_evidence(tf) -> str:
@@ -122,7 +125,7 @@ def _getargspec(func):
 
 
 @contextlib.contextmanager
-def getargspec_shim():
+def getargspec_shim() -> Iterator[None]:
     """Provide ``inspect.getargspec`` for the duration of the block only."""
     had = hasattr(inspect, "getargspec")
     if not had:
@@ -135,7 +138,7 @@ def getargspec_shim():
 
 
 @functools.lru_cache(maxsize=None)
-def import_registration_libraries():
+def import_registration_libraries() -> tuple[Any, Any]:
     """Import neurite and voxelmorph (TensorFlow backend) with the fix-ups applied.
 
     Runs once per process; later calls return the same modules (once neurite has

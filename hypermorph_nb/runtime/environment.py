@@ -70,12 +70,13 @@ class Environment:
     ci: bool
 
     @property
-    def papermill(self):
+    def papermill(self) -> bool:
         """True when papermill executes this kernel."""
         return self.frontend == "papermill"
 
 
-def detect(*, environ: Mapping[str, Any] | None = None, modules: Mapping[str, Any] | None = None, parent_command: str | None = None):
+def detect(*, environ: Mapping[str, str] | None = None, modules: Mapping[str, Any] | None = None,
+           parent_command: str | None = None) -> Environment:
     """Detect the front-end, whether a kernel runs and whether CI runs.
 
     Parameters
@@ -124,7 +125,7 @@ def detect(*, environ: Mapping[str, Any] | None = None, modules: Mapping[str, An
     return Environment(frontend=frontend, kernel=kernel, ci=ci)
 
 
-def ipympl_supported(environment=None) -> bool:
+def ipympl_supported(environment: Environment | None = None) -> bool:
     """True where ipympl's interactive canvas is known to work without set-up (:data:`IPYMPL_FRONTENDS`).
 
     Examples
@@ -138,7 +139,7 @@ def ipympl_supported(environment=None) -> bool:
     return environment.frontend in IPYMPL_FRONTENDS
 
 
-def enable_third_party_widgets(environment=None) -> bool:
+def enable_third_party_widgets(environment: Environment | None = None) -> bool:
     """On Colab, turn on the custom widget manager that third-party widgets (ipympl) need.
 
     Core ipywidgets (sliders, ``Image``) work on Colab without it; a widget asked
@@ -159,7 +160,7 @@ def enable_third_party_widgets(environment=None) -> bool:
     return True
 
 
-def quiet_progress(environment=None, *, environ=None):
+def quiet_progress(environment: Environment | None = None, *, environ: Mapping[str, str] | None = None) -> bool:
     """True when progress bars should stay off: under CI or papermill.
 
     ``TQDM_DISABLE`` decides when set (``1`` off, ``0`` on), as it does for tqdm.
@@ -178,7 +179,7 @@ def quiet_progress(environment=None, *, environ=None):
     return environment.ci or environment.papermill
 
 
-def in_kernel(modules) -> bool:
+def in_kernel(modules: Mapping[str, Any]) -> bool:
     shell = _shell(modules)
     return shell is not None and getattr(shell, "kernel", None) is not None
 

@@ -15,6 +15,8 @@ Every notebook that trains has the same knob in its parameters cell,
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from typing import Any
 
 import contextlib
@@ -50,7 +52,7 @@ class NotebookFailed(RuntimeError):
     """A notebook cell raised; the message names the notebook, the cell and the error."""
 
 
-def find_notebooks(folder):
+def find_notebooks(folder: str | os.PathLike[str]) -> list[Path]:
     """The numbered notebooks (``NN_name.ipynb``) of ``folder``, in order."""
     notebooks = sorted(Path(folder).glob("[0-9][0-9]_*.ipynb"))
     if not notebooks:
@@ -59,7 +61,8 @@ def find_notebooks(folder):
     return notebooks
 
 
-def run_notebook(path: str | os.PathLike[str], executed_path: str | os.PathLike[str], parameters: dict[str, Any] | None = None, *, kernel_name: str = "python3"):
+def run_notebook(path: str | os.PathLike[str], executed_path: str | os.PathLike[str],
+                 parameters: dict[str, Any] | None = None, *, kernel_name: str = "python3") -> dict[str, Any]:
     """Execute one notebook with papermill and return its recorded metrics.
 
     Parameters
@@ -132,7 +135,8 @@ def _first_line(executed_path, cell_index):
     return source.splitlines()[0] if source else ""
 
 
-def run_all(folder: str | os.PathLike[str], out: str | os.PathLike[str], *, parameters: dict[str, Any] | None = None, names: list[str] | None = None):
+def run_all(folder: str | os.PathLike[str], out: str | os.PathLike[str], *, parameters: dict[str, Any] | None = None,
+            names: list[str] | None = None) -> dict[str, dict[str, Any]]:
     """Execute every numbered notebook of ``folder`` in order.
 
     Parameters
@@ -169,7 +173,7 @@ def run_all(folder: str | os.PathLike[str], out: str | os.PathLike[str], *, para
     return results
 
 
-def parse_assignments(items):
+def parse_assignments(items: Iterable[str]) -> dict[str, Any]:
     """Parse ``key=value`` strings; values are JSON when they parse, else strings.
 
     Examples
@@ -189,7 +193,7 @@ def parse_assignments(items):
     return parsed
 
 
-def default_notebook_folder():
+def default_notebook_folder() -> Path:
     """``notebooks/`` of the repository this package is installed from, else ``./notebooks``."""
     repo = Path(__file__).resolve().parents[1] / "notebooks"
     return repo if repo.is_dir() else Path(os.getcwd()) / "notebooks"

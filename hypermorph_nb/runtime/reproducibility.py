@@ -77,7 +77,7 @@ def enable_determinism(seed: int = DEFAULT_SEED, *, threads: int | None = None) 
     tf.config.experimental.enable_op_determinism()
 
 
-def determinism_enabled():
+def determinism_enabled() -> bool:
     """True once :func:`enable_determinism` (or ``enable_op_determinism``) ran in this process."""
     from tensorflow.python.framework import config  # TensorFlow 2.21 has no public getter
 

@@ -24,6 +24,8 @@ loads in that process (the toolkit's first use, or your own ``import tensorflow`
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping
+
 import contextlib
 import importlib.abc
 import importlib.util
@@ -39,7 +41,7 @@ _RECORD = re.compile(r"^([IWEF])\d{4} \d\d:\d\d:\d+\.\d+\s+\d+ [^\s:]+:\d+\] ")
 _SEVERITY = {"I": 0, "W": 1, "E": 2, "F": 3}
 
 
-def min_log_level(environ=None):
+def min_log_level(environ: Mapping[str, str] | None = None) -> int:
     """``TF_CPP_MIN_LOG_LEVEL`` as TensorFlow reads it: 0 (everything) to 3 (fatal only).
 
     Examples
@@ -54,7 +56,7 @@ def min_log_level(environ=None):
         return 0
 
 
-def filter_startup_lines(text, min_level):
+def filter_startup_lines(text: str, min_level: int) -> str:
     """``text`` without absl's notice and the log records below ``min_level``.
 
     Examples
@@ -82,7 +84,8 @@ def filter_startup_lines(text, min_level):
 
 
 @contextlib.contextmanager
-def quiet_tensorflow_startup(*, environ=None, module: str = "tensorflow"):
+def quiet_tensorflow_startup(*, environ: Mapping[str, str] | None = None,
+                             module: str | None = "tensorflow") -> Iterator[None]:
     """Filter file descriptor 2 with :func:`filter_startup_lines` while TensorFlow loads.
 
     Does nothing when ``module`` is already loaded (None: filter anyway), when

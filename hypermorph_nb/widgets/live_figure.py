@@ -50,7 +50,7 @@ IMAGE_FORMATS = ("jpeg", "png")
 _FIGURE_NUMBERS = itertools.count(1)
 
 
-def resolve_mode(mode: str, *, where: str | None = None) -> str:
+def resolve_mode(mode: str, *, where: environment.Environment | None = None) -> str:
     """The display path: ``'image'`` unless ipympl is asked for and known to work here.
 
     Parameters
