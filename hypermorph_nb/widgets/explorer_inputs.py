@@ -65,8 +65,12 @@ def read_array(source: ArrayLike | str | os.PathLike[str], name: str, *,
     return array, affine
 
 
-def pair_dataset(inshape: tuple[int, ...], moving: ArrayLike | str | os.PathLike[str], fixed: ArrayLike | str | os.PathLike[str], *, moving_labels: ArrayLike | str | os.PathLike[str] | None = None, fixed_labels: ArrayLike | str | os.PathLike[str] | None = None, moving_affine: ArrayLike | None = None,
-                 fixed_affine: ArrayLike | None = None, resample: bool = False, normalize: str = "auto"):
+def pair_dataset(inshape: tuple[int, ...], moving: ArrayLike | str | os.PathLike[str],
+                 fixed: ArrayLike | str | os.PathLike[str], *,
+                 moving_labels: ArrayLike | str | os.PathLike[str] | None = None,
+                 fixed_labels: ArrayLike | str | os.PathLike[str] | None = None,
+                 moving_affine: ArrayLike | None = None, fixed_affine: ArrayLike | None = None,
+                 resample: bool = False, normalize: str = "auto") -> Dataset:
     """One moving/fixed pair of arrays or NIfTI files as a two-image :class:`Dataset`.
 
     Checked as :func:`hypermorph_nb.register` checks its pair (:func:`~hypermorph_nb.checks.inputs.prepare_pair`)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from numpy.typing import ArrayLike
+
 from typing import Any
 
 import weakref
@@ -62,7 +64,8 @@ class RegistrationStep:
             step = cls._cache[model] = cls(model)
         return step
 
-    def __call__(self, moving, fixed, lam, moving_labels=None):
+    def __call__(self, moving: ArrayLike, fixed: ArrayLike, lam: float,
+                 moving_labels: ArrayLike | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
         """Register ``moving`` to ``fixed`` at ``lam``; warp ``moving_labels`` when given.
 
         Returns
