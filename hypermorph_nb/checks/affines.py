@@ -81,7 +81,8 @@ def voxel_sizes(affines: ArrayLike, ndim: int) -> np.ndarray:
     return sizes
 
 
-def check_isotropic(affine: ArrayLike | None, ndim: int, *, name: str, allow_anisotropic: bool = False) -> None:
+def check_isotropic(affine: ArrayLike | None, ndim: int, *, name: str,
+                    allow_anisotropic: bool = False) -> None:
     """Refuse an affine whose first ``ndim`` voxel sizes differ by more than 1%.
 
     Examples

@@ -155,11 +155,12 @@ def describe_difference(moving_shape: Sequence[int], moving_affine: ArrayLike, f
     return "; ".join(parts)
 
 
-def resample_onto(moving: np.ndarray, moving_affine: ArrayLike, fixed_shape: Sequence[int], fixed_affine: ArrayLike, *,
-                  order: int = 1) -> np.ndarray:
+def resample_onto(moving: np.ndarray, moving_affine: ArrayLike, fixed_shape: Sequence[int],
+                  fixed_affine: ArrayLike, *, order: int = 1) -> np.ndarray:
     """Sample ``moving`` at the world positions of the fixed grid's voxels (0 outside)."""
     ndims = len(fixed_shape)
-    to_moving = np.linalg.inv(np.asarray(moving_affine, dtype=np.float64)) @ np.asarray(fixed_affine)  # fixed voxel -> moving voxel
+    # fixed voxel -> moving voxel
+    to_moving = np.linalg.inv(np.asarray(moving_affine, dtype=np.float64)) @ np.asarray(fixed_affine)
     matrix, offset = to_moving[:ndims, :ndims], to_moving[:ndims, 3]
     values = moving.astype(np.float32) if order else moving
     out = ndimage.affine_transform(values, matrix, offset=offset, output_shape=tuple(fixed_shape),

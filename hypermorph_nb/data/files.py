@@ -44,7 +44,8 @@ NAME_KEYS = ("subjects", "names")
 AFFINE_KEYS = ("affines", "affine")
 
 
-def load_npz(path: str | os.PathLike[str], *, images_key: str | None = None, labels_key: str | None = "auto", normalize: str = "auto", label_names: dict[Any, str] | str | os.PathLike[str] | None = None,
+def load_npz(path: str | os.PathLike[str], *, images_key: str | None = None, labels_key: str | None = "auto",
+             normalize: str = "auto", label_names: dict[Any, str] | str | os.PathLike[str] | None = None,
              subset: int | None = None, allow_anisotropic: bool = False) -> Dataset:
     """Load a stack of 2D images or 3D volumes, their label maps and affines, from one ``.npz``.
 

@@ -59,7 +59,8 @@ PREPARE_HINT = ("hypermorph_nb.data.prepare_scans('{folder}', out_dir) (on the c
                 "shape, voxel size, orientation and position onto one grid; then load_folder(out_dir)")
 
 
-def load_folder(path: str | os.PathLike[str], *, labels: str | None = "auto", normalize: str = "auto", label_names: dict[Any, str] | str | os.PathLike[str] | None = None, ndim: int | None = None,
+def load_folder(path: str | os.PathLike[str], *, labels: str | None = "auto", normalize: str = "auto",
+                label_names: dict[Any, str] | str | os.PathLike[str] | None = None, ndim: int | None = None,
                 allow_anisotropic: bool = False) -> Dataset:
     """Load 2D images or 3D volumes (and label maps) from a folder: the OASIS layout or your own files.
 

@@ -239,7 +239,8 @@ def hypermorph_generator(data: Dataset | ArrayLike, *, batch_size: int = 1, seed
     return _keras_pairs(batches, start_step)
 
 
-def _keras_pairs(batches: PairBatches, start_step: int) -> Iterator[tuple[list[np.ndarray], list[np.ndarray]]]:
+def _keras_pairs(batches: PairBatches,
+                 start_step: int) -> Iterator[tuple[list[np.ndarray], list[np.ndarray]]]:
     zeros = np.zeros((batches.batch_size, *batches.images.shape[1:-1], batches.images.ndim - 2),
                      np.float32)
     for batch in batches.batches(start_step):

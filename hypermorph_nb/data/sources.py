@@ -92,7 +92,8 @@ def _find_shared(relative, variable, start):
     return None
 
 
-def load_source(source: str = "auto", *, path: str | os.PathLike[str] | None = None, shape: tuple[int, ...] | None = None, subset: int | None = None, require_labels: bool = False,
+def load_source(source: str = "auto", *, path: str | os.PathLike[str] | None = None,
+                shape: tuple[int, ...] | None = None, subset: int | None = None, require_labels: bool = False,
                 seed: int = 0, n_synthetic: int = 64, verbose: bool = True) -> Dataset:
     """Load a dataset by source name and optionally shrink it for a quick run.
 

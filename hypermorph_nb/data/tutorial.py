@@ -107,8 +107,9 @@ def cache_dir() -> pathlib.Path:
     return pathlib.Path(base).expanduser() / "hypermorph-nb"
 
 
-def load_tutorial(path: str | os.PathLike[str] | None = None, *, source: TutorialSource = OASIS_TUTORIAL, sha256: str | None = None, download: bool = True, timeout: int = 60,
-                  progress: bool = True, normalize: str = "auto") -> Dataset:
+def load_tutorial(path: str | os.PathLike[str] | None = None, *, source: TutorialSource = OASIS_TUTORIAL,
+                  sha256: str | None = None, download: bool = True, timeout: int = 60, progress: bool = True,
+                  normalize: str = "auto") -> Dataset:
     """Load the seed tutorial's 2D OASIS slices, downloading and caching them once.
 
     Parameters

@@ -154,7 +154,8 @@ def write_checkpoint(directory: str | os.PathLike[str], *, model: tf.keras.Model
     staging = tempfile.mkdtemp(prefix=_STAGING_PREFIX, dir=directory)
     try:
         save_model(model, os.path.join(staging, MODEL_FOLDER))
-        arrays: dict[str, Any] = {f"w{index:05d}": np.asarray(value) for index, value in enumerate(optimizer_weights)}
+        arrays: dict[str, Any] = {f"w{index:05d}": np.asarray(value)
+                                  for index, value in enumerate(optimizer_weights)}
         np.savez(os.path.join(staging, OPTIMIZER_NAME), **arrays)
         with open(os.path.join(staging, STATE_NAME), "w") as handle:
             json.dump(state, handle)

@@ -37,7 +37,8 @@ def to_jsonable(value: Any) -> Any:
 METRICS_NAME = "metrics.json"
 
 
-def save_metrics(output_dir: str | os.PathLike[str], metrics: Mapping[str, Any], *, name: str = METRICS_NAME) -> str:
+def save_metrics(output_dir: str | os.PathLike[str], metrics: Mapping[str, Any], *,
+                 name: str = METRICS_NAME) -> str:
     """Write ``metrics`` to ``output_dir/name`` (created) as JSON, atomically, and return the path.
 
     Examples

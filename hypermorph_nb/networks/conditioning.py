@@ -98,7 +98,8 @@ def check_units(units: Sequence[int], name: str) -> list[int]:
     return units
 
 
-def build_hypernetwork(units: Sequence[int], *, encoding: str = "mip", name: str = "hypernetwork") -> tf.keras.Model:
+def build_hypernetwork(units: Sequence[int], *, encoding: str = "mip",
+                       name: str = "hypernetwork") -> tf.keras.Model:
     """The dense hypernetwork that maps λ to the U-Net's hidden code.
 
     Parameters
@@ -166,8 +167,9 @@ def init_residual_hyperconvs(layers: Iterable[Any], hypernetwork: tf.keras.Model
     return count
 
 
-def build_film_vxm(inshape: tuple[int, ...], *, nb_features: Sequence[Sequence[int]] | None = None, int_steps: int = 0,
-                   film_units: Sequence[int] = FILM_UNITS, name: str = "film") -> tf.keras.Model:
+def build_film_vxm(inshape: tuple[int, ...], *, nb_features: Sequence[Sequence[int]] | None = None,
+                   int_steps: int = 0, film_units: Sequence[int] = FILM_UNITS,
+                   name: str = "film") -> tf.keras.Model:
     """A VoxelMorph U-Net conditioned on λ by feature-wise scale and shift (FiLM).
 
     The U-Net, flow layer and spatial transformer are those of

@@ -105,7 +105,8 @@ def wrap_padded(core: tf.keras.Model, inshape: tuple[int, ...]) -> tf.keras.Mode
                       fields_out=lambda field, name: crop(widths, name=f"crop_{name}")(field))
 
 
-def wrap_inner(core: tf.keras.Model, inshape: Sequence[int], *, images_in: Callable[[tf.Tensor, str], tf.Tensor],
+def wrap_inner(core: tf.keras.Model, inshape: Sequence[int], *,
+               images_in: Callable[[tf.Tensor, str], tf.Tensor],
                fields_out: Callable[[tf.Tensor, str], tf.Tensor], suffix: str) -> tf.keras.Model:
     """A model at ``inshape`` around ``core``: images mapped in, fields mapped back out.
 

@@ -241,7 +241,8 @@ def vector_field_image(field: np.ndarray, affine: np.ndarray) -> nibabel.Nifti1I
     return image
 
 
-def read_input(source: np.ndarray | str | os.PathLike[str], role: str) -> tuple[np.ndarray, np.ndarray | None, str]:
+def read_input(source: np.ndarray | str | os.PathLike[str],
+               role: str) -> tuple[np.ndarray, np.ndarray | None, str]:
     """An array (as given) or the array and affine of an image file.
 
     Files are read by :func:`hypermorph_nb.data.readers.read_file`, as the data

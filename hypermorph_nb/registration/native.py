@@ -168,8 +168,8 @@ def _voxel_grid(shape: Sequence[int]) -> np.ndarray:
     return np.stack(np.meshgrid(*[np.arange(n, dtype=np.float64) for n in shape], indexing="ij"), axis=-1)
 
 
-def _pull_points(flow: np.ndarray, grid: np.ndarray, moving_transform: np.ndarray, fixed_transform: np.ndarray,
-                 shape: Sequence[int], affine: np.ndarray) -> np.ndarray:
+def _pull_points(flow: np.ndarray, grid: np.ndarray, moving_transform: np.ndarray,
+                 fixed_transform: np.ndarray, shape: Sequence[int], affine: np.ndarray) -> np.ndarray:
     """World points (RAS) of the moving scan that each fixed native voxel reads.
 
     ``p`` (fixed world) → ``y = T_fixed⁻¹ p`` (model grid world) → ``y + u`` (the model's field,

@@ -396,8 +396,9 @@ class _Level:
             moved = self.warp([moving, self.displacement(param)])
             return weighted_terms(fixed, moved, param, lam, config)["total"][0] * voxels
 
-        def step(t: tf.Tensor, param: tf.Tensor, m: tf.Tensor, v: tf.Tensor, moving: tf.Tensor, fixed: tf.Tensor,
-                 lam: tf.Tensor, rate: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor]:
+        def step(t: tf.Tensor, param: tf.Tensor, m: tf.Tensor, v: tf.Tensor, moving: tf.Tensor,
+                 fixed: tf.Tensor, lam: tf.Tensor,
+                 rate: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor]:
             with tf.GradientTape() as tape:
                 tape.watch(param)
                 value = loss(param, moving, fixed, lam)
@@ -409,8 +410,8 @@ class _Level:
             return t, param - corrected * m / (tf.sqrt(v) + _EPSILON), m, v
 
         @tf.function(input_signature=[image, image, field, scalar, tf.TensorSpec([], tf.int32), scalar])
-        def optimise(moving: tf.Tensor, fixed: tf.Tensor, start: tf.Tensor, lam: tf.Tensor, iterations: tf.Tensor,
-                     rate: tf.Tensor) -> tf.Tensor:
+        def optimise(moving: tf.Tensor, fixed: tf.Tensor, start: tf.Tensor, lam: tf.Tensor,
+                     iterations: tf.Tensor, rate: tf.Tensor) -> tf.Tensor:
             zeros = tf.zeros_like(start)
             _, param, _, _ = tf.while_loop(
                 lambda t, *_: t < tf.cast(iterations, tf.float32),

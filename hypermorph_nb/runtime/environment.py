@@ -160,7 +160,8 @@ def enable_third_party_widgets(environment: Environment | None = None) -> bool:
     return True
 
 
-def quiet_progress(environment: Environment | None = None, *, environ: Mapping[str, str] | None = None) -> bool:
+def quiet_progress(environment: Environment | None = None, *,
+                   environ: Mapping[str, str] | None = None) -> bool:
     """True when progress bars should stay off: under CI or papermill.
 
     ``TQDM_DISABLE`` decides when set (``1`` off, ``0`` on), as it does for tqdm.

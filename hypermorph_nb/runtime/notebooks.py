@@ -135,7 +135,8 @@ def _first_line(executed_path, cell_index):
     return source.splitlines()[0] if source else ""
 
 
-def run_all(folder: str | os.PathLike[str], out: str | os.PathLike[str], *, parameters: dict[str, Any] | None = None,
+def run_all(folder: str | os.PathLike[str], out: str | os.PathLike[str], *,
+            parameters: dict[str, Any] | None = None,
             names: list[str] | None = None) -> dict[str, dict[str, Any]]:
     """Execute every numbered notebook of ``folder`` in order.
 

@@ -30,9 +30,10 @@ class Engine:
     moments in checkpoints and in :meth:`remember_good`).
     """
 
-    def __init__(self, model: tf.keras.Model, spec: ModelSpec, strategy: tf.distribute.Strategy, *, use_model: bool,
-                 learning_rate: tf.keras.optimizers.schedules.LearningRateSchedule, loss_config: LossConfig, fixed_lam: float | None,
-                 global_batch: int, label_weight: float = 0.0) -> None:
+    def __init__(self, model: tf.keras.Model, spec: ModelSpec, strategy: tf.distribute.Strategy, *,
+                 use_model: bool, learning_rate: tf.keras.optimizers.schedules.LearningRateSchedule,
+                 loss_config: LossConfig, fixed_lam: float | None, global_batch: int,
+                 label_weight: float = 0.0) -> None:
         self.user_model = model
         self.strategy = strategy
         with strategy.scope():
@@ -171,8 +172,8 @@ def _compiled_steps(model, optimizer, strategy, *, loss_config, is_hypermorph, f
     return run
 
 
-def warped_onehots(batch: Mapping[str, tf.Tensor], field: tf.Tensor, warp: Callable[[list[tf.Tensor]], tf.Tensor],
-                   ) -> tuple[tf.Tensor, tf.Tensor]:
+def warped_onehots(batch: Mapping[str, tf.Tensor], field: tf.Tensor,
+                   warp: Callable[[list[tf.Tensor]], tf.Tensor]) -> tuple[tf.Tensor, tf.Tensor]:
     """``(fixed, moved)`` one-hot maps of a batch's ``label_ids``, the moving ones warped by ``field``.
 
     Each channel is one label value of ``label_ids`` (``(B, S)``; -1 pads to an

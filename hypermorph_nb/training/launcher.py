@@ -73,8 +73,9 @@ def local_tf_configs(count: int, *, host: str = "127.0.0.1", ports: Sequence[int
             for index in range(count)]
 
 
-def launch_local_workers(command: list[str], count: int, *, host: str = "127.0.0.1", env: Mapping[str, str] | None = None,
-                         timeout: float | None = None, grace: float = GRACE_SECONDS) -> int:
+def launch_local_workers(command: list[str], count: int, *, host: str = "127.0.0.1",
+                         env: Mapping[str, str] | None = None, timeout: float | None = None,
+                         grace: float = GRACE_SECONDS) -> int:
     """Run ``command`` as ``count`` local workers of one job and wait for them.
 
     Parameters

@@ -26,9 +26,10 @@ RESUME_KEYS = ("model", "data", "lam", "lam_sampling", "loss", "label_weight", "
 _OLD_DEFAULTS = {"lr_schedule": {"name": None, "warmup_steps": 0}, "label_weight": 0.0, "labels": None}
 
 
-def resume_config(spec: ModelSpec, images: np.ndarray, *, fixed_lam: float | None, sampling: LambdaSampling | None,
-                  loss_config: LossConfig, learning_rate: float | None, lr_schedule: Any, batch_size: int,
-                  seed: int, steps_per_epoch: int, label_weight: float = 0.0, label_structures: int | None = None,
+def resume_config(spec: ModelSpec, images: np.ndarray, *, fixed_lam: float | None,
+                  sampling: LambdaSampling | None, loss_config: LossConfig, learning_rate: float | None,
+                  lr_schedule: Any, batch_size: int, seed: int, steps_per_epoch: int,
+                  label_weight: float = 0.0, label_structures: int | None = None,
                   labels: np.ndarray | None = None) -> dict[str, Any]:
     """The settings that fix the training stream and loss, as stored in checkpoints.
 

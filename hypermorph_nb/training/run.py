@@ -59,9 +59,10 @@ class TrainingRun:
 
     def __init__(self, model: tf.keras.Model, data: Dataset | ArrayLike, *, epochs: int, steps_per_epoch: int,
                  learning_rate: float | None, lr_schedule: Any, warmup_steps: int, lam: float | None,
-                 lam_sampling: Any, loss_config: LossConfig, label_weight: float, label_structures: int | None,
-                 batch_size: int, seed: int, checkpoints: CheckpointConfig | None,
-                 validation: ValidationConfig | None, strategy: Any, steps_per_call: int | str) -> None:
+                 lam_sampling: Any, loss_config: LossConfig, label_weight: float,
+                 label_structures: int | None, batch_size: int, seed: int,
+                 checkpoints: CheckpointConfig | None, validation: ValidationConfig | None, strategy: Any,
+                 steps_per_call: int | str) -> None:
         spec = spec_of(model)
         self.epochs = check_count(epochs, "epochs")
         self.steps_per_epoch = check_count(steps_per_epoch, "steps_per_epoch")
@@ -133,7 +134,8 @@ class TrainingRun:
 
     def _schedule(self, total_steps: int) -> tf.keras.optimizers.schedules.LearningRateSchedule:
         # learning_rate is None only beside a schedule object, which make_schedule returns as it is
-        return make_schedule(self.lr_schedule, learning_rate=cast(float, self.learning_rate), total_steps=total_steps,
+        return make_schedule(self.lr_schedule, learning_rate=cast(float, self.learning_rate),
+                             total_steps=total_steps,
                              warmup_steps=self.resume_config["lr_schedule"].get("warmup_steps", 0))
 
     def resume(self) -> None:

@@ -93,8 +93,8 @@ class StepDecay(_Warmup):
     [0.001, 0.001, 0.0001, 0.0001, 0.0001]
     """
 
-    def __init__(self, learning_rate: float, *, total_steps: int, warmup_steps: int = 0, decay_fraction: float = 0.25,
-                 decay_factor: float = 0.1) -> None:
+    def __init__(self, learning_rate: float, *, total_steps: int, warmup_steps: int = 0,
+                 decay_fraction: float = 0.25, decay_factor: float = 0.1) -> None:
         super().__init__(learning_rate, total_steps=total_steps, warmup_steps=warmup_steps)
         if not 0 <= decay_fraction <= 1:
             raise ValueError(f"decay_fraction must lie in [0, 1], got {decay_fraction!r}")
@@ -177,7 +177,8 @@ def make_schedule(lr_schedule: str | tf.keras.optimizers.schedules.LearningRateS
 
 
 def schedule_settings(lr_schedule: str | tf.keras.optimizers.schedules.LearningRateSchedule | None, *,
-                      learning_rate: float | None, warmup_steps: int, ndim: int = 2) -> tuple[Any, float | None]:
+                      learning_rate: float | None, warmup_steps: int,
+                      ndim: int = 2) -> tuple[Any, float | None]:
     """The schedule's settings as JSON (what a resumed call must repeat), and the peak rate.
 
     A named schedule is ``{"name": ..., "warmup_steps": ...}`` (its length is the

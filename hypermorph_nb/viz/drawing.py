@@ -34,7 +34,8 @@ def format_lam(lam: float) -> str:
     return f"{float(lam):.4g}"
 
 
-def set_lam_axis(ax: Axes, *, axis: str = "x", floor: float = 1e-4, ticks: Sequence[float] = LAM_TICKS) -> None:
+def set_lam_axis(ax: Axes, *, axis: str = "x", floor: float = 1e-4,
+                 ticks: Sequence[float] = LAM_TICKS) -> None:
     """Scale an axis as ``-log10(1 - λ + floor)`` so that λ near 1 gets room.
 
     On a linear axis the range where registrations are useful (λ ≳ 0.9 with the

@@ -82,7 +82,8 @@ def image_row(images: Sequence[np.ndarray], *, titles: Sequence[str] | None = No
     return fig
 
 
-def lambda_row_figure(model: tf.keras.Model, moving: np.ndarray, fixed: np.ndarray, lams: Sequence[float] = (0.0, 0.25, 0.5, 0.75, 1.0), *,
+def lambda_row_figure(model: tf.keras.Model, moving: np.ndarray, fixed: np.ndarray,
+                      lams: Sequence[float] = (0.0, 0.25, 0.5, 0.75, 1.0), *,
                       moving_labels: np.ndarray | None = None, fixed_labels: np.ndarray | None = None,
                       show_difference: bool = False, figsize: tuple[float, float] | None = None) -> Figure:
     """The seed tutorial's figure: moving, fixed, then the moved image per λ.

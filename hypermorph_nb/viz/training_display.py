@@ -88,7 +88,8 @@ def make_progress(mode: str, *, epochs: int, steps_per_epoch: int, start_step: i
 class SilentProgress:
     """Shows nothing (``verbose=False``); the base of the other reporters."""
 
-    def __init__(self, *, epochs: int, steps_per_epoch: int, start_step: int, stream: TextIO | None = None) -> None:
+    def __init__(self, *, epochs: int, steps_per_epoch: int, start_step: int,
+                 stream: TextIO | None = None) -> None:
         self.epochs = epochs
         self.steps_per_epoch = steps_per_epoch
         self.total_steps = epochs * steps_per_epoch

@@ -23,8 +23,8 @@ DEFAULT_ANIMATION_FRAMES = 17
 WRITERS = {".gif": "pillow", ".html": "html", ".htm": "html"}
 
 
-def save_lambda_animation(explorer: LambdaExplorer, path: str | os.PathLike[str], *, lams: ArrayLike | None = None,
-                          fps: int = 4, dpi: float | None = None) -> Path:
+def save_lambda_animation(explorer: LambdaExplorer, path: str | os.PathLike[str], *,
+                          lams: ArrayLike | None = None, fps: int = 4, dpi: float | None = None) -> Path:
     """Register the explorer's current pair at each λ and write the frames of its current view.
 
     Every frame is the whole figure (all planes of a volume, at the current

@@ -138,7 +138,8 @@ class LambdaControls(widgets.VBox):
         ])
 
     @property
-    def inputs(self) -> tuple[widgets.FloatSlider, widgets.FloatLogSlider, widgets.BoundedFloatText, widgets.Play]:
+    def inputs(self
+    ) -> tuple[widgets.FloatSlider, widgets.FloatLogSlider, widgets.BoundedFloatText, widgets.Play]:
         """The widgets through which a user can change λ."""
         return (self.lam_slider, self.one_minus_slider, self.lam_text, self.play)
 

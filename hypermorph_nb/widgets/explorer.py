@@ -158,10 +158,10 @@ class LambdaExplorer(PictureMixin, widgets.VBox):
     """
 
     def __init__(self, model: tf.keras.Model, data: Dataset | ArrayLike, *, pair: tuple[int, ...] = (0, 1),
-                 lam: float = 0.5, image_sigma: float | str | None = FROM_MODEL, affine: ArrayLike | None = None,
-                 convention: str = "neurological", slices: Mapping[str, int] | None = None, display: str = "auto",
-                 image_format: str = "jpeg", grid_step: int | None = None, dpi: int = 90,
-                 play_interval: int = 250) -> None:
+                 lam: float = 0.5, image_sigma: float | str | None = FROM_MODEL,
+                 affine: ArrayLike | None = None, convention: str = "neurological",
+                 slices: Mapping[str, int] | None = None, display: str = "auto", image_format: str = "jpeg",
+                 grid_step: int | None = None, dpi: int = 90, play_interval: int = 250) -> None:
         spec = require_hypermorph(model, "LambdaExplorer")
         self.model = model
         self.data = as_dataset(data, inshape=spec.inshape)
@@ -426,8 +426,8 @@ class LambdaExplorer(PictureMixin, widgets.VBox):
 
     def _show(self, planes: list[PlanePanels], state: ExplorerState, slices: dict[str, int]) -> None:
         """Put ``state`` into ``planes`` at ``slices`` and update the volume's summary line."""
-        for plane in planes:
-            plane.show(self._pair_images, state, slices.get(plane.view.name, 0))  # type: ignore[arg-type]  # _load_pair sets it first
+        for plane in planes:  # _pair_images: set by _load_pair before any state is shown
+            plane.show(self._pair_images, state, slices.get(plane.view.name, 0))  # type: ignore[arg-type]
         if self._summary is not None:
             self._summary.set_text(summary_line(state))
 
@@ -463,6 +463,7 @@ class LambdaExplorer(PictureMixin, widgets.VBox):
         state = ExplorerState.scored(
             lam=lam, moving_index=moving_index, fixed_index=fixed_index, moved=moved, flow=flow,
             fixed=data.images[fixed_index, ..., 0], warped_labels=warped_labels,
-            fixed_labels=data.labels[fixed_index] if data.labels is not None else None, label_values=self.label_values)
+            fixed_labels=data.labels[fixed_index] if data.labels is not None else None,
+            label_values=self.label_values)
         state.seconds = {"model": computed - start, "metrics": time.perf_counter() - computed}
         return state

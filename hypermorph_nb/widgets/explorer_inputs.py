@@ -25,7 +25,8 @@ if TYPE_CHECKING:
     from .views import PlaneView
 
 
-def slice_sliders(views: Sequence[PlaneView], slices: Mapping[str, int] | None) -> dict[str, widgets.IntSlider]:
+def slice_sliders(views: Sequence[PlaneView],
+                  slices: Mapping[str, int] | None) -> dict[str, widgets.IntSlider]:
     """One IntSlider per plane of a volume (none for a 2D image), at ``slices`` or the middle."""
     slices = dict(slices or {})
     unknown = set(slices) - {view.name for view in views if view.axis is not None}

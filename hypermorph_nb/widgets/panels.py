@@ -68,8 +68,8 @@ class PlanePanels:
         volume, those that a slice change changes (all of them).
     """
 
-    def __init__(self, view: PlaneView, axes: dict[str, Any], shape: tuple[int, ...], *, lut: np.ndarray | None,
-                 grid_step: int, volume_wide: bool) -> None:
+    def __init__(self, view: PlaneView, axes: dict[str, Any], shape: tuple[int, ...], *,
+                 lut: np.ndarray | None, grid_step: int, volume_wide: bool) -> None:
         self.view, self.axes, self.lut, self.grid_step = view, axes, lut, int(grid_step)
         self.volume_wide = volume_wide
         blank = np.zeros(shape, np.float32)
@@ -144,7 +144,8 @@ def summary_line(state: ExplorerState) -> str:
     return text
 
 
-def figure_size(views: Sequence[PlaneView], shapes: Sequence[tuple[int, int]], has_labels: bool) -> tuple[float, float]:
+def figure_size(views: Sequence[PlaneView], shapes: Sequence[tuple[int, int]],
+                has_labels: bool) -> tuple[float, float]:
     """Inches for the panels of ``views`` whose displayed shapes are ``shapes``."""
     column = _COLUMN_INCHES[2 if views[0].axis is None else 3]
     if views[0].axis is None:  # 2D: two rows of four
@@ -157,7 +158,8 @@ def figure_size(views: Sequence[PlaneView], shapes: Sequence[tuple[int, int]], h
 
 
 def build_panels(live: LiveFigure, views: Sequence[PlaneView], shapes: Sequence[tuple[int, int]], *,
-                 lut: np.ndarray | None, grid_step: int, convention: str) -> tuple[list[PlanePanels], Text | None]:
+                 lut: np.ndarray | None, grid_step: int,
+                 convention: str) -> tuple[list[PlanePanels], Text | None]:
     """Lay out the panels of every plane in ``live.figure``.
 
     Returns

@@ -61,8 +61,8 @@ class ExplorerState:
 
     @classmethod
     def scored(cls, *, lam: float, moving_index: int, fixed_index: int, moved: np.ndarray, flow: np.ndarray,
-               fixed: np.ndarray, warped_labels: np.ndarray | None = None, fixed_labels: np.ndarray | None = None,
-               label_values: ArrayLike = ()) -> ExplorerState:
+               fixed: np.ndarray, warped_labels: np.ndarray | None = None,
+               fixed_labels: np.ndarray | None = None, label_values: ArrayLike = ()) -> ExplorerState:
         """The state of one registration, with its Jacobian, folding, MSE and (with labels) Dice.
 
         Examples

@@ -75,8 +75,9 @@ class SweepPanel(PictureMixin, widgets.VBox):
     """
 
     def __init__(self, model: tf.keras.Model, data: Dataset, lams: Sequence[float] = DEFAULT_SWEEP_LAMBDAS, *,
-                 pairs: ArrayLike | None = None, n_pairs: int = 16, seed: int = 0, batch_size: int | None = None,
-                 progress: bool = True, explorer: LambdaExplorer | None = None, dpi: int = 90) -> None:
+                 pairs: ArrayLike | None = None, n_pairs: int = 16, seed: int = 0,
+                 batch_size: int | None = None, progress: bool = True, explorer: LambdaExplorer | None = None,
+                 dpi: int = 90) -> None:
         batching = {} if batch_size is None else {"batch_size": batch_size}
         self.result = lambda_sweep(model, data, lams, pairs=pairs, n_pairs=n_pairs, seed=seed,
                                    progress=progress, **batching)
