@@ -7,9 +7,7 @@ image for several λ), ``dice_vs_lambda.png`` and the trained model folder.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
-from typing import Any, cast
+from typing import Any, TYPE_CHECKING, cast
 
 import os
 import time
@@ -27,6 +25,7 @@ from .training import train
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
+
 
 DEMO_LAMBDAS = (0.0, 0.1, 0.2, 0.4, 0.6, 0.8, 1.0)
 

@@ -14,9 +14,8 @@ voxels unless called with ``allow_anisotropic=True``.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+
 from numpy.typing import ArrayLike
-
-
 import nibabel
 import numpy as np
 

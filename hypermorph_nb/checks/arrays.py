@@ -23,10 +23,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import cast
 
-from numpy.typing import ArrayLike
-
 import numbers
 
+from numpy.typing import ArrayLike
 import numpy as np
 
 NORMALIZE_MODES = ("auto", "minmax", "none")

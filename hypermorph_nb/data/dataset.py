@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-
 import dataclasses
 from collections.abc import Sequence
 
-import numpy as np
 from numpy.typing import ArrayLike
+import numpy as np
 
 from ..checks.affines import AFFINE_ATOL, as_affines, voxel_sizes
 from ..checks.arrays import as_images, as_labels

@@ -24,10 +24,8 @@ lines, like ``seg24_labels.txt``) found beside the data: the smallest
 from __future__ import annotations
 
 from collections.abc import Sequence
-
-
-from typing import Any
 import os
+from typing import Any
 
 import pathlib
 

@@ -32,12 +32,9 @@ prepare``) puts them on one grid and aligns them, and every such error says so.
 
 from __future__ import annotations
 
-from typing import cast
-
-from pathlib import Path
-
-from typing import Any
 import os
+from pathlib import Path
+from typing import Any, cast
 
 import numpy as np
 

@@ -16,13 +16,10 @@ seen without the interruption.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from collections.abc import Iterator
+from typing import Any, TYPE_CHECKING
+
 from numpy.typing import ArrayLike
-
-from typing import Any
-
 import numpy as np
 import tensorflow as tf
 
@@ -32,6 +29,7 @@ from ..checks.arrays import check_count
 
 if TYPE_CHECKING:
     from .dataset import Dataset
+
 
 
 class PairBatches:

@@ -9,13 +9,13 @@ channels) are refused with the way to split them.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
+import os
 from pathlib import Path
 from typing import Any, cast
 
-import nibabel
 from nibabel.spatialimages import SpatialImage
+import nibabel
 import numpy as np
 from PIL import Image
 

@@ -46,6 +46,7 @@ from .files import load_npz
 if TYPE_CHECKING:
     from .dataset import Dataset
 
+
 #: Environment variable naming the folder that caches downloaded data.
 DATA_ENV = "HYPERMORPH_NB_DATA"
 #: Where the seed tutorial's ``.npz`` lives in the shared checkout of this project.

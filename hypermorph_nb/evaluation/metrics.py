@@ -20,11 +20,10 @@ array([0.5])
 
 from __future__ import annotations
 
-from numpy.typing import ArrayLike
-
 from collections.abc import Sequence
 from typing import Any
 
+from numpy.typing import ArrayLike
 import numpy as np
 
 

@@ -19,12 +19,7 @@ returns the newest good one.
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from numpy.typing import ArrayLike
-from typing import Any
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    import tensorflow as tf
+from typing import Any, TYPE_CHECKING
 
 import dataclasses
 import json
@@ -34,10 +29,14 @@ import shutil
 import tempfile
 import warnings
 
+from numpy.typing import ArrayLike
 import numpy as np
 
 from .files import replace_folder, sha256_of
 from .persistence import CONFIG_NAME, WEIGHTS_NAME, save_model
+
+if TYPE_CHECKING:
+    import tensorflow as tf
 
 PREFIX = "ckpt-"
 MANIFEST_NAME = "manifest.json"

@@ -22,10 +22,8 @@ calls.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
-
-from collections.abc import Sequence
 
 import numpy as np
 import tensorflow as tf

@@ -11,9 +11,7 @@ from which :func:`hypermorph_nb.load_model` rebuilds it.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import dataclasses

@@ -43,8 +43,6 @@ voxels, origin at 0) and a ``UserWarning`` says so; the sidecar records
 
 from __future__ import annotations
 
-
-
 import json
 import os
 import pathlib

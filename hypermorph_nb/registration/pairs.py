@@ -13,11 +13,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from numpy.typing import ArrayLike
-
 import warnings
 import weakref
 
+from numpy.typing import ArrayLike
 import numpy as np
 import tensorflow as tf
 

@@ -28,9 +28,8 @@ True
 
 from __future__ import annotations
 
-from typing import Any
-
 from collections.abc import Mapping
+from typing import Any
 
 import os
 import sys

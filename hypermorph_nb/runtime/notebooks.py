@@ -16,7 +16,6 @@ Every notebook that trains has the same knob in its parameters cell,
 from __future__ import annotations
 
 from collections.abc import Iterable
-
 from typing import Any
 
 import contextlib

@@ -26,6 +26,7 @@ from .workers import cluster_from_env, multiworker_strategy, several_workers
 if TYPE_CHECKING:
     import argparse
 
+
 #: Exit status of a run stopped by Ctrl-C (after writing its checkpoint).
 INTERRUPTED_STATUS = 130
 HISTORY_NAME = "history.json"

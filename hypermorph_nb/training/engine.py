@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, TYPE_CHECKING
 
 import numpy as np
 import tensorflow as tf
@@ -16,6 +14,7 @@ from ..networks.models import ModelSpec, build_from_spec, vxm
 if TYPE_CHECKING:
     from ..io.checkpoints import Checkpoint
     from ..networks.losses import LossConfig
+
 
 #: With ``steps_per_call='auto'``, each compiled call runs about this many seconds of steps.
 TARGET_CALL_SECONDS = 0.5

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, TYPE_CHECKING
 
 import dataclasses
 
@@ -13,6 +11,7 @@ from ..viz import training_display
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
+
 
 
 @dataclasses.dataclass

@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from collections.abc import Callable
-from typing import Any, Literal
+from typing import Any, Literal, TYPE_CHECKING
 
 import signal
 import threading
 
 if TYPE_CHECKING:
     from types import FrameType
+
 
 
 class StopRequest:

@@ -9,14 +9,8 @@ machines, start the same command on each with its own ``TF_CONFIG`` instead.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-
-from typing import TYPE_CHECKING
-
-from collections.abc import Sequence
-from typing import Literal, NoReturn
-
-from typing import Any
+from collections.abc import Mapping, Sequence
+from typing import Any, Literal, NoReturn, TYPE_CHECKING
 
 import json
 import os
@@ -31,6 +25,7 @@ from ..checks.arrays import check_count
 
 if TYPE_CHECKING:
     from types import FrameType
+
 
 #: Seconds the other workers get to finish on their own after one exits with an error.
 GRACE_SECONDS = 30.0

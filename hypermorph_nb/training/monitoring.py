@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import Any, TYPE_CHECKING
 
 from numpy.typing import ArrayLike
-from typing import Any
-
 import numpy as np
 
 from ..checks.arrays import check_count
@@ -17,9 +15,10 @@ from ..evaluation.results import quiet_nan_warnings
 from ..evaluation.sweeps import score_pairs
 
 if TYPE_CHECKING:
+    import tensorflow as tf
     from ..data.dataset import Dataset
     from ..networks.models import ModelSpec
-    import tensorflow as tf
+
 
 #: Validation λ values of a HyperMorph model when none are given.
 DEFAULT_VALIDATION_LAMBDAS = (0.1, 0.5, 0.9)

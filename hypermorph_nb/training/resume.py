@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, TYPE_CHECKING
 
 import dataclasses
 import hashlib
@@ -18,6 +16,7 @@ if TYPE_CHECKING:
     from ..io.checkpoints import Checkpoint
     from ..networks.losses import LossConfig
     from ..networks.models import ModelSpec
+
 
 #: Settings a checkpoint must share with the call that resumes it.
 RESUME_KEYS = ("model", "data", "lam", "lam_sampling", "loss", "label_weight", "labels", "learning_rate",

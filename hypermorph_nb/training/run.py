@@ -6,18 +6,14 @@ blows up), and records on the model how it was trained.
 """
 from __future__ import annotations
 
-from typing import cast
-
-from typing import TYPE_CHECKING
-
-from numpy.typing import ArrayLike
-from typing import Any
+from typing import Any, TYPE_CHECKING, cast
 
 import dataclasses
 import os
 import time
 import warnings
 
+from numpy.typing import ArrayLike
 import numpy as np
 import tensorflow as tf
 
@@ -46,6 +42,7 @@ if TYPE_CHECKING:
     from ..networks.losses import LossConfig
     from .options import CheckpointConfig
     from .options import ValidationConfig
+
 
 #: λ of the seed tutorial's baseline.
 DEFAULT_BASELINE_LAMBDA = 0.5

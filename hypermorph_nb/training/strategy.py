@@ -10,9 +10,7 @@ resumed run continues the same stream.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
-from typing import Any
+from typing import Any, TYPE_CHECKING
 
 import warnings
 
@@ -22,6 +20,7 @@ from .workers import multiworker_strategy, several_workers
 
 if TYPE_CHECKING:
     from ..data.generators import PairBatches
+
 
 
 def resolve_strategy(strategy: str | tf.distribute.Strategy | None,

@@ -24,13 +24,8 @@ one process does in the job is its :class:`WorkerRole`:
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
-from collections.abc import Callable, Sequence
-
-from typing import Any
-
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, TYPE_CHECKING
 
 import dataclasses
 import glob
@@ -48,6 +43,7 @@ from ..io.checkpoints import PREFIX, CheckpointError, latest_checkpoint, verify_
 if TYPE_CHECKING:
     from ..io.checkpoints import Checkpoint
     from .history import History
+
 
 #: Folders (in ``checkpoint_dir``) where a worker other than the chief writes its checkpoint copy.
 TEMP_PREFIX = ".worker-temp-"

@@ -9,15 +9,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from collections.abc import Sequence
 from numpy.typing import ArrayLike
-
 import numpy as np
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
+
 
 #: λ values labelled on an axis scaled by :func:`set_lam_axis`.
 LAM_TICKS = (0.0, 0.5, 0.9, 0.99, 0.999, 1.0)

@@ -10,17 +10,8 @@ The drawing helpers they share with the widgets are in :mod:`hypermorph_nb.viz.d
 
 from __future__ import annotations
 
-from typing import cast
-
-from typing import Any
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from ..networks.models import ModelSpec
-    from matplotlib.axes import Axes
-    from matplotlib.figure import Figure
-    import tensorflow as tf
+from typing import Any, TYPE_CHECKING, cast
 
 import numpy as np
 
@@ -30,6 +21,12 @@ from .drawing import format_lam, set_lam_axis
 from ..evaluation.metrics import dice_batch
 from ..networks.models import require_hypermorph
 from ..registration.pairs import Registrar, one_image_batch
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
+    import tensorflow as tf
+    from ..networks.models import ModelSpec
 
 #: Up to this many structures get their own colour and legend entry in :func:`plot_sweep_panels`;
 #: more (e.g. the 148 of a whole-brain parcellation) are drawn as thin grey lines.

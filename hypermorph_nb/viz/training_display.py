@@ -10,9 +10,7 @@ of :func:`~hypermorph_nb.train` override it.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
-from typing import Any, TextIO
+from typing import Any, TYPE_CHECKING, TextIO
 
 import io
 import sys
@@ -24,6 +22,7 @@ from ..runtime.environment import in_kernel, detect
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
+
 
 PROGRESS_MODES = ("auto", "bar", "log", "none")
 

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from numpy.typing import ArrayLike
-from pathlib import Path
-
 from typing import TYPE_CHECKING
 
+from pathlib import Path
 
 import os
 
+from numpy.typing import ArrayLike
 import numpy as np
 
 from ..checks.values import check_lambdas
@@ -17,6 +16,7 @@ from ..viz.drawing import format_lam
 
 if TYPE_CHECKING:
     from .explorer import LambdaExplorer
+
 
 #: λ of an exported sweep by default: evenly spaced on the log scale of 1 − λ, as the play button.
 DEFAULT_ANIMATION_FRAMES = 17

@@ -15,22 +15,14 @@ set from Python is applied before the assignment returns.
 from __future__ import annotations
 
 from collections.abc import Mapping
-
-from pathlib import Path
-
 import os
-from numpy.typing import ArrayLike
-from typing import Any
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from ..data.dataset import Dataset
-    from .panels import PlanePanels
-    import tensorflow as tf
+from pathlib import Path
+from typing import Any, TYPE_CHECKING
 
 import functools
 import time
 
+from numpy.typing import ArrayLike
 import ipywidgets as widgets
 import numpy as np
 
@@ -52,6 +44,11 @@ from .state import ExplorerState, mean_present, readout_html
 from .step import RegistrationStep
 from .updates import Coalescer, changed_by_frontend
 from .views import plane_views
+
+if TYPE_CHECKING:
+    import tensorflow as tf
+    from ..data.dataset import Dataset
+    from .panels import PlanePanels
 
 __all__ = ["ExplorerState", "LambdaExplorer", "RegistrationStep"]
 

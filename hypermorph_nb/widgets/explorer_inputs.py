@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from collections.abc import Mapping, Sequence
-
-from numpy.typing import ArrayLike
+from typing import TYPE_CHECKING
 
 import os
 import pathlib
 import warnings
 
+from numpy.typing import ArrayLike
 import ipywidgets as widgets
 import numpy as np
 
@@ -23,6 +21,7 @@ from ..data.readers import read_file
 
 if TYPE_CHECKING:
     from .views import PlaneView
+
 
 
 def slice_sliders(views: Sequence[PlaneView],

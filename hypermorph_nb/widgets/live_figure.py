@@ -22,12 +22,8 @@ the cached background by :meth:`LiveFigure.refresh`.
 
 from __future__ import annotations
 
-from typing import cast
-
-from typing import TYPE_CHECKING
-
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, TYPE_CHECKING, cast
 
 import io
 import itertools
@@ -44,6 +40,7 @@ from ..runtime import environment
 if TYPE_CHECKING:
     from matplotlib.artist import Artist
     from matplotlib.transforms import Bbox
+
 
 MODES = ("auto", "ipympl", "image")
 IMAGE_FORMATS = ("jpeg", "png")

@@ -9,12 +9,8 @@ volume gets one row per plane (axial, coronal, sagittal).
 
 from __future__ import annotations
 
-from typing import Any
-
-from typing import TYPE_CHECKING
-
 from collections.abc import Sequence
-
+from typing import Any, TYPE_CHECKING
 
 import numpy as np
 
@@ -22,12 +18,13 @@ from ..viz.drawing import format_lam, grid_lines, label_outlines
 from .views import convention_note
 
 if TYPE_CHECKING:
-    from .live_figure import LiveFigure
-    from .state import ExplorerState
-    from .views import PlaneView
     from matplotlib.axes import Axes
     from matplotlib.text import Text
     from matplotlib.transforms import Bbox
+    from .live_figure import LiveFigure
+    from .state import ExplorerState
+    from .views import PlaneView
+
 
 TITLES = {"moving": "moving", "fixed": "fixed", "moved": "moved", "difference": "|moved − fixed|",
           "grid": "deformation grid", "jacobian": "Jacobian determinant",

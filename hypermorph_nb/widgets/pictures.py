@@ -16,9 +16,7 @@ leaves behind send stale slider values back (found by tests/test_browser.py).
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
-
-from typing import TYPE_CHECKING
+from typing import Any, TYPE_CHECKING
 
 import base64
 import io
@@ -26,6 +24,7 @@ import warnings
 
 if TYPE_CHECKING:
     from IPython.display import Image
+
 
 
 class PictureMixin:

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from numpy.typing import ArrayLike
 
 import dataclasses
 
+from numpy.typing import ArrayLike
 import numpy as np
 
 from ..evaluation.metrics import dice_batch, jacobian_determinant

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from numpy.typing import ArrayLike
-
 from typing import Any
 
 import weakref
 
+from numpy.typing import ArrayLike
 import numpy as np
 import tensorflow as tf
 

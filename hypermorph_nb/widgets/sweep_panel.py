@@ -9,18 +9,12 @@ mean and of every structure, and can send any of them to a
 
 from __future__ import annotations
 
-from numpy.typing import ArrayLike
-from typing import Any
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from ..data.dataset import Dataset
-    from .explorer import LambdaExplorer
-    import tensorflow as tf
+from typing import Any, TYPE_CHECKING
 
 import html
 
+from numpy.typing import ArrayLike
 import ipywidgets as widgets
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -30,6 +24,11 @@ from ..evaluation.sweeps import lambda_sweep
 from ..viz.drawing import format_lam
 from ..viz.plotting import plot_sweep_panels
 from .pictures import PictureMixin
+
+if TYPE_CHECKING:
+    import tensorflow as tf
+    from ..data.dataset import Dataset
+    from .explorer import LambdaExplorer
 
 #: Default λ grid: coarse below 0.9, dense towards 1 where the tutorial's loss is useful.
 DEFAULT_SWEEP_LAMBDAS = (0.0, 0.25, 0.5, 0.75, 0.9, 0.95, 0.97, 0.98, 0.99, 0.995, 0.999, 1.0)

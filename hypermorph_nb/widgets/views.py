@@ -18,10 +18,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from numpy.typing import ArrayLike
-
 import dataclasses
 
+from numpy.typing import ArrayLike
 import numpy as np
 
 from ..checks.affines import voxel_sizes
