@@ -15,13 +15,13 @@ import os
 import shutil
 import tempfile
 
-from networks.description import ModelSpace
 from nibabel.spatialimages import SpatialImage
 import nibabel as nib
 import numpy as np
 import tensorflow as tf
 
 from .files import replace_folder
+from ..networks.description import ModelSpace
 from ..networks.models import ModelSpec, build_from_spec, spec_of
 from ..pretrained.registry import is_pretrained_name, pretrained_folder
 

@@ -46,7 +46,6 @@ from collections.abc import Sequence
 import numbers
 from typing import Any
 
-from networks.models import ModelSpec, spec_of, vxm
 from numpy.typing import ArrayLike
 import numpy as np
 import tensorflow as tf
@@ -54,6 +53,7 @@ import tensorflow as tf
 from ..checks.affines import orientation, voxel_sizes
 from ..checks.values import check_lambda
 from ..networks.losses import LossConfig, weighted_terms
+from ..networks.models import ModelSpec, spec_of, vxm
 
 #: Adam's step (in voxels per iteration, before bias correction) used unless told otherwise.
 DEFAULT_LEARNING_RATE = 0.1
