@@ -7,6 +7,7 @@ image for several λ), ``dice_vs_lambda.png`` and the trained model folder.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, TYPE_CHECKING, cast
 
 import os
@@ -30,7 +31,7 @@ if TYPE_CHECKING:
 DEMO_LAMBDAS = (0.0, 0.1, 0.2, 0.4, 0.6, 0.8, 1.0)
 
 
-def run_demo(out: str | os.PathLike[str], *, n_images: int = 40, shape: tuple[int, ...] = (64, 64),
+def run_demo(out: str | os.PathLike[str], *, n_images: int = 40, shape: Sequence[int] = (64, 64),
              epochs: int = 8, steps_per_epoch: int = 50, learning_rate: float = 1e-3,
              lr_schedule: str = "step", image_sigma: float = DEFAULT_IMAGE_SIGMA, seed: int = 0,
              verbose: bool = True) -> dict[str, Any]:

@@ -17,6 +17,8 @@ coordinates, so every image's affine is the identity (``Dataset.affine`` is
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import dataclasses
 
 import numpy as np
@@ -28,7 +30,7 @@ from ..checks.arrays import check_count
 DEFAULT_SHAPE = (64, 64)
 
 
-def synthetic(n: int, shape: tuple[int, ...] = DEFAULT_SHAPE, *, seed: int = 0, n_labels: int = 8,
+def synthetic(n: int, shape: Sequence[int] = DEFAULT_SHAPE, *, seed: int = 0, n_labels: int = 8,
               max_displacement: float | None = None, noise: float = 0.02) -> Dataset:
     """Generate ``n`` synthetic subjects with label maps.
 
@@ -114,7 +116,7 @@ class KnownPairs:
         return len(self.moving)
 
 
-def synthetic_pairs(n: int, shape: tuple[int, ...] = DEFAULT_SHAPE, *, seed: int = 0, n_labels: int = 8,
+def synthetic_pairs(n: int, shape: Sequence[int] = DEFAULT_SHAPE, *, seed: int = 0, n_labels: int = 8,
                     max_displacement: float | None = None, noise: float = 0.02) -> KnownPairs:
     """Generate ``n`` pairs related by a known smooth deformation.
 
@@ -152,7 +154,7 @@ def synthetic_pairs(n: int, shape: tuple[int, ...] = DEFAULT_SHAPE, *, seed: int
     return KnownPairs(moving, fixed, moving_labels, fixed_labels, flows)
 
 
-def smooth_field(shape: tuple[int, ...], max_displacement: float, rng: np.random.Generator) -> np.ndarray:
+def smooth_field(shape: Sequence[int], max_displacement: float, rng: np.random.Generator) -> np.ndarray:
     """A random smooth displacement field whose largest vector is ``max_displacement``.
 
     Parameters

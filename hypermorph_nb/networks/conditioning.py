@@ -165,7 +165,7 @@ def init_residual_hyperconvs(layers: Iterable[Any], hypernetwork: tf.keras.Model
     return count
 
 
-def build_film_vxm(inshape: tuple[int, ...], *, nb_features: Sequence[Sequence[int]] | None = None,
+def build_film_vxm(inshape: Sequence[int], *, nb_features: Sequence[Sequence[int]] | None = None,
                    int_steps: int = 0, film_units: Sequence[int] = FILM_UNITS,
                    name: str = "film") -> tf.keras.Model:
     """A VoxelMorph U-Net conditioned on λ by feature-wise scale and shift (FiLM).

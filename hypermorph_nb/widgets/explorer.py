@@ -14,7 +14,7 @@ set from Python is applied before the assignment returns.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 import os
 from pathlib import Path
 from typing import Any, TYPE_CHECKING
@@ -27,7 +27,7 @@ import ipywidgets as widgets
 import numpy as np
 
 from ..checks.pairs import check_pair
-from ..data.dataset import as_dataset
+from ..data.dataset import Dataset, as_dataset
 from ..networks.description import FROM_MODEL, resolve_image_sigma
 from ..evaluation.metrics import dice_batch
 from ..viz.drawing import format_lam, label_colors
@@ -35,10 +35,10 @@ from ..networks.models import require_hypermorph
 from ..registration.pairs import Registrar
 from ..registration.refine import check_refine, refine_registration
 from .controls import LambdaControls
-from .explorer_inputs import pair_dataset, slice_sliders
+from .explorer_inputs import ArrayOrFile, pair_dataset, slice_sliders
 from .error_box import ErrorBox
 from .live_figure import LiveFigure
-from .panels import build_panels, figure_size, summary_line
+from .panels import PlanePanels, build_panels, figure_size, summary_line
 from .pictures import PictureMixin
 from .state import ExplorerState, mean_present, readout_html
 from .step import RegistrationStep
@@ -47,8 +47,6 @@ from .views import plane_views
 
 if TYPE_CHECKING:
     import tensorflow as tf
-    from ..data.dataset import Dataset
-    from .panels import PlanePanels
 
 __all__ = ["ExplorerState", "LambdaExplorer", "RegistrationStep"]
 
@@ -154,7 +152,7 @@ class LambdaExplorer(PictureMixin, widgets.VBox):
     (0.9, 2)
     """
 
-    def __init__(self, model: tf.keras.Model, data: Dataset | ArrayLike, *, pair: tuple[int, ...] = (0, 1),
+    def __init__(self, model: tf.keras.Model, data: Dataset | ArrayLike, *, pair: Sequence[int] = (0, 1),
                  lam: float = 0.5, image_sigma: float | str | None = FROM_MODEL,
                  affine: ArrayLike | None = None, convention: str = "neurological",
                  slices: Mapping[str, int] | None = None, display: str = "auto", image_format: str = "jpeg",
@@ -220,10 +218,8 @@ class LambdaExplorer(PictureMixin, widgets.VBox):
         self._update()
 
     @classmethod
-    def from_arrays(cls, model: tf.keras.Model, moving: ArrayLike | str | os.PathLike[str],
-                    fixed: ArrayLike | str | os.PathLike[str], *,
-                    moving_labels: ArrayLike | str | os.PathLike[str] | None = None,
-                    fixed_labels: ArrayLike | str | os.PathLike[str] | None = None,
+    def from_arrays(cls, model: tf.keras.Model, moving: ArrayOrFile, fixed: ArrayOrFile, *,
+                    moving_labels: ArrayOrFile | None = None, fixed_labels: ArrayOrFile | None = None,
                     moving_affine: ArrayLike | None = None, fixed_affine: ArrayLike | None = None,
                     resample: bool = False, normalize: str = "auto", **options: Any) -> LambdaExplorer:
         """Explore one pair of your own arrays or NIfTI files.

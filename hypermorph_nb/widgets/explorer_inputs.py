@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeAlias
 
 import os
 import pathlib
@@ -21,6 +21,9 @@ from ..data.readers import read_file
 
 if TYPE_CHECKING:
     from .views import PlaneView
+
+#: An image or label map: an array, or the path of a NIfTI file.
+ArrayOrFile: TypeAlias = "ArrayLike | str | os.PathLike[str]"
 
 
 
@@ -45,7 +48,7 @@ def slice_sliders(views: Sequence[PlaneView],
     return sliders
 
 
-def read_array(source: ArrayLike | str | os.PathLike[str], name: str, *,
+def read_array(source: ArrayOrFile, name: str, *,
                labels: bool = False) -> tuple[np.ndarray, np.ndarray | None]:
     """An array, or a NIfTI file's data and affine; ``(array, affine or None)``.
 
@@ -65,10 +68,8 @@ def read_array(source: ArrayLike | str | os.PathLike[str], name: str, *,
     return array, affine
 
 
-def pair_dataset(inshape: tuple[int, ...], moving: ArrayLike | str | os.PathLike[str],
-                 fixed: ArrayLike | str | os.PathLike[str], *,
-                 moving_labels: ArrayLike | str | os.PathLike[str] | None = None,
-                 fixed_labels: ArrayLike | str | os.PathLike[str] | None = None,
+def pair_dataset(inshape: tuple[int, ...], moving: ArrayOrFile, fixed: ArrayOrFile, *,
+                 moving_labels: ArrayOrFile | None = None, fixed_labels: ArrayOrFile | None = None,
                  moving_affine: ArrayLike | None = None, fixed_affine: ArrayLike | None = None,
                  resample: bool = False, normalize: str = "auto") -> Dataset:
     """One moving/fixed pair of arrays or NIfTI files as a two-image :class:`Dataset`.
