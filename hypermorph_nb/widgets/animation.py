@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
-from pathlib import Path
-
 import os
+from pathlib import Path
+from typing import Any
 
 from numpy.typing import ArrayLike
 import numpy as np
@@ -14,16 +12,13 @@ import numpy as np
 from ..checks.values import check_lambdas
 from ..viz.drawing import format_lam
 
-if TYPE_CHECKING:
-    from .explorer import LambdaExplorer
-
 
 #: λ of an exported sweep by default: evenly spaced on the log scale of 1 − λ, as the play button.
 DEFAULT_ANIMATION_FRAMES = 17
 WRITERS = {".gif": "pillow", ".html": "html", ".htm": "html"}
 
 
-def save_lambda_animation(explorer: LambdaExplorer, path: str | os.PathLike[str], *,
+def save_lambda_animation(explorer: Any, path: str | os.PathLike[str], *,
                           lams: ArrayLike | None = None, fps: int = 4, dpi: float | None = None) -> Path:
     """Register the explorer's current pair at each λ and write the frames of its current view.
 
