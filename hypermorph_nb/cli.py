@@ -45,7 +45,7 @@ def _notebooks_arguments(parser):
 
 
 def _notebooks(args):
-    from .runtime.notebooks import QUICK, NotebookFailed, default_notebook_folder, parse_assignments, run_all
+    from .notebooks import QUICK, NotebookFailed, default_notebook_folder, parse_assignments, run_all
 
     parameters = {**(QUICK if args.quick else {}), **parse_assignments(args.set)}
     try:

@@ -17,7 +17,7 @@ from .networks.models import build_hypermorph, count_parameters
 from .io.persistence import save_model
 from .viz.plotting import lambda_row_figure, plot_sweep
 from .io.report import save_metrics
-from .training import train
+from .training.loop import train
 
 DEMO_LAMBDAS = (0.0, 0.1, 0.2, 0.4, 0.6, 0.8, 1.0)
 

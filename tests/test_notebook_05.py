@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 
 from hypermorph_nb.data import find_shared_ixi3d, load_source
-from hypermorph_nb.runtime.notebooks import NotebookFailed, run_notebook
+from hypermorph_nb.notebooks import NotebookFailed, run_notebook
 
 from tests.conftest import TINY_FEATURES
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from hypermorph_nb.runtime.notebooks import QUICK, NotebookFailed, find_notebooks, run_all, run_notebook, scale_epochs
+from hypermorph_nb.notebooks import QUICK, NotebookFailed, find_notebooks, run_all, run_notebook, scale_epochs
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = ROOT / "notebooks"
@@ -146,7 +146,7 @@ def test_colab_cell_does_nothing_outside_colab_and_installs_on_colab(monkeypatch
 
 def test_quick_preset_scales_every_notebook_and_set_overrides_it(monkeypatch, tmp_path):
     from hypermorph_nb import cli
-    from hypermorph_nb.runtime import notebooks
+    from hypermorph_nb import notebooks
 
     seen = {}
     monkeypatch.setattr(notebooks, "run_all", lambda folder, out, *, parameters, names: seen.update(parameters))
@@ -160,7 +160,7 @@ def test_a_papermill_kernel_is_detected_and_shows_no_tensorflow_start_up_lines(t
     notebook = nbformat.v4.new_notebook(cells=[
         nbformat.v4.new_code_cell("x = 1", metadata={"tags": ["parameters"]}),
         nbformat.v4.new_code_cell("import hypermorph_nb as hnb\n"
-                                  "print(hnb.environment.detect().frontend, hnb.environment.quiet_progress())"),
+                                  "print(hnb.runtime.environment.detect().frontend, hnb.runtime.environment.quiet_progress())"),
     ])
     notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     path = tmp_path / "00_environment.ipynb"

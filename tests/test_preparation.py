@@ -12,11 +12,12 @@ import SimpleITK as sitk
 from scipy.spatial.transform import Rotation
 
 import hypermorph_nb as hnb
-from hypermorph_nb.data import Dataset, PreparedScans, load_folder, prepare_scans
+from hypermorph_nb import prepare_scans
+from hypermorph_nb.data import Dataset, PreparedScans, load_folder
 from hypermorph_nb.data import scans
 from hypermorph_nb.data.alignment import (RAS_TO_LPS, from_sitk, isotropic_grid, itk_affine, resample,
                                           to_sitk, world_matrix)
-from hypermorph_nb.evaluation.metrics import mean_dice
+from hypermorph_nb.metrics import mean_dice
 from hypermorph_nb.networks.description import ModelSpace
 from hypermorph_nb.networks.models import describe
 from raw_scans import pose_error, write_cohort

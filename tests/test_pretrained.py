@@ -9,7 +9,7 @@ import pytest
 import hypermorph_nb as hnb
 from hypermorph_nb import pretrained
 from hypermorph_nb.cli import main
-from hypermorph_nb.evaluation.metrics import folding_fraction, mean_dice
+from hypermorph_nb.metrics import folding_fraction, mean_dice
 from hypermorph_nb.pretrained import registry
 
 NAME = "pretrained:ixi-t1-2mm"

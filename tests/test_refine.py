@@ -13,7 +13,7 @@ from scipy import ndimage
 
 import hypermorph_nb as hnb
 from hypermorph_nb.cli import main
-from hypermorph_nb.evaluation.metrics import folding_fraction
+from hypermorph_nb.metrics import folding_fraction
 from hypermorph_nb.networks.description import ModelSpace, TrainingRecord
 from hypermorph_nb.networks.losses import LossConfig
 from hypermorph_nb.networks.models import describe

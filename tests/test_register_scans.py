@@ -9,9 +9,9 @@ import SimpleITK as sitk
 
 import hypermorph_nb as hnb
 from hypermorph_nb.cli import main
-from hypermorph_nb.data import prepare_scans
+from hypermorph_nb import prepare_scans
 from hypermorph_nb.data.scans import Reference, Scan, prepare_scan
-from hypermorph_nb.evaluation.metrics import mean_dice
+from hypermorph_nb.metrics import mean_dice
 from hypermorph_nb.networks.models import spec_of
 from hypermorph_nb.registration.pairs import Registrar
 from raw_scans import write_cohort

@@ -5,7 +5,7 @@ image, its brain mask and labels): affine alignment with SimpleITK (:mod:`.align
 resampling from the scan's own voxels through the found transform, intensities scaled by robust
 percentiles inside the brain (or head) and clipped to [0, 1], the brain masked with the scan's
 own mask or label map, else the template's. :func:`judge` decides which alignments failed.
-:func:`hypermorph_nb.data.prepare_scans` runs these steps over a cohort;
+:func:`hypermorph_nb.prepare_scans` runs these steps over a cohort;
 :func:`hypermorph_nb.register_scans` brings new scans into a model's space with them.
 
 A transform maps points of the grid (template world, RAS mm) to points of the scan:
@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 from scipy import ndimage
 
+from ..metrics import mean_dice
 from .alignment import AFFINE_LEVELS, RIGID_LEVELS, align_affine, isotropic_grid, resample
 from .folders import read_labels
 from .readers import NIBABEL_SUFFIXES, read_file, split_suffix
@@ -345,8 +346,6 @@ def onto_grid(result, scan, smoothed, reference):
 
 def score_against(result, reference):
     """Correlation, mask Dice and mean label Dice of one prepared scan against the reference."""
-    from ..evaluation.metrics import mean_dice   # here: evaluation's package imports data
-
     region = reference.mask if reference.mask is not None else reference.image > 0
     a, b = result.image[region], reference.image[region]
     if a.std() > 0 and b.std() > 0:

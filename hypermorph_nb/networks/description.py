@@ -155,6 +155,9 @@ class ModelSpace:
         return cls(shape=tuple(data.shape), affine=affine, reference=reference, reference_mask=mask)
 
 
+#: λ a VoxelMorph baseline trains at (and is refined and swept at) when none is given or recorded:
+#: the seed tutorial's.
+DEFAULT_BASELINE_LAMBDA = 0.5
 #: ``image_sigma="model"``: take σ from the model's :class:`TrainingRecord`.
 FROM_MODEL = "model"
 

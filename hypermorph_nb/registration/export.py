@@ -54,7 +54,7 @@ import numpy as np
 from ..data.readers import read_file
 from ..checks.grids import input_affine
 from ..checks.inputs import prepare_labels, prepare_pair
-from ..evaluation.metrics import jacobian_determinant
+from ..metrics import jacobian_determinant
 from ..io.files import follow_umask
 from ..networks.models import spec_of
 from .pairs import Registrar

@@ -2,7 +2,7 @@
 
 :func:`register_scans` brings both scans into the model's space (the grid and template the
 model was trained in, :class:`~hypermorph_nb.networks.description.ModelSpace`) with the same
-steps as :func:`~hypermorph_nb.data.prepare_scans` (affine alignment to the template,
+steps as :func:`hypermorph_nb.prepare_scans` (affine alignment to the template,
 robust intensity scaling, brain mask), registers them at λ, and writes the result on the
 **fixed scan's own grid** (its shape and affine): the moving scan warped there in its own
 intensity units, its label map warped by nearest neighbour, and the whole transform as one
@@ -40,7 +40,7 @@ from scipy import ndimage
 
 from ..data.alignment import RAS_TO_LPS, to_sitk
 from ..data.scans import Reference, Scan, judge, prepare_scan
-from ..evaluation.metrics import mean_dice
+from ..metrics import mean_dice
 from ..networks.models import spec_of
 from .pairs import Registrar
 from .refine import check_refine, refine_registration
@@ -97,7 +97,7 @@ def register_scans(model: Any, moving: str | os.PathLike, fixed: str | os.PathLi
     ------
     ValueError
         For a model without a space (saying how to give it one), a 2D model, bad scans (as
-        :func:`~hypermorph_nb.data.prepare_scans`), or a scan whose affine alignment to the
+        :func:`hypermorph_nb.prepare_scans`), or a scan whose affine alignment to the
         template failed.
 
     Examples
@@ -115,7 +115,7 @@ def register_scans(model: Any, moving: str | os.PathLike, fixed: str | os.PathLi
         raise ValueError(
             "this model does not know its space (the grid it was trained on and a template to align "
             "new scans to), so raw scans cannot be brought to it; train it on data with an affine, "
-            "e.g. hnb.train(model, hnb.data.prepare_scans(folder, out).dataset, ...), or attach one: "
+            "e.g. hnb.train(model, hnb.prepare_scans(folder, out).dataset, ...), or attach one: "
             "hnb.networks.models.describe(model, space=hnb.networks.description.ModelSpace.from_dataset("
             "prepared.dataset))")
     if len(space.shape) != 3:

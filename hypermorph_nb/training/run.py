@@ -20,7 +20,7 @@ from ..checks.values import check_lambda
 from ..data.dataset import as_dataset
 from ..data.generators import PairBatches
 from ..data.sampling import LambdaSampling
-from ..networks.description import ModelSpace, TrainingRecord
+from ..networks.description import DEFAULT_BASELINE_LAMBDA, ModelSpace, TrainingRecord
 from ..networks.models import coarse_network, describe, spec_of
 from ..viz import training_display
 from .coarse import coarse_copy
@@ -34,8 +34,6 @@ from .schedules import make_schedule, schedule_settings
 from .strategy import distribute_batches, resolve_strategy
 from .workers import WorkerRole
 
-#: λ of the seed tutorial's baseline.
-DEFAULT_BASELINE_LAMBDA = 0.5
 #: With label supervision, the most structures one pair's Dice term compares (see ``train``).
 DEFAULT_LABEL_STRUCTURES = 32
 _TERMS = ("loss", "image", "smooth")

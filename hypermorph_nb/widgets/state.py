@@ -4,7 +4,7 @@ import dataclasses
 
 import numpy as np
 
-from ..evaluation.metrics import dice_batch, jacobian_determinant
+from ..metrics import dice_batch, jacobian_determinant
 from ..viz.drawing import format_lam
 from .controls import effective_weight
 
