@@ -102,7 +102,7 @@ def _register(args):
     paths = export_registration(model, args.moving, args.fixed, args.out, lam=args.lam, refine=args.refine,
                                 moving_labels=args.moving_labels, resample=args.resample,
                                 normalize=args.normalize, units=args.units)
-    for path in paths.values():
+    for path in paths.written().values():
         print(path)
     return 0
 
@@ -122,7 +122,7 @@ def _register_raw(model, args):
                          "give it with --lam, a value in [0, 1] (e.g. --lam 0.5)")
     paths = register_scans(model, args.moving, args.fixed, args.out, lam=args.lam, refine=args.refine,
                            moving_labels=args.moving_labels, fixed_labels=args.fixed_labels)
-    for path in paths.values():
+    for path in paths.written().values():
         print(path)
     return 0
 

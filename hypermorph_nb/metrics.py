@@ -9,9 +9,6 @@
 Examples
 --------
 >>> import numpy as np
-
-__all__ = ["dice", "mean_dice", "dice_batch", "jacobian_determinant", "determinant_of_gradients",
-           "folding_fraction", "image_mse", "image_ncc"]
 >>> from hypermorph_nb.metrics import dice, jacobian_determinant
 >>> a = np.zeros((4, 4), int); a[:2] = 1
 >>> b = np.zeros((4, 4), int); b[:, :2] = 1
@@ -25,6 +22,9 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
+
+__all__ = ["dice", "mean_dice", "dice_batch", "jacobian_determinant", "determinant_of_gradients",
+           "folding_fraction", "image_mse", "image_ncc"]
 
 
 def dice(a, b, labels=None):

@@ -57,9 +57,9 @@ def test_05_explores_volumes_in_three_planes_and_exports_nifti():
     assert len(metrics["folding_percent"]) == len(SWEEP_LAMS) and metrics["optimal_lam_per_label"]
 
     exported = metrics["exported"]
-    assert {"moved", "flow", "jacobian", "moved_labels"} <= set(exported)
+    assert {"moved", "transform", "jacobian", "moved_labels"} <= set(exported)
     assert exported["moved"]["shape"][:3] == [32, 32, 32]
-    assert exported["flow"]["shape"][:3] == [32, 32, 32] and 3 in exported["flow"]["shape"][3:]
+    assert exported["transform"]["shape"][:3] == [32, 32, 32] and 3 in exported["transform"]["shape"][3:]
     moved = nibabel.load(exported["moved"]["path"])
     assert np.all(np.isfinite(moved.get_fdata())) and np.abs(np.linalg.det(moved.affine[:3, :3])) > 0
     volumes = load_source(SMALL_3D["data_source"], shape=SMALL_3D["volume_shape"], subset=SMALL_3D["subset"],

@@ -34,13 +34,13 @@ def test_the_model_is_a_lambda_conditioned_3d_model_of_the_ixi3d_space(model):
 
 
 def test_every_shipped_file_is_listed_with_its_checksum_and_packaged():
-    for name in pretrained.names():
+    for name in registry.MODELS:
         model = registry.MODELS[name]
         on_disk = {p.name for p in model.folder.iterdir()}
         assert on_disk == set(model.files), f"{name}: files on disk and in the registry differ"
         assert {"model.json", "weights.h5", "README.md", "LICENSE-DATA.md"} <= on_disk
     pyproject = (ROOT / "pyproject.toml").read_text()
-    for name in pretrained.names():   # the weights must be installed with the package (package-data)
+    for name in registry.MODELS:   # the weights must be installed with the package (package-data)
         assert f'"pretrained/{name}/*"' in pyproject.split("[tool.setuptools.package-data]")[1], name
 
 
@@ -61,7 +61,7 @@ def test_an_unknown_name_lists_the_known_ones(name):
 def shipped_copy(tmp_path, monkeypatch):
     """The registry pointed at a copy of the shipped folders (to damage one safely)."""
     copy = tmp_path / "pretrained"
-    for name in pretrained.names():
+    for name in registry.MODELS:
         shutil.copytree(registry.MODELS[name].folder, copy / name)
     monkeypatch.setattr(registry, "ROOT", copy)
     return copy / "ixi-t1-2mm"
@@ -110,7 +110,7 @@ def test_it_registers_a_raw_pair_in_its_own_space(model, tmp_path):
     paths = hnb.register_scans(model, moving, fixed, tmp_path, lam=0.5,
                                moving_labels=SHARED / "ixi_raw" / "labels" / moving.name,
                                fixed_labels=SHARED / "ixi_raw" / "labels" / fixed.name)
-    dice = json.loads(pathlib.Path(paths["sidecar"]).read_text())["dice"]
+    dice = json.loads(pathlib.Path(paths.sidecar).read_text())["dice"]
     assert dice["model_space"] > dice["affine_only_model_space"] + 0.05, dice
 
 
@@ -126,3 +126,11 @@ def test_the_cli_registers_two_volumes_with_the_pretrained_model(tmp_path):
     sidecar = json.loads((tmp_path / "out" / "registration.json").read_text())
     assert sidecar["refine_iterations"] == 2
     assert nibabel.load(tmp_path / "out" / "moved.nii.gz").shape == (80, 96, 80)
+
+
+def test_every_listed_name_is_one_load_model_takes():
+    listed = pretrained.names()
+    assert listed and all(name.startswith(pretrained.PREFIX) for name in listed)
+    for name in listed:
+        assert hnb.networks.spec_of(hnb.load_model(name)).space is not None
+        assert pretrained.card(name)

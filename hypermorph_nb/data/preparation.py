@@ -72,10 +72,10 @@ class PreparedScans:
     """
 
     dataset: Dataset
-    transforms: np.ndarray
+    transforms: np.ndarray = dataclasses.field(repr=False)
     reference: Reference
-    scans: list
-    manifest: dict
+    scans: list = dataclasses.field(repr=False)
+    manifest: dict = dataclasses.field(repr=False)
     paths: dict
 
     @property

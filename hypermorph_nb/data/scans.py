@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 from scipy import ndimage
 
+from ..checks.arrays import array_summary
 from ..metrics import mean_dice
 from .alignment import AFFINE_LEVELS, RIGID_LEVELS, align_affine, isotropic_grid, resample
 from .folders import read_labels
@@ -77,6 +78,10 @@ class Reference:
         """A model space's grid, reference image and brain mask (a :class:`~hypermorph_nb.networks.description.ModelSpace`)."""
         return cls(image=space.reference, affine=space.affine, mask=space.reference_mask)
 
+    def __repr__(self) -> str:
+        return (f"Reference(shape={self.shape}, spacing={self.spacing:g}, mask={array_summary(self.mask)}, "
+                f"labels={array_summary(self.labels)})")
+
     @property
     def shape(self) -> tuple[int, ...]:
         """The grid's shape."""
@@ -103,10 +108,10 @@ class Scan:
 
     name: str
     path: str
-    array: np.ndarray
-    affine: np.ndarray
-    labels: np.ndarray | None = None
-    mask: np.ndarray | None = None
+    array: np.ndarray = dataclasses.field(repr=False)
+    affine: np.ndarray = dataclasses.field(repr=False)
+    labels: np.ndarray | None = dataclasses.field(default=None, repr=False)
+    mask: np.ndarray | None = dataclasses.field(default=None, repr=False)
 
     @classmethod
     def read(cls, path: str | os.PathLike, *, labels: str | os.PathLike | None = None,
@@ -194,10 +199,10 @@ class PreparedScan:
 
     name: str
     path: str
-    image: np.ndarray | None = None
-    labels: np.ndarray | None = None
-    mask: np.ndarray | None = None
-    transform: np.ndarray | None = None
+    image: np.ndarray | None = dataclasses.field(default=None, repr=False)
+    labels: np.ndarray | None = dataclasses.field(default=None, repr=False)
+    mask: np.ndarray | None = dataclasses.field(default=None, repr=False)
+    transform: np.ndarray | None = dataclasses.field(default=None, repr=False)
     window: tuple[float, float] = (0.0, 1.0)
     metric: float | None = None
     correlation: float | None = None

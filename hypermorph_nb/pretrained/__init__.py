@@ -11,7 +11,7 @@ Examples
 --------
 >>> from hypermorph_nb import pretrained
 >>> pretrained.names()
-['ixi-t1-2mm']
+['pretrained:ixi-t1-2mm']
 """
 from .registry import PREFIX, PretrainedModel, card, is_pretrained_name, names, pretrained_folder
 

@@ -4,6 +4,7 @@
 - :mod:`.export`: :func:`hypermorph_nb.export_registration`, NIfTI files on the fixed image's grid;
 - :mod:`.native`: :func:`hypermorph_nb.register_scans`, two raw scans brought into the model's space, the
   result written on the fixed scan's own grid with the whole transform as an ITK field;
+- :mod:`.files`: :class:`RegistrationFiles`, what both file writers return;
 - :mod:`.refine`: :func:`refine_field`, λ-aware instance optimisation of one pair's field
   (``register(..., refine=N)``).
 
@@ -13,10 +14,11 @@ Examples
 >>> Registrar.__name__
 'Registrar'
 """
+from .files import RegistrationFiles
 from .pairs import Registrar
 from .refine import refine_field
 
-__all__ = ["Registrar", "refine_field"]
+__all__ = ["Registrar", "RegistrationFiles", "refine_field"]
 #: Second paths of earlier releases -> canonical paths (kept one release, with a warning).
 _DEPRECATED = {name: f"hypermorph_nb.{name}" for name in ("register", "export_registration", "register_scans")}
 

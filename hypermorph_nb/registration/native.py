@@ -42,22 +42,21 @@ from ..data.alignment import RAS_TO_LPS, to_sitk
 from ..data.scans import Reference, Scan, judge, prepare_scan
 from ..metrics import mean_dice
 from ..networks.models import spec_of
-from .pairs import Registrar
+from .files import SIDECAR, RegistrationFiles
+from .pairs import Registrar, lambda_per_pair
 from .refine import check_refine, refine_registration
 
-#: The sidecar written beside the images.
-SIDECAR = "registration.json"
 #: How the written displacement field is to be read.
 CONVENTION = ("transform.nii.gz: ITK displacement field on the fixed scan's grid, LPS mm, "
               "moved(p) = moving(p + d(p)); sitk.DisplacementFieldTransform reads it")
 
 
 def register_scans(model: Any, moving: str | os.PathLike, fixed: str | os.PathLike,
-                   out_dir: str | os.PathLike, *, lam: float | None, refine: int = 0,
+                   out_dir: str | os.PathLike, *, lam: float | None = None, refine: int = 0,
                    moving_labels: str | os.PathLike | None = None,
                    fixed_labels: str | os.PathLike | None = None,
                    moving_mask: str | os.PathLike | None = None,
-                   fixed_mask: str | os.PathLike | None = None, seed: int = 0) -> dict[str, str]:
+                   fixed_mask: str | os.PathLike | None = None, seed: int = 0) -> RegistrationFiles:
     """Register a raw moving scan to a raw fixed scan; write the result on the fixed scan's grid.
 
     Parameters
@@ -69,8 +68,9 @@ def register_scans(model: Any, moving: str | os.PathLike, fixed: str | os.PathLi
         NIfTI/MGZ scans as they come (any grid, orientation, intensities).
     out_dir : path
         Output folder (created); files of the same names are replaced.
-    lam : float or None
-        λ in [0, 1] for a HyperMorph model (None for a VoxelMorph baseline).
+    lam : float, optional
+        λ in [0, 1], required for a HyperMorph model; None for a VoxelMorph baseline (then
+        its training λ, as in :func:`hypermorph_nb.register`).
     refine : int
         Iterations of λ-aware instance optimisation of the field in the model's space
         (:func:`~hypermorph_nb.registration.refine.refine_registration`); 0 uses the network's
@@ -87,11 +87,12 @@ def register_scans(model: Any, moving: str | os.PathLike, fixed: str | os.PathLi
 
     Returns
     -------
-    dict of str
-        ``'moved'`` (the moving scan on the fixed grid, its intensity units), ``'moved_labels'``
-        (with ``moving_labels``), ``'transform'`` (the displacement field, see the module
-        documentation for its convention) and ``'sidecar'`` (``registration.json``: λ, the
-        convention, both affine transforms, the Dice scores when both label maps are given).
+    RegistrationFiles
+        ``moved`` (the moving scan on the fixed grid, its intensity units), ``moved_labels``
+        (with ``moving_labels``, else None), ``transform`` (``transform.nii.gz``, the displacement
+        field, see the module documentation for its convention) and ``sidecar``
+        (``registration.json``: λ, the convention, both affine transforms, the Dice scores when
+        both label maps are given).
 
     Raises
     ------
@@ -110,6 +111,8 @@ def register_scans(model: Any, moving: str | os.PathLike, fixed: str | os.PathLi
     ValueError: this model does not know its space ...
     """
     refine = check_refine(refine)
+    if spec_of(model).is_hypermorph:
+        lambda_per_pair(lam, batch=1)   # a clear error before the scans are prepared
     space = spec_of(model).space
     if space is None or space.reference is None:
         raise ValueError(
@@ -224,7 +227,7 @@ def _write(out, volumes, affine, displacement, sidecar):
         for temporary, _ in staged.values():
             if os.path.exists(temporary):
                 os.remove(temporary)
-    return {name: str(final) for name, (_, final) in staged.items()}
+    return RegistrationFiles.in_folder(out, transform="transform.nii.gz", moved_labels="moved_labels" in volumes)
 
 
 def _temporary(folder, suffix):
