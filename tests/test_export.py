@@ -138,7 +138,7 @@ def test_an_interrupted_export_leaves_no_half_files(vxm_3d, tmp_path, monkeypatc
     monkeypatch.setattr(export.nibabel, "save", failing_save)
     with pytest.raises(KeyboardInterrupt):
         hnb.export_registration(vxm_3d, fixed, moving, tmp_path, fixed_affine=np.eye(4))
-    assert sorted(os.listdir(tmp_path)) == sorted(os.path.basename(p) for p in first.values())
+    assert sorted(os.listdir(tmp_path)) == sorted(p.name for p in first.written().values())
     assert {name: open(path, "rb").read() for name, path in first.written().items()} == before
 
 
