@@ -1,4 +1,4 @@
-"""One :func:`~hypermorph_nb.training.train` call at work: its settings, engine, position, history.
+"""One :func:`hypermorph_nb.train` call at work: its settings, engine, position, history.
 
 :class:`TrainingRun` holds the epoch loop: compiled calls of several steps on the pair stream,
 progress, validation, checkpoints, and the stops (the stop button, a NaN/inf loss, a loss that
