@@ -1,8 +1,8 @@
 """MkDocs hook: pages that live outside ``docs/`` join the site from where they are kept.
 
 The tutorial notebooks stay in ``notebooks/`` (papermill runs them there; mkdocs-jupyter
-renders them, not executed) and the benchmark tables in ``benchmarks/`` (the scripts write
-them there), so the site reads them in place instead of holding copies that drift.
+renders them, not executed), the benchmark tables in ``benchmarks/`` (the scripts write
+them there) and the pretrained models' cards beside their weights, so the site reads them in place instead of holding copies that drift.
 """
 from __future__ import annotations
 
@@ -15,7 +15,8 @@ from mkdocs.structure.files import File, Files
 from mkdocs.structure.pages import Page
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
-OUTSIDE = ("notebooks/*.ipynb", "benchmarks/README.md", "benchmarks/results/*.md")
+OUTSIDE = ("notebooks/*.ipynb", "benchmarks/README.md", "benchmarks/results/*.md",
+           "hypermorph_nb/pretrained/*/README.md")
 
 
 @event_priority(100)  # before mkdocs-jupyter, which turns the .ipynb files into pages

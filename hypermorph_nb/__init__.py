@@ -5,7 +5,7 @@ voxelmorph/neurite 0.2 need; see :mod:`hypermorph_nb.runtime.compat`. TensorFlow
 itself loads on the first use of one of the names below (``hnb.train``,
 ``hnb.data``, ...; :mod:`hypermorph_nb.api`), not at the import.
 
-The packages, by concern (the documentation's "Layers and package map", docs/design/layout.md, lists every module):
+The packages, by concern (the README's "Project layout" lists every module):
 
 - :mod:`~hypermorph_nb.checks`: one place for each input rule (images, label maps, λ, pairs, grids);
 - :mod:`~hypermorph_nb.runtime`: front-end detection, determinism, the notebooks runner, the stack's fixes;

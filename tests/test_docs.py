@@ -46,7 +46,8 @@ def test_the_site_builds_strictly(tmp_path):
     site = tmp_path / "site"
     # the pages that come from outside docs/: the notebooks and the benchmark tables
     for page in ("notebooks/01_voxelmorph_baseline/index.html", "benchmarks/index.html",
-                 "benchmarks/results/amortization/index.html", "reference/registration/index.html"):
+                 "benchmarks/results/amortization/index.html", "reference/registration/index.html",
+                 "hypermorph_nb/pretrained/ixi-t1-2mm/index.html"):
         assert (site / page).is_file(), f"{page} is missing from the built site"
     # the API reference renders docstrings, not just headings
     assert "lambda_sweep" in (site / "reference/top-level/index.html").read_text()
