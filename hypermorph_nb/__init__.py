@@ -56,6 +56,9 @@ def __getattr__(name):
 
     if name in ("widgets", "pretrained"):  # neither needs TensorFlow
         return importlib.import_module(f".{name}", __name__)
+    if name == "apply_transform":  # nor does applying written transforms (SimpleITK, nibabel)
+        value = globals()[name] = importlib.import_module(".registration.apply", __name__).apply_transform
+        return value
     if name in __all__:
         value = globals()[name] = getattr(importlib.import_module(".api", __name__), name)
         return value
@@ -68,7 +71,8 @@ def __dir__():
 
 __all__ = [
     "enable_determinism", "environment",
-    "build_vxm", "build_hypermorph", "register", "register_scans", "export_registration", "train", "lambda_sweep", "baseline_sweep",
+    "build_vxm", "build_hypermorph", "register", "register_scans", "export_registration", "apply_transform",
+    "train", "lambda_sweep", "baseline_sweep",
     "optimize_lambda",
     "compare_sweeps",
     "save_model", "load_model", "scale_epochs",

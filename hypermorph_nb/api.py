@@ -12,6 +12,7 @@ from .evaluation import baseline_sweep, compare_sweeps, lambda_sweep, metrics, o
 from .io import load_model, report, save_model  # noqa: F401
 from .networks import build_hypermorph, build_vxm, losses, models  # noqa: F401
 from .registration import export_registration, register, register_scans  # noqa: F401
+from .registration.apply import apply_transform  # noqa: F401
 from .runtime import environment  # noqa: F401
 from .runtime.notebooks import scale_epochs  # noqa: F401
 from .runtime.reproducibility import enable_determinism  # noqa: F401
