@@ -17,7 +17,7 @@ from scipy.spatial.transform import Rotation
 
 import hypermorph_nb as hnb
 from hypermorph_nb.cli import main
-from hypermorph_nb.registration import invert_transform
+from hypermorph_nb.registration import apply as apply_module, invert_transform
 
 
 def oblique(spacing, angles, centre, shape):
@@ -103,7 +103,8 @@ def scans(tmp_path_factory):
             "folder": folder}
 
 
-def test_a_field_warps_as_simpleitk_resamples_with_it(scans):
+def test_a_field_warps_as_simpleitk_resamples_with_it(scans, monkeypatch):
+    monkeypatch.setattr(apply_module, "CHUNK", 1000)         # the grid in many chunks, one partial
     warped = hnb.apply_transform(scans["field"], scans["image"], scans["fixed"])
     expected = sitk_resample([scans["field"]], scans["image"], scans["fixed"], sitk.sitkLinear)
     unwarped = sitk_resample([], scans["image"], scans["fixed"], sitk.sitkLinear)
@@ -138,7 +139,8 @@ def test_nearest_keeps_the_label_values_and_their_type(scans):
     assert not set(np.unique(blurred)) <= {0, 2, 5, 41, 1000}  # linear would mix them
 
 
-def test_forward_after_inverse_is_the_identity_within_half_a_voxel_over_the_brain(scans, tmp_path):
+def test_forward_after_inverse_is_the_identity_within_half_a_voxel_over_the_brain(scans, tmp_path, monkeypatch):
+    monkeypatch.setattr(apply_module, "CHUNK", 1000)
     fixed_shape, _ = FIXED
     # fixed → moving: an affine (8° rotation, 5 % scaling, a 4 mm shift) and a smooth random part
     grid = np.stack(np.meshgrid(*[np.arange(n, dtype=float) for n in fixed_shape], indexing="ij"), -1)

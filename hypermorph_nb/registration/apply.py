@@ -114,7 +114,7 @@ def apply_transform(transform: Transforms, image: str | os.PathLike[str] | nibab
         points = _voxel_points(warped.shape, RAS_TO_LPS @ grid.affine, start)
         for step in reversed(steps):
             points = step(points)
-        warped.flat[start:start + len(points)] = _sample(values, to_voxels, points, order=order)
+        warped.flat[start:start + points.shape[1]] = _sample(values, to_voxels, points, order=order)
     result = nibabel.Nifti1Image(warped, grid.affine)
     result.header.set_xyzt_units("mm")
     if target is None:
@@ -169,6 +169,14 @@ def invert_transform(transform: str | os.PathLike[str], reference: str | os.Path
 
     Examples
     --------
+    >>> import tempfile, numpy as np, nibabel, SimpleITK as sitk
+    >>> folder = tempfile.mkdtemp()
+    >>> shift = sitk.GetImageFromArray(np.full((6, 6, 6, 3), [2.0, 0, 0]), isVector=True)  # 2 mm along L
+    >>> sitk.WriteImage(shift, f"{folder}/transform.nii.gz")
+    >>> nibabel.save(nibabel.Nifti1Image(np.zeros((5, 5, 5), np.float32), np.eye(4)), f"{folder}/moving.nii.gz")
+    >>> inverse = invert_transform(f"{folder}/transform.nii.gz", f"{folder}/moving.nii.gz")
+    >>> inverse.shape, (np.round(inverse.get_fdata()[..., 0, :].mean(axis=(0, 1, 2)), 3) + 0.0).tolist()
+    ((5, 5, 5, 1, 3), [-2.0, 0.0, 0.0])
     >>> invert_transform("moving.nii.gz", "moving.nii.gz", iterations=0)
     Traceback (most recent call last):
     ...
@@ -276,7 +284,7 @@ def _read_image(image: str | os.PathLike[str] | nibabel.spatialimages.SpatialIma
 
 
 def _read_transform(path: pathlib.Path) -> PointMap:
-    """The map of LPS points ``(n, 3)`` that one transform file holds."""
+    """The map of LPS points ``(3, n)`` that one transform file holds."""
     if _has_suffix(path, FIELD_SUFFIXES):
         return _field_map(_read_field_image(path))
     if not _has_suffix(path, TRANSFORM_SUFFIXES):
@@ -295,7 +303,7 @@ def _read_transform(path: pathlib.Path) -> PointMap:
     matrix[:3, 3] = transform.TransformPoint((0.0, 0.0, 0.0))
     for axis in range(3):
         matrix[:3, axis] = np.asarray(transform.TransformPoint(tuple(np.eye(3)[axis]))) - matrix[:3, 3]
-    return lambda points: points @ matrix[:3, :3].T + matrix[:3, 3]
+    return lambda points: _moved(matrix, points)
 
 
 def _read_field_image(path: pathlib.Path) -> sitk.Image:
@@ -329,35 +337,39 @@ def _field_map(field: sitk.Image) -> PointMap:
     to_voxels = np.linalg.inv(_index_to_lps(field))
 
     def apply(points: np.ndarray) -> np.ndarray:
-        voxels = points @ to_voxels[:3, :3].T + to_voxels[:3, 3]
+        voxels = _moved(to_voxels, points)
         inside = _inside(voxels, components[0].shape)
-        displacement = np.stack([ndimage.map_coordinates(component, voxels.T, order=1, mode="nearest",
-                                                         prefilter=False) for component in components], axis=-1)
-        return points + np.where(inside[:, None], displacement, 0.0)
+        displacement = np.stack([ndimage.map_coordinates(component, voxels, order=1, mode="nearest",
+                                                         prefilter=False) for component in components])
+        return points + np.where(inside, displacement, 0.0)
 
     return apply
 
 
+def _moved(matrix: np.ndarray, points: np.ndarray) -> np.ndarray:
+    """Points ``(3, n)`` mapped by a 4×4 matrix (this layout keeps the product in BLAS)."""
+    return np.asarray(matrix[:3, :3] @ points + matrix[:3, 3:])
+
+
 def _inside(voxels: np.ndarray, shape: Sequence[int]) -> np.ndarray:
-    """Continuous indices within half a voxel of the grid (ITK's buffer)."""
-    return np.asarray(np.all((voxels >= -0.5) & (voxels <= np.asarray(shape) - 0.5), axis=-1))
+    """Continuous indices ``(3, n)`` within half a voxel of the grid (ITK's buffer)."""
+    return np.asarray(((voxels >= -0.5) & (voxels <= np.asarray(shape)[:, None] - 0.5)).all(axis=0))
 
 
 def _voxel_points(shape: Sequence[int], to_world: np.ndarray, start: int) -> np.ndarray:
-    """World points ``(n, 3)`` of a grid's voxels ``start`` to ``start + CHUNK`` (C order)."""
+    """World points ``(3, n)`` of a grid's voxels ``start`` to ``start + CHUNK`` (C order)."""
     flat = np.arange(start, min(start + CHUNK, int(np.prod(shape))))
-    index = np.stack(np.unravel_index(flat, tuple(shape)), axis=-1).astype(np.float64)
-    return np.asarray(index @ to_world[:3, :3].T + to_world[:3, 3])
+    return _moved(to_world, np.asarray(np.unravel_index(flat, tuple(shape)), dtype=np.float64))
 
 
 def _sample(values: np.ndarray, to_voxels: np.ndarray, points: np.ndarray, *, order: int) -> np.ndarray:
     """``values`` at world points (linear or nearest); 0 beyond half a voxel outside, as ITK."""
-    voxels = points @ to_voxels[:3, :3].T + to_voxels[:3, 3]
+    voxels = _moved(to_voxels, points)
     if order == 0:
-        index = np.clip(np.floor(voxels + 0.5).astype(np.int64), 0, np.asarray(values.shape) - 1)
-        sampled = values[index[:, 0], index[:, 1], index[:, 2]]
+        index = np.clip(np.floor(voxels + 0.5).astype(np.int64), 0, np.asarray(values.shape)[:, None] - 1)
+        sampled = values[index[0], index[1], index[2]]
     else:
-        sampled = ndimage.map_coordinates(values, voxels.T, order=1, mode="nearest", prefilter=False)
+        sampled = ndimage.map_coordinates(values, voxels, order=1, mode="nearest", prefilter=False)
     return np.where(_inside(voxels, values.shape), sampled, 0).astype(values.dtype)
 
 
@@ -367,16 +379,16 @@ def _split_affine(field: sitk.Image) -> tuple[np.ndarray, sitk.Image]:
     shape, to_world = components.shape[:3], _index_to_lps(field)
     displacements = components.reshape(-1, 3)
     step = max(1, displacements.shape[0] // CHUNK)   # the fit reads at most about CHUNK voxels
-    index = np.stack(np.unravel_index(np.arange(0, displacements.shape[0], step), shape), -1)
-    points = index @ to_world[:3, :3].T + to_world[:3, 3]
+    points = _moved(to_world, np.asarray(np.unravel_index(np.arange(0, displacements.shape[0], step), shape),
+                                         dtype=np.float64))
     affine = np.eye(4)
-    affine[:3] = np.linalg.lstsq(np.c_[points, np.ones(len(points))], points + displacements[::step],
+    affine[:3] = np.linalg.lstsq(np.c_[points.T, np.ones(points.shape[1])], points.T + displacements[::step],
                                  rcond=None)[0].T
     undo = np.linalg.inv(affine)
     for start in range(0, displacements.shape[0], CHUNK):
         points = _voxel_points(shape, to_world, start)
-        mapped = points + displacements[start:start + len(points)]
-        displacements[start:start + len(points)] = mapped @ undo[:3, :3].T + undo[:3, 3] - points
+        stop = start + points.shape[1]
+        displacements[start:stop] = (_moved(undo, points + displacements[start:stop].T) - points).T
     residual = sitk.GetImageFromArray(np.ascontiguousarray(components.transpose(2, 1, 0, 3)), isVector=True)
     residual.CopyInformation(field)
     return affine, residual
