@@ -124,7 +124,8 @@ def apply_transform(transform: Transforms, image: str | os.PathLike[str] | nibab
     return target
 
 
-def invert_transform(transform: str | os.PathLike[str], reference: str | os.PathLike[str], *,
+def invert_transform(transform: str | os.PathLike[str],
+                     reference: str | os.PathLike[str] | nibabel.spatialimages.SpatialImage, *,
                      out: str | os.PathLike[str] | None = None, iterations: int = 50,
                      tolerance: float = 0.01) -> nibabel.Nifti1Image | pathlib.Path:
     """The inverse of a written displacement field, as a displacement field on ``reference``'s grid.
@@ -144,7 +145,7 @@ def invert_transform(transform: str | os.PathLike[str], reference: str | os.Path
     ----------
     transform : path
         A displacement field file (see the module documentation).
-    reference : path
+    reference : path or nibabel image
         An image whose grid the inverse field takes (the moving scan).
     out : path, optional
         Write the field there (``.nii`` or ``.nii.gz``; folders are created).
@@ -191,14 +192,14 @@ def invert_transform(transform: str | os.PathLike[str], reference: str | os.Path
     if not _has_suffix(path, FIELD_SUFFIXES):
         raise ValueError(f"{path}: only a displacement field ({', '.join(FIELD_SUFFIXES)}) is inverted here; "
                          "invert an affine where it is applied (e.g. ANTs' -t [affine.mat,1])")
-    field = _read_field_image(path)
     grid = _read_image(reference, "reference")
     to_lps = RAS_TO_LPS @ grid.affine
     spacing = np.linalg.norm(to_lps[:3, :3], axis=0)
     direction = to_lps[:3, :3] / spacing
     if not np.allclose(direction.T @ direction, np.eye(3), atol=1e-4):
-        raise ValueError(f"{reference}: its affine has shear, which an ITK displacement field cannot hold; "
+        raise ValueError("the reference's affine has shear, which an ITK displacement field cannot hold; "
                          "resample the reference onto a grid without shear first")
+    field = _read_field_image(path)
     affine, residual = _split_affine(field)
     inverter = sitk.InvertDisplacementFieldImageFilter()
     inverter.SetMaximumNumberOfIterations(int(iterations))
