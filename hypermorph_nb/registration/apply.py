@@ -190,8 +190,9 @@ def invert_transform(transform: str | os.PathLike[str],
     target = _check_out(out)
     path = _existing(transform, "transform")
     if not _has_suffix(path, FIELD_SUFFIXES):
-        raise ValueError(f"{path}: only a displacement field ({', '.join(FIELD_SUFFIXES)}) is inverted here; "
-                         "invert an affine where it is applied (e.g. ANTs' -t [affine.mat,1])")
+        raise ValueError(f"{path}: only a displacement field ({', '.join(FIELD_SUFFIXES)}) is inverted here; an "
+                         "affine's inverse is an affine: SimpleITK.WriteTransform(SimpleITK.ReadTransform(path)"
+                         ".GetInverse(), 'inverse.tfm')")
     grid = _read_image(reference, "reference")
     to_lps = RAS_TO_LPS @ grid.affine
     spacing = np.linalg.norm(to_lps[:3, :3], axis=0)
