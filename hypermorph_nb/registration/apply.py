@@ -48,6 +48,8 @@ INTERPOLATIONS = {"linear": 1, "nearest": 0}
 #: File endings read as a displacement field (an image) and as an ITK transform file.
 FIELD_SUFFIXES = (".nii", ".nii.gz", ".nrrd", ".nhdr", ".mha", ".mhd")
 TRANSFORM_SUFFIXES = (".tfm", ".txt", ".mat", ".h5", ".hdf5")
+#: Fixed-point steps that refine an inverse on its own grid (:func:`invert_transform`).
+POLISH_STEPS = 10
 #: Voxels mapped at a time (bounds the memory of the world points).
 CHUNK = 2 ** 20
 #: RAS and LPS world points differ by the sign of x and y (as ``hypermorph_nb.data.alignment``'s).
@@ -137,9 +139,10 @@ def invert_transform(transform: str | os.PathLike[str],
 
     The field's affine part (a least-squares fit of its map) is inverted exactly; what remains,
     close to the identity on the field's own grid, is inverted by ITK's
-    ``InvertDisplacementFieldImageFilter`` (fixed-point iterations); the result is their
-    composition sampled on the reference grid. Beyond the field's grid the inverse is the
-    affine part's.
+    ``InvertDisplacementFieldImageFilter`` (fixed-point iterations); their composition, sampled
+    on the reference grid, is refined there by :data:`POLISH_STEPS` fixed-point steps of the
+    field itself (kept where they lower the error). Where the inverse leads beyond the field's
+    grid, it is the affine part's.
 
     Parameters
     ----------
@@ -215,8 +218,13 @@ def invert_transform(transform: str | os.PathLike[str],
         sitk.CompositeTransform([inverse_residual, undo_affine]), sitk.sitkVectorFloat64,
         [int(n) for n in grid.shape[:3]], [float(v) for v in to_lps[:3, 3]], [float(v) for v in spacing],
         [float(v) for v in direction.ravel()])
-    components = sitk.GetArrayFromImage(inverse).transpose(2, 1, 0, 3)[:, :, :, None, :]
-    result = nibabel.Nifti1Image(components.astype(np.float32), grid.affine)
+    components = np.ascontiguousarray(sitk.GetArrayFromImage(inverse).transpose(2, 1, 0, 3)).reshape(-1, 3)
+    forward = _field_map(field, outside=np.nan)
+    for start in range(0, components.shape[0], CHUNK):
+        points = _voxel_points(grid.shape[:3], to_lps, start)
+        stop = start + points.shape[1]
+        components[start:stop] = (_polish(forward, points, points + components[start:stop].T) - points).T
+    result = nibabel.Nifti1Image(components.reshape(*grid.shape[:3], 1, 3).astype(np.float32), grid.affine)
     result.header.set_intent("vector")
     result.header.set_xyzt_units("mm")
     if target is None:
@@ -332,8 +340,8 @@ def _index_to_lps(image: sitk.Image) -> np.ndarray:
     return matrix
 
 
-def _field_map(field: sitk.Image) -> PointMap:
-    """``p ↦ p + d(p)`` of a displacement field, as ITK evaluates it (linear, 0 beyond the grid)."""
+def _field_map(field: sitk.Image, *, outside: float = 0.0) -> PointMap:
+    """``p ↦ p + d(p)`` of a displacement field, as ITK evaluates it (linear; ``d = outside`` beyond the grid)."""
     array = sitk.GetArrayFromImage(field)
     components = [np.ascontiguousarray(array[..., axis].T) for axis in range(3)]   # (i, j, k) each
     to_voxels = np.linalg.inv(_index_to_lps(field))
@@ -343,7 +351,7 @@ def _field_map(field: sitk.Image) -> PointMap:
         inside = _inside(voxels, components[0].shape)
         displacement = np.stack([ndimage.map_coordinates(component, voxels, order=1, mode="nearest",
                                                          prefilter=False) for component in components])
-        return points + np.where(inside, displacement, 0.0)
+        return points + np.where(inside, displacement, outside)
 
     return apply
 
@@ -373,6 +381,25 @@ def _sample(values: np.ndarray, to_voxels: np.ndarray, points: np.ndarray, *, or
     else:
         sampled = ndimage.map_coordinates(values, voxels, order=1, mode="nearest", prefilter=False)
     return np.where(_inside(voxels, values.shape), sampled, 0).astype(values.dtype)
+
+
+def _polish(forward: PointMap, points: np.ndarray, inverse: np.ndarray) -> np.ndarray:
+    """Points ``ψ(q)`` ``(3, n)`` refined towards ``forward(ψ(q)) = q`` by steps ``ψ ← ψ - (forward(ψ) - q)``.
+
+    A step is kept where it lowers the error; points that ``forward`` leaves undefined (NaN:
+    beyond the field's grid) keep their place.
+    """
+    residual = forward(inverse) - points
+    error = np.linalg.norm(residual, axis=0)
+    for _ in range(POLISH_STEPS):
+        candidate = inverse - residual
+        candidate_residual = forward(candidate) - points
+        candidate_error = np.linalg.norm(candidate_residual, axis=0)
+        better = candidate_error < error                 # False where either is NaN
+        inverse = np.where(better, candidate, inverse)
+        residual = np.where(better, candidate_residual, residual)
+        error = np.where(better, candidate_error, error)
+    return inverse
 
 
 def _split_affine(field: sitk.Image) -> tuple[np.ndarray, sitk.Image]:
