@@ -168,7 +168,7 @@ def test_forward_after_inverse_is_the_identity_within_half_a_voxel_over_the_brai
 
     moving_spacing, fixed_spacing = (1.4, 1.3, 1.5), (1.5, 1.6, 1.7)
     inverse_file = str(tmp_path / "inverse.nii.gz")
-    assert round_trip_error(inverse_file, forward, scans["image"], MOVING[0], moving_spacing) < 0.1
+    assert round_trip_error(inverse_file, forward, scans["image"], MOVING[0], moving_spacing) < 0.01  # refined
     assert round_trip_error(forward, inverse_file, scans["fixed"], FIXED[0], fixed_spacing) < 0.5
     assert round_trip_error(None, forward, scans["image"], MOVING[0], moving_spacing) > 2  # not trivially
 
