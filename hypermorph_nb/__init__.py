@@ -63,7 +63,7 @@ _HOMES = {
     "save_model": "io.persistence", "load_model": "io.persistence",
     "prepare_scans": "data.preparation", "train": "training.loop",
     "register": "registration.pairs", "export_registration": "registration.export",
-    "register_scans": "registration.native",
+    "register_scans": "registration.native", "apply_transform": "registration.apply",
     "lambda_sweep": "evaluation.sweeps", "baseline_sweep": "evaluation.sweeps",
     "optimize_lambda": "evaluation.lambda_tuning", "compare_sweeps": "evaluation.results",
 }
@@ -100,7 +100,7 @@ def __dir__() -> list[str]:
 __all__ = [
     "enable_determinism", "scale_epochs",
     "build_vxm", "build_hypermorph", "save_model", "load_model",
-    "prepare_scans", "train", "register", "export_registration", "register_scans",
+    "prepare_scans", "train", "register", "export_registration", "register_scans", "apply_transform",
     "lambda_sweep", "baseline_sweep", "optimize_lambda", "compare_sweeps",
     "checks", "runtime", "metrics", "data", "networks", "io", "pretrained", "viz", "training",
     "registration", "evaluation", "widgets",

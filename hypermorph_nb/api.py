@@ -17,5 +17,6 @@ from .notebooks import scale_epochs  # noqa: F401
 from .registration.export import export_registration  # noqa: F401
 from .registration.native import register_scans  # noqa: F401
 from .registration.pairs import register  # noqa: F401
+from .registration.apply import apply_transform  # noqa: F401
 from .runtime.reproducibility import enable_determinism  # noqa: F401
 from .training.loop import train  # noqa: F401

@@ -1,4 +1,4 @@
-"""Command line: ``hypermorph-nb {demo,notebooks,prepare,register,train} ...`` and ``hypermorph-nb --version``.
+"""Command line: ``hypermorph-nb {demo,notebooks,prepare,register,apply,train} ...`` and ``hypermorph-nb --version``.
 
 Each subcommand is one ``(add_arguments, run)`` pair in :data:`COMMANDS`; ``run``
 returns the exit status. User errors (``ValueError``, ``OSError``) print one
@@ -127,6 +127,25 @@ def _register_raw(model, args):
     return 0
 
 
+def _apply_arguments(parser):
+    parser.add_argument("--transform", required=True, action="extend", nargs="+", metavar="T",
+                        help="a displacement field (transform.nii.gz) or an ITK affine (.tfm, .mat); repeat it "
+                             "to chain them in ANTs' order: the last given is applied to the point first")
+    parser.add_argument("--image", required=True, help="the image or label map to warp, NIfTI/MGZ")
+    parser.add_argument("--reference", required=True, help="an image whose grid the output takes (e.g. the fixed scan)")
+    parser.add_argument("--out", required=True, help="output file, .nii or .nii.gz")
+    parser.add_argument("--interpolation", choices=("linear", "nearest"), default="linear",
+                        help="linear for intensities, nearest for label maps and masks (keeps values and type)")
+
+
+def _apply(args):
+    from .registration.apply import apply_transform
+
+    print(apply_transform(args.transform, args.image, args.reference, interpolation=args.interpolation,
+                          out=args.out))
+    return 0
+
+
 def _prepare_arguments(parser):
     parser.add_argument("inputs", nargs="+", help="a folder of NIfTI/MGZ scans, or scan files "
                         "(label maps: NAME_seg.* or labels/NAME.*; masks: NAME_mask.* or masks/NAME.*)")
@@ -208,6 +227,8 @@ COMMANDS = {
     "register": ("register a moving to a fixed NIfTI image with a saved model and write "
                  "moved image, labels, displacement field and Jacobian as NIfTI",
                  _register_arguments, _register),
+    "apply": ("warp an image or label map onto a reference grid with written transforms (displacement "
+              "fields, ITK affines), as antsApplyTransforms", _apply_arguments, _apply),
     "train": ("train a model on a data source, in one process, as one worker of the job that "
               "TF_CONFIG names, or as N local workers (--workers N)", _train_arguments, _train),
 }
