@@ -95,10 +95,15 @@ def jupyterlab(workspace):
 
 
 def run_all_cells(page, url, token, notebook):
-    """Open ``notebook`` in JupyterLab and start Run All Cells."""
+    """Open ``notebook`` in JupyterLab and start Run All Cells.
+
+    Each notebook opens in a workspace of its own (named after it), so the one server shared by the
+    tests does not restore the other test's notebook beside it.
+    """
     from playwright.sync_api import expect
 
-    page.goto(f"{url}/lab/tree/{notebook}?token={token}", timeout=120_000)
+    workspace = Path(notebook).stem
+    page.goto(f"{url}/lab/workspaces/{workspace}/tree/{notebook}?token={token}", timeout=120_000)
     page.get_by_text("Python 3 (ipykernel) | Idle").wait_for(timeout=120_000)
     first_prompt = page.locator(".jp-CodeCell .jp-InputPrompt").first
     for attempt in range(3):  # JupyterLab may ignore a command issued while it settles
