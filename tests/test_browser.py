@@ -52,7 +52,7 @@ def workspace(tmp_path_factory, trained_hypermorph):
         parameters={"model_path": str(folder / "model"), "data_source": "synthetic",
                     "sweep_lams": [0.0, 0.9, 1.0], "n_pairs": 4, "output_dir": str(folder / "out")},
         progress_bar=False)
-    shape = (32, 32, 32)
+    shape = (16, 16, 16)
     hnb.save_model(hnb.build_hypermorph(shape, nb_features=TINY_FEATURES, seed=0), folder / "model3d")
     papermill.execute_notebook(
         str(ROOT / "notebooks" / NOTEBOOK_3D), str(folder / NOTEBOOK_3D), prepare_only=True,
