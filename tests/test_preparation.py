@@ -278,6 +278,7 @@ def test_a_template_file_with_its_mask(prepared, cohort, tmp_path):
         assert distance < 2.0 and degrees < 1.0
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not IXI_RAW.is_dir() or not IXI3D.is_file(),
                     reason="needs ../shared/data/ixi_raw and ../shared/data/ixi3d (not part of the repository)")
 def test_ixi_raw_scans_align_as_well_as_the_prepared_ixi3d_copy(tmp_path):

@@ -184,6 +184,7 @@ def test_a_model_without_a_space_is_refused_with_how_to_give_it_one(tmp_path):
         hnb.register_scans(model, tmp_path / "a.nii.gz", tmp_path / "b.nii.gz", tmp_path / "out", lam=0.5)
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not IXI_RAW.is_dir(), reason="needs ../shared/data/ixi_raw (not part of the repository)")
 def test_ixi_raw_pairs_score_the_same_dice_in_native_and_model_space(tmp_path):
     scans = sorted(IXI_RAW.glob("*.nii.gz"))
