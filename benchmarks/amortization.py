@@ -40,8 +40,8 @@ import numpy as np  # noqa: E402
 import hypermorph_nb as hnb  # noqa: E402
 from common import RESULTS_DIR, markdown_table, write_results  # noqa: E402
 from hypermorph_nb.data import LambdaSampling, load_npz, random_split, resize  # noqa: E402
-from hypermorph_nb.evaluation.sweeps import (baseline_sweep, choose_pairs, compare_sweeps,  # noqa: E402
-                                      lambda_sweep)
+from hypermorph_nb import baseline_sweep, compare_sweeps, lambda_sweep  # noqa: E402
+from hypermorph_nb.checks import choose_pairs  # noqa: E402
 from hypermorph_nb.networks import LossConfig, count_parameters  # noqa: E402
 from hypermorph_nb.training import ValidationConfig  # noqa: E402
 from hypermorph_nb.training.schedules import StepDecay  # noqa: E402

@@ -30,7 +30,7 @@ import hypermorph_nb as hnb  # noqa: E402
 from common import write_results  # noqa: E402
 from hypermorph_nb.data import synthetic  # noqa: E402
 from hypermorph_nb.demo import DEMO_LAMBDAS  # noqa: E402
-from hypermorph_nb.evaluation.sweeps import choose_pairs  # noqa: E402
+from hypermorph_nb.checks import choose_pairs  # noqa: E402
 from hypermorph_nb.registration.pairs import Registrar  # noqa: E402
 
 ENCODINGS = ("tutorial", "mip")

@@ -14,7 +14,7 @@ here too), each at the U-Net's own grid on block-averaged copies
 (:func:`hypermorph_nb.training.coarse.coarse_copy`), then scores every model at full
 resolution on the same held-out pairs at λ 0.3 and 0.7. Dice: mean over the structures
 present in both label maps, moving labels warped by nearest neighbour
-(:func:`hypermorph_nb.evaluation.metrics.mean_dice`). The shipped ``pretrained:ixi-t1-2mm``
+(:func:`hypermorph_nb.metrics.mean_dice`). The shipped ``pretrained:ixi-t1-2mm``
 (the same recipe, more steps) is scored on the same pairs as a last row.
 
 Checkpoints go to ``--work`` (run the same command again to resume), the table to

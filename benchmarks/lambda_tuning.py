@@ -27,7 +27,7 @@ import numpy as np  # noqa: E402
 import hypermorph_nb as hnb  # noqa: E402
 from common import markdown_table, write_results  # noqa: E402
 from hypermorph_nb.data import load_npz, random_split, resize  # noqa: E402
-from hypermorph_nb.evaluation.sweeps import choose_pairs  # noqa: E402
+from hypermorph_nb.checks import choose_pairs  # noqa: E402
 from hypermorph_nb.evaluation.results import sem_over_pairs, label_index  # noqa: E402
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

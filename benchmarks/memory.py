@@ -87,7 +87,7 @@ def run_scenario(args):
         hnb.train(build(data.shape, seed=0), data, epochs=1, steps_per_epoch=args.steps,
                   learning_rate=1e-4, verbose=False, progress="none", live_plot=False)
     elif args.scenario == "explorer":
-        from hypermorph_nb.evaluation.metrics import dice, folding_fraction
+        from hypermorph_nb.metrics import dice, folding_fraction
         from hypermorph_nb.registration.pairs import Registrar
 
         registrar = Registrar.for_model(hnb.build_hypermorph(data.shape, seed=0))

@@ -98,7 +98,7 @@ def plain_simpleitk(paths, grid_shape, grid_affine, *, rounds=2):
 
 
 def pairwise_dice(label_maps, pairs):
-    from hypermorph_nb.evaluation.metrics import mean_dice
+    from hypermorph_nb.metrics import mean_dice
 
     return float(np.mean([mean_dice(label_maps[a], label_maps[b]) for a, b in pairs]))
 
@@ -107,7 +107,7 @@ def main(argv=None):
     args = parse_args(argv)
     import hypermorph_nb as hnb
     from common import write_results
-    from hypermorph_nb.data import prepare_scans
+    from hypermorph_nb import prepare_scans
     from hypermorph_nb.data.alignment import resample
     from hypermorph_nb.data.scans import Reference, Scan, prepare_scan
     from hypermorph_nb.networks.description import ModelSpace

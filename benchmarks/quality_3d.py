@@ -19,7 +19,7 @@ gives, per recipe, the steps the budget allowed, the validation Dice (mean over 
 after each third of the budget, the Dice at the best λ of a λ grid, its gain over affine
 only (the volumes are affinely aligned, so affine only = the unregistered pair) and the
 % of folding voxels there. Dice: mean over the structures present in both label maps,
-moving labels warped by nearest neighbour (:func:`hypermorph_nb.evaluation.metrics.mean_dice`).
+moving labels warped by nearest neighbour (:func:`hypermorph_nb.metrics.mean_dice`).
 
     python benchmarks/quality_3d.py                  # 6 runs × 3 minutes of training, then scoring
     python benchmarks/quality_3d.py --minutes 10     # a longer budget per run
@@ -37,7 +37,7 @@ import numpy as np  # noqa: E402
 
 import hypermorph_nb as hnb  # noqa: E402
 from common import write_results  # noqa: E402
-from hypermorph_nb.evaluation.metrics import folding_fraction, mean_dice  # noqa: E402
+from hypermorph_nb.metrics import folding_fraction, mean_dice  # noqa: E402
 from hypermorph_nb.training import VOLUMES  # noqa: E402
 from hypermorph_nb.training.options import ValidationConfig  # noqa: E402
 

@@ -31,7 +31,7 @@ import numpy as np  # noqa: E402
 
 import hypermorph_nb as hnb  # noqa: E402
 from common import write_results  # noqa: E402
-from hypermorph_nb.evaluation.metrics import folding_fraction, mean_dice  # noqa: E402
+from hypermorph_nb.metrics import folding_fraction, mean_dice  # noqa: E402
 from hypermorph_nb.networks.losses import LossConfig  # noqa: E402
 from hypermorph_nb.networks.models import spec_of  # noqa: E402
 from hypermorph_nb.registration import Registrar  # noqa: E402

@@ -24,7 +24,7 @@ import numpy as np  # noqa: E402
 
 import hypermorph_nb as hnb  # noqa: E402
 from common import write_results  # noqa: E402
-from hypermorph_nb.evaluation.metrics import folding_fraction  # noqa: E402
+from hypermorph_nb.metrics import folding_fraction  # noqa: E402
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DEFAULT_DATA = os.path.join(REPO, "..", "shared", "data", "ixi3d", "ixi3d_150.npz")

@@ -28,7 +28,8 @@ import numpy as np  # noqa: E402
 import hypermorph_nb as hnb  # noqa: E402
 from common import median_seconds, write_results  # noqa: E402
 from hypermorph_nb.data import load_npz, resize, synthetic  # noqa: E402
-from hypermorph_nb.evaluation.sweeps import auto_batch_size, choose_pairs  # noqa: E402
+from hypermorph_nb.checks import choose_pairs  # noqa: E402
+from hypermorph_nb.evaluation.sweeps import auto_batch_size  # noqa: E402
 from hypermorph_nb.networks.models import vxm  # noqa: E402
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

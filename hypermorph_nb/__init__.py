@@ -2,22 +2,29 @@
 
 Importing this package routes ``tf.keras`` to legacy Keras (tf-keras), which
 voxelmorph/neurite 0.2 need; see :mod:`hypermorph_nb.runtime.compat`. TensorFlow
-itself loads on the first use of one of the names below (``hnb.train``,
-``hnb.data``, ...; :mod:`hypermorph_nb.api`), not at the import.
+itself loads on the first use of a name that needs it (``hnb.train``,
+``hnb.register``, ...), not at the import: each name of ``__all__`` imports only the
+module that defines it, so ``hnb.prepare_scans`` and ``hnb.data`` load no TensorFlow.
+:mod:`hypermorph_nb.api` imports them all at once.
 
-The packages, by concern (the README's "Project layout" lists every module):
+The packages, in layers from the ground up (a module imports only from its own layer's
+package and the layers below; ``tests/test_layers.py`` runs the contract in ``pyproject.toml``):
 
 - :mod:`~hypermorph_nb.checks`: one place for each input rule (images, label maps, λ, pairs, grids);
-- :mod:`~hypermorph_nb.runtime`: front-end detection, determinism, the notebooks runner, the stack's fixes;
-- :mod:`~hypermorph_nb.data`: datasets and loaders, raw-scan preparation (``prepare_scans``), λ sampling;
+- :mod:`~hypermorph_nb.runtime`: front-end detection, determinism, the stack's fixes, deprecations;
+- :mod:`~hypermorph_nb.metrics`: Dice, the Jacobian determinant and folding, image MSE and NCC;
 - :mod:`~hypermorph_nb.networks`: the models, λ conditioning, the loss, what a model records of itself;
-- :mod:`~hypermorph_nb.io`: saved models, checkpoints, reports;
 - :mod:`~hypermorph_nb.pretrained`: the models shipped with the package (``load_model("pretrained:NAME")``);
-- :mod:`~hypermorph_nb.viz`: static figures, QC pictures, training progress;
-- :mod:`~hypermorph_nb.training`: ``train`` and its options;
+- :mod:`~hypermorph_nb.io`: saved models, checkpoints, reports;
+- :mod:`~hypermorph_nb.data`: datasets and loaders, raw-scan preparation and its QC picture, λ sampling;
 - :mod:`~hypermorph_nb.registration`: ``register``, ``export_registration``, ``register_scans``, refinement;
-- :mod:`~hypermorph_nb.evaluation`: metrics, λ sweeps, the optimal λ;
-- :mod:`~hypermorph_nb.widgets`: the λ explorer and sweep panel.
+- :mod:`~hypermorph_nb.evaluation`: λ sweeps, the optimal λ;
+- :mod:`~hypermorph_nb.viz`: static figures, training progress;
+- :mod:`~hypermorph_nb.training`: ``train`` and its options;
+- :mod:`~hypermorph_nb.widgets`: the λ explorer and sweep panel;
+- :mod:`~hypermorph_nb.notebooks`: the tutorial notebooks' runner (``hypermorph-nb notebooks``);
+- :mod:`~hypermorph_nb.api`, :mod:`~hypermorph_nb.demo`, :mod:`~hypermorph_nb.cli`: every name at
+  once, the demo, the command line.
 
 Examples
 --------
@@ -48,31 +55,53 @@ _quiet_first_import("tensorflow")
 __version__ = "0.1.0"
 
 
-def __getattr__(name):
-    # The toolkit loads on first use (hypermorph_nb.api: TensorFlow, voxelmorph), so that
-    # `hypermorph-nb --version` and `--help` stay light; ``widgets`` (ipywidgets, matplotlib)
-    # loads on its own.
+#: Each top-level function -> the module that defines it; ``hnb.<name>`` imports only that module
+#: (``hnb.prepare_scans`` loads no TensorFlow, ``hnb.train`` does).
+_HOMES = {
+    "enable_determinism": "runtime.reproducibility", "scale_epochs": "notebooks",
+    "build_vxm": "networks.models", "build_hypermorph": "networks.models",
+    "save_model": "io.persistence", "load_model": "io.persistence",
+    "prepare_scans": "data.preparation", "train": "training.loop",
+    "register": "registration.pairs", "export_registration": "registration.export",
+    "register_scans": "registration.native", "apply_transform": "registration.apply",
+    "lambda_sweep": "evaluation.sweeps", "baseline_sweep": "evaluation.sweeps",
+    "optimize_lambda": "evaluation.lambda_tuning", "compare_sweeps": "evaluation.results",
+}
+#: The packages (and the ground module ``metrics``), each imported on first use.
+_PACKAGES = ("checks", "runtime", "metrics", "data", "networks", "io", "pretrained", "viz", "training",
+             "registration", "evaluation", "widgets")
+#: Module aliases of earlier releases -> their canonical paths (kept one release, with a warning).
+_DEPRECATED = {
+    "models": "hypermorph_nb.networks.models", "losses": "hypermorph_nb.networks.losses",
+    "plotting": "hypermorph_nb.viz.plotting", "report": "hypermorph_nb.io.report",
+    "environment": "hypermorph_nb.runtime.environment",
+}
+
+
+def __getattr__(name: str) -> object:
+    # Each name loads on first use, and only its own module: `hypermorph-nb --version` and
+    # `--help` stay light, and so do the names that need no TensorFlow (prepare_scans, data, ...).
     import importlib
 
-    if name in ("widgets", "pretrained"):  # neither needs TensorFlow
-        return importlib.import_module(f".{name}", __name__)
-    if name in __all__:
-        value = globals()[name] = getattr(importlib.import_module(".api", __name__), name)
+    if name in _HOMES:
+        value = globals()[name] = getattr(importlib.import_module(f".{_HOMES[name]}", __name__), name)
         return value
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    if name in _PACKAGES:
+        return importlib.import_module(f".{name}", __name__)
+    from .runtime.deprecation import deprecated_attribute
+
+    return deprecated_attribute(__name__, name, _DEPRECATED)
 
 
-def __dir__():
+def __dir__() -> list[str]:
     return sorted(set(globals()) | set(__all__))
 
 
 __all__ = [
-    "enable_determinism", "environment",
-    "build_vxm", "build_hypermorph", "register", "register_scans", "export_registration", "train", "lambda_sweep", "baseline_sweep",
-    "optimize_lambda",
-    "compare_sweeps",
-    "save_model", "load_model", "scale_epochs",
-    "checks", "data", "networks", "training", "registration", "evaluation", "io", "pretrained", "viz", "widgets",
-    "runtime",
-    "losses", "metrics", "models", "plotting", "report",
+    "enable_determinism", "scale_epochs",
+    "build_vxm", "build_hypermorph", "save_model", "load_model",
+    "prepare_scans", "train", "register", "export_registration", "register_scans", "apply_transform",
+    "lambda_sweep", "baseline_sweep", "optimize_lambda", "compare_sweeps",
+    "checks", "runtime", "metrics", "data", "networks", "io", "pretrained", "viz", "training",
+    "registration", "evaluation", "widgets",
 ]

@@ -1,19 +1,22 @@
-"""The names ``import hypermorph_nb as hnb`` offers, loaded on first use of one of them.
+"""Every name of ``import hypermorph_nb as hnb`` at once (TensorFlow, voxelmorph/neurite, ipywidgets).
 
-``hypermorph_nb/__init__.py`` imports nothing heavy, so ``hypermorph-nb --version``
-and ``--help`` answer without TensorFlow. The first ``hnb.<name>`` of
-:data:`hypermorph_nb.__all__` (except ``widgets``, loaded on its own) imports
-this module, which loads TensorFlow, voxelmorph/neurite and every sub-package,
-as importing the package did before. Add a new top-level name both here and to
-``__all__`` in ``__init__.py`` (``tests/test_cli.py`` checks they agree).
+``hypermorph_nb/__init__.py`` imports nothing heavy: each ``hnb.<name>`` imports only the
+module that defines it, on first use. ``from hypermorph_nb.api import *`` loads them all,
+from the same modules. Add a new top-level name here, to ``__all__`` in ``__init__.py`` and
+to its map of homes (``tests/test_cli.py`` checks they agree).
 """
-from . import checks, data, evaluation, io, networks, pretrained, registration, runtime, training, viz  # noqa: F401
-from .evaluation import baseline_sweep, compare_sweeps, lambda_sweep, metrics, optimize_lambda  # noqa: F401
-from .io import load_model, report, save_model  # noqa: F401
-from .networks import build_hypermorph, build_vxm, losses, models  # noqa: F401
-from .registration import export_registration, register, register_scans  # noqa: F401
-from .runtime import environment  # noqa: F401
-from .runtime.notebooks import scale_epochs  # noqa: F401
+from . import checks, data, evaluation, io, metrics, networks, pretrained, registration, runtime  # noqa: F401
+from . import training, viz, widgets  # noqa: F401
+from .data.preparation import prepare_scans  # noqa: F401
+from .evaluation.lambda_tuning import optimize_lambda  # noqa: F401
+from .evaluation.results import compare_sweeps  # noqa: F401
+from .evaluation.sweeps import baseline_sweep, lambda_sweep  # noqa: F401
+from .io.persistence import load_model, save_model  # noqa: F401
+from .networks.models import build_hypermorph, build_vxm  # noqa: F401
+from .notebooks import scale_epochs  # noqa: F401
+from .registration.export import export_registration  # noqa: F401
+from .registration.native import register_scans  # noqa: F401
+from .registration.pairs import register  # noqa: F401
+from .registration.apply import apply_transform  # noqa: F401
 from .runtime.reproducibility import enable_determinism  # noqa: F401
-from .training import train  # noqa: F401
-from .viz import plotting  # noqa: F401
+from .training.loop import train  # noqa: F401

@@ -1,4 +1,4 @@
-"""Command line: ``hypermorph-nb {demo,notebooks,prepare,register,train} ...`` and ``hypermorph-nb --version``.
+"""Command line: ``hypermorph-nb {demo,notebooks,prepare,register,apply,train} ...`` and ``hypermorph-nb --version``.
 
 Each subcommand is one ``(add_arguments, run)`` pair in :data:`COMMANDS`; ``run``
 returns the exit status. User errors (``ValueError``, ``OSError``) print one
@@ -49,8 +49,8 @@ def _notebooks_arguments(parser) -> None:
                              "--set overrides either")
 
 
-def _notebooks(args) -> int:
-    from .runtime.notebooks import QUICK, NotebookFailed, default_notebook_folder, parse_assignments, run_all
+def _notebooks(args: argparse.Namespace) -> int:
+    from .notebooks import QUICK, NotebookFailed, default_notebook_folder, parse_assignments, run_all
 
     parameters = {**(QUICK if args.quick else {}), **parse_assignments(args.set)}
     try:
@@ -107,7 +107,7 @@ def _register(args):
     paths = export_registration(model, args.moving, args.fixed, args.out, lam=args.lam, refine=args.refine,
                                 moving_labels=args.moving_labels, resample=args.resample,
                                 normalize=args.normalize, units=args.units)
-    for path in paths.values():
+    for path in paths.written().values():
         print(path)
     return 0
 
@@ -127,8 +127,27 @@ def _register_raw(model, args) -> int:
                          "give it with --lam, a value in [0, 1] (e.g. --lam 0.5)")
     paths = register_scans(model, args.moving, args.fixed, args.out, lam=args.lam, refine=args.refine,
                            moving_labels=args.moving_labels, fixed_labels=args.fixed_labels)
-    for path in paths.values():
+    for path in paths.written().values():
         print(path)
+    return 0
+
+
+def _apply_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--transform", required=True, action="extend", nargs="+", metavar="T",
+                        help="a displacement field (transform.nii.gz) or an ITK affine (.tfm, .mat); repeat it "
+                             "to chain them in ANTs' order: the last given is applied to the point first")
+    parser.add_argument("--image", required=True, help="the image or label map to warp, NIfTI/MGZ")
+    parser.add_argument("--reference", required=True, help="an image whose grid the output takes (e.g. the fixed scan)")
+    parser.add_argument("--out", required=True, help="output file, .nii or .nii.gz")
+    parser.add_argument("--interpolation", choices=("linear", "nearest"), default="linear",
+                        help="linear for intensities, nearest for label maps and masks (keeps values and type)")
+
+
+def _apply(args: argparse.Namespace) -> int:
+    from .registration.apply import apply_transform
+
+    print(apply_transform(args.transform, args.image, args.reference, interpolation=args.interpolation,
+                          out=args.out))
     return 0
 
 
@@ -215,6 +234,8 @@ COMMANDS = {
     "register": ("register a moving to a fixed NIfTI image with a saved model and write "
                  "moved image, labels, displacement field and Jacobian as NIfTI",
                  _register_arguments, _register),
+    "apply": ("warp an image or label map onto a reference grid with written transforms (displacement "
+              "fields, ITK affines), as antsApplyTransforms", _apply_arguments, _apply),
     "train": ("train a model on a data source, in one process, as one worker of the job that "
               "TF_CONFIG names, or as N local workers (--workers N)", _train_arguments, _train),
 }

@@ -22,7 +22,7 @@ from .networks.models import build_hypermorph, count_parameters
 from .io.persistence import save_model
 from .viz.plotting import lambda_row_figure, plot_sweep
 from .io.report import save_metrics
-from .training import train
+from .training.loop import train
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure

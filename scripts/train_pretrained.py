@@ -24,7 +24,7 @@ import tensorflow as tf
 
 import hypermorph_nb as hnb
 from hypermorph_nb.data.sources import find_shared_ixi3d
-from hypermorph_nb.evaluation.metrics import folding_fraction, mean_dice
+from hypermorph_nb.metrics import folding_fraction, mean_dice
 from hypermorph_nb.networks.description import ModelSpace
 from hypermorph_nb.networks.models import describe, spec_of
 from hypermorph_nb.networks.resolution import coarse_shape

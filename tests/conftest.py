@@ -1,4 +1,8 @@
-"""Shared fixtures: small shapes and narrow U-Nets keep the suite fast on 2 CPU cores."""
+"""Shared fixtures: small shapes and narrow U-Nets keep the suite fast on 2 CPU cores.
+
+Tests that need "a model" take an untrained tiny one; tests that need a trained one share the
+session's :func:`trained_hypermorph` (trained once per run) and must not change its weights.
+"""
 import numpy as np
 import pytest
 
@@ -8,12 +12,44 @@ from hypermorph_nb.data import synthetic
 #: A narrow U-Net for tests that need a model but not a good one.
 TINY_FEATURES = [[8, 8, 8, 8], [8, 8, 8, 8, 8, 8, 8]]
 SHAPE = (32, 32)
+#: The shape of the shared trained 2D model.
+TRAINED_SHAPE = (64, 64)
 
 
 @pytest.fixture(scope="session")
 def small_data():
     """Twelve labelled synthetic subjects at 32x32."""
     return synthetic(12, SHAPE, seed=0)
+
+
+@pytest.fixture(scope="session")
+def trained_hypermorph():
+    """A narrow HyperMorph trained briefly at 64x64 on subjects 0-5 of eight: λ visibly matters.
+
+    Returns the model and the eight labelled subjects (6 and 7 are held out). Shared by the
+    whole session: a test must not train it further or change its weights.
+    """
+    data = synthetic(8, TRAINED_SHAPE, seed=0)
+    model = hnb.build_hypermorph(TRAINED_SHAPE, nb_features=TINY_FEATURES, seed=0)
+    hnb.train(model, data[:6], epochs=2, steps_per_epoch=100, learning_rate=1e-3,
+              lam_sampling={"mode": "oversample", "oversample_rate": 0.5},
+              loss=hnb.networks.LossConfig(image_sigma=0.2), verbose=False)
+    return model, data
+
+
+@pytest.fixture(scope="session")
+def trained_hypermorph_3d():
+    """A narrow 3D HyperMorph trained on four synthetic volumes of an odd size (24x28x20,
+    padded inside the model). Returns the model, the volumes and the training history; shared
+    by the session like :func:`trained_hypermorph`.
+    """
+    volumes = synthetic(4, (24, 28, 20), seed=0)
+    model = hnb.build_hypermorph(volumes.shape, nb_features=TINY_FEATURES, seed=0)
+    # 480 steps: every model seed tried registers clearly at λ = 0 (240 were enough for seed 0 only)
+    history = hnb.train(model, volumes, epochs=8, steps_per_epoch=60, learning_rate=1e-3,
+                        lam_sampling={"mode": "oversample", "oversample_rate": 0.5},
+                        loss=hnb.networks.LossConfig(image_sigma=0.2), verbose=False)
+    return model, volumes, history
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""The package's shape: no private names shared across modules, the README's map matches the tree."""
+"""The package's shape: no private names shared across modules, the site's package map matches the tree."""
 import ast
 import pathlib
 import re
@@ -6,7 +6,7 @@ import re
 import pytest
 
 PACKAGE = pathlib.Path(__file__).resolve().parents[1] / "hypermorph_nb"
-README = PACKAGE.parent / "README.md"
+PACKAGE_MAP = PACKAGE.parent / "docs" / "design" / "layout.md"
 
 
 def _modules():
@@ -33,15 +33,15 @@ def test_the_private_name_check_catches_one():
     assert _private_imports(source, "x.py") == ["x.py:1 imports _hidden"]
 
 
-def _readme_map():
-    text = README.read_text()
+def _package_map():
+    text = PACKAGE_MAP.read_text()
     match = re.search(r"<!-- package map -->\n```\n(.*?)```", text, re.S)
-    assert match, "README.md needs the package map between '<!-- package map -->' and a code fence"
+    assert match, "docs/design/layout.md needs the package map between '<!-- package map -->' and a code fence"
     return match.group(1)
 
 
-def test_readme_map_matches_the_tree():
-    listed = set(re.findall(r"^  ([a-z_]+(?:/|\.py))", _readme_map(), re.M))
+def test_package_map_matches_the_tree():
+    listed = set(re.findall(r"^  ([a-z_]+(?:/|\.py))", _package_map(), re.M))
     actual = {p.name + "/" for p in PACKAGE.iterdir() if p.is_dir() and (p / "__init__.py").exists()}
     actual |= {p.name for p in PACKAGE.glob("*.py") if p.name != "__init__.py"}
     assert listed == actual
@@ -49,10 +49,10 @@ def test_readme_map_matches_the_tree():
 
 @pytest.mark.parametrize("package", sorted(p.name for p in PACKAGE.iterdir()
                                            if p.is_dir() and (p / "__init__.py").exists()))
-def test_every_module_of_a_package_is_in_the_readme_map(package):
-    mapped = _readme_map()
+def test_every_module_of_a_package_is_in_the_package_map(package):
+    mapped = _package_map()
     block = re.search(rf"^  {package}/.*?(?=^  \S|^\S|\Z)", mapped, re.S | re.M)
-    assert block, f"{package}/ is missing from the README map"
+    assert block, f"{package}/ is missing from the package map (docs/design/layout.md)"
     modules = {p.stem for p in (PACKAGE / package).glob("*.py") if p.stem != "__init__"}
     named = set(re.findall(r"\b([a-z_]+)\.py\b", block.group(0)))
-    assert modules == named, f"{package}/: README lists {sorted(named)}, the tree has {sorted(modules)}"
+    assert modules == named, f"{package}/: the package map lists {sorted(named)}, the tree has {sorted(modules)}"

@@ -19,7 +19,6 @@ from pathlib import Path
 import pytest
 
 import hypermorph_nb as hnb
-from hypermorph_nb.data import synthetic
 from tests.conftest import TINY_FEATURES
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -30,7 +29,7 @@ CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "-
 NOTEBOOK = "03_explore_lambda.ipynb"
 NOTEBOOK_3D = "05_your_own_scans.ipynb"
 
-pytestmark = [pytest.mark.browser, pytest.mark.slow,
+pytestmark = [pytest.mark.browser,
               pytest.mark.skipif(CHROMIUM is None, reason="needs Debian's chromium (apt-get install chromium)")]
 
 
@@ -40,44 +39,33 @@ def free_port():
         return sock.getsockname()[1]
 
 
-@pytest.fixture
-def workspace(tmp_path):
-    """Notebook 3 with small parameters and a briefly trained model, in a fresh folder."""
+@pytest.fixture(scope="module")
+def workspace(tmp_path_factory, trained_hypermorph):
+    """One fresh folder for both tests, with small parameters: notebook 3 with the session's trained
+    2D model, notebook 5 with small synthetic volumes and a saved (untrained) 3D model."""
     import papermill
 
-    model = hnb.build_hypermorph((64, 64), nb_features=TINY_FEATURES, seed=0)
-    hnb.train(model, synthetic(16, (64, 64), seed=0), epochs=2, steps_per_epoch=100, learning_rate=3e-3,
-              lam_sampling={"mode": "oversample", "oversample_rate": 0.5}, loss=hnb.networks.LossConfig(image_sigma=0.2),
-              verbose=False, progress="none", live_plot=False)
-    hnb.save_model(model, tmp_path / "model")
+    folder = tmp_path_factory.mktemp("browser")
+    hnb.save_model(trained_hypermorph[0], folder / "model")
     papermill.execute_notebook(
-        str(ROOT / "notebooks" / NOTEBOOK), str(tmp_path / NOTEBOOK), prepare_only=True,
-        parameters={"model_path": str(tmp_path / "model"), "data_source": "synthetic",
-                    "sweep_lams": [0.0, 0.9, 1.0], "n_pairs": 4, "output_dir": str(tmp_path / "out")},
+        str(ROOT / "notebooks" / NOTEBOOK), str(folder / NOTEBOOK), prepare_only=True,
+        parameters={"model_path": str(folder / "model"), "data_source": "synthetic",
+                    "sweep_lams": [0.0, 0.9, 1.0], "n_pairs": 4, "output_dir": str(folder / "out")},
         progress_bar=False)
-    return tmp_path
-
-
-@pytest.fixture
-def workspace_3d(tmp_path):
-    """Notebook 5 with small synthetic volumes and a saved (untrained) 3D model, in a fresh folder."""
-    import papermill
-
-    shape = (32, 32, 32)
-    hnb.save_model(hnb.build_hypermorph(shape, nb_features=TINY_FEATURES, seed=0), tmp_path / "model")
+    shape = (16, 16, 16)
+    hnb.save_model(hnb.build_hypermorph(shape, nb_features=TINY_FEATURES, seed=0), folder / "model3d")
     papermill.execute_notebook(
-        str(ROOT / "notebooks" / NOTEBOOK_3D), str(tmp_path / NOTEBOOK_3D), prepare_only=True,
-        parameters={"model_path": str(tmp_path / "model"), "data_source": "synthetic3d",
+        str(ROOT / "notebooks" / NOTEBOOK_3D), str(folder / NOTEBOOK_3D), prepare_only=True,
+        parameters={"model_path": str(folder / "model3d"), "data_source": "synthetic3d",
                     "volume_shape": list(shape), "subset": 6, "sweep_lams": [0.0, 1.0], "n_pairs": 2,
-                    "output_dir": str(tmp_path / "out")},
+                    "output_dir": str(folder / "out3d")},
         progress_bar=False)
-    return tmp_path
+    return folder
 
 
-@pytest.fixture
-def jupyterlab(request):
-    """A JupyterLab server on 127.0.0.1 serving the test's workspace; yields its base URL and token."""
-    workspace = request.getfixturevalue("workspace_3d" if "3d" in request.node.name else "workspace")
+@pytest.fixture(scope="module")
+def jupyterlab(workspace):
+    """One JupyterLab server on 127.0.0.1 serving the workspace for both tests; yields its base URL and token."""
     port, token = free_port(), "hypermorph-nb-test"
     env = {**os.environ, "JUPYTER_RUNTIME_DIR": str(workspace / ".runtime"),
            "JUPYTER_CONFIG_DIR": str(workspace / ".config")}
@@ -107,10 +95,15 @@ def jupyterlab(request):
 
 
 def run_all_cells(page, url, token, notebook):
-    """Open ``notebook`` in JupyterLab and start Run All Cells."""
+    """Open ``notebook`` in JupyterLab and start Run All Cells.
+
+    Each notebook opens in a workspace of its own (named after it), so the one server shared by the
+    tests does not restore the other test's notebook beside it.
+    """
     from playwright.sync_api import expect
 
-    page.goto(f"{url}/lab/tree/{notebook}?token={token}", timeout=120_000)
+    workspace = Path(notebook).stem
+    page.goto(f"{url}/lab/workspaces/{workspace}/tree/{notebook}?token={token}", timeout=120_000)
     page.get_by_text("Python 3 (ipykernel) | Idle").wait_for(timeout=120_000)
     first_prompt = page.locator(".jp-CodeCell .jp-InputPrompt").first
     for attempt in range(3):  # JupyterLab may ignore a command issued while it settles

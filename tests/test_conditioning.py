@@ -7,7 +7,7 @@ import tensorflow as tf
 
 import hypermorph_nb as hnb
 from hypermorph_nb.networks.conditioning import FeatureModulation, LambdaEncoding
-from hypermorph_nb.evaluation.sweeps import choose_pairs
+from hypermorph_nb.checks import choose_pairs
 from hypermorph_nb.networks.models import count_parameters, spec_of
 from hypermorph_nb.registration.pairs import Registrar
 

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from hypermorph_nb.data import LambdaSampling, PairBatches, check_lambda
+from hypermorph_nb.checks import check_lambda
+from hypermorph_nb.data import LambdaSampling, PairBatches
 
 N_BATCHES, BATCH = 2500, 8          # 20,000 λ values
 PROBES = (0.05, 0.25, 0.5, 0.75, 0.9, 0.99, 0.999)

@@ -6,7 +6,7 @@ import matplotlib
 import numpy as np
 import pytest
 
-from hypermorph_nb import environment
+from hypermorph_nb.runtime import environment
 from hypermorph_nb.runtime.environment import Environment, detect, enable_third_party_widgets, quiet_progress
 from hypermorph_nb.widgets.live_figure import LiveFigure, resolve_mode
 

@@ -5,9 +5,10 @@ import pytest
 import hypermorph_nb as hnb
 from hypermorph_nb.data import Dataset, synthetic
 from hypermorph_nb.evaluation import sweeps as evaluation
-from hypermorph_nb.evaluation.sweeps import (PairScores, SweepResult, auto_batch_size, baseline_sweep,
-                                      choose_pairs, compare_sweeps, identity_scores, lambda_sweep,
-                                      score_pairs)
+from hypermorph_nb import baseline_sweep, compare_sweeps, lambda_sweep
+from hypermorph_nb.checks import choose_pairs
+from hypermorph_nb.evaluation import PairScores, SweepResult
+from hypermorph_nb.evaluation.sweeps import auto_batch_size, identity_scores, score_pairs
 from hypermorph_nb.registration.pairs import Registrar
 
 from tests.conftest import SHAPE, TINY_FEATURES

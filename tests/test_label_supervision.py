@@ -20,6 +20,7 @@ def baseline(seed=0):
     return hnb.build_vxm((32, 32), nb_features=FEATURES, seed=seed)
 
 
+@pytest.mark.slow
 def test_label_supervision_raises_dice(labelled):
     """The same run with and without the Dice term: with it, the warped label maps overlap more."""
     dice = {}

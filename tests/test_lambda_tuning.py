@@ -5,7 +5,7 @@ import tensorflow as tf
 
 import hypermorph_nb as hnb
 from hypermorph_nb.data import Dataset, synthetic
-from hypermorph_nb.evaluation import metrics
+from hypermorph_nb import metrics
 from hypermorph_nb.evaluation.lambda_tuning import _folding_penalty, _jacobian_determinant, _search
 
 from conftest import SHAPE, TINY_FEATURES
@@ -114,7 +114,7 @@ def test_trace_records_every_evaluation_and_the_best_is_returned(small_data):
     assert all(0 <= lam <= 1 for lam, _ in found.trace)
     assert found.value == max(value for _, value in found.trace)
     assert found.lam == found.trace[int(np.argmax([value for _, value in found.trace]))][0]
-    np.testing.assert_array_equal(found.pairs, hnb.evaluation.choose_pairs(len(small_data), 3, seed=1))
+    np.testing.assert_array_equal(found.pairs, hnb.checks.choose_pairs(len(small_data), 3, seed=1))
 
 
 def test_without_labels_the_image_objective_is_minimised(small_data):

@@ -51,16 +51,10 @@ def test_hypermorph_learns_and_lambda_one_is_smoother_than_lambda_zero(four_imag
 
 
 @pytest.mark.slow
-def test_3d_hypermorph_learns_and_lambda_one_is_smoother_than_lambda_zero():
+def test_3d_hypermorph_learns_and_lambda_one_is_smoother_than_lambda_zero(trained_hypermorph_3d):
     """A short 3D training on small synthetic volumes of an odd size (padded inside the model)."""
-    from tests.conftest import TINY_FEATURES
-
-    volumes = synthetic(4, (24, 28, 20), seed=0)
+    model, volumes, history = trained_hypermorph_3d
     identity = float(np.mean((volumes.images[PAIRS[:, 0]] - volumes.images[PAIRS[:, 1]]) ** 2))
-    model = hnb.build_hypermorph(volumes.shape, nb_features=TINY_FEATURES, seed=0)
-    history = hnb.train(model, volumes, epochs=4, steps_per_epoch=60, learning_rate=1e-3,
-                        lam_sampling={"mode": "oversample", "oversample_rate": 0.5}, loss=hnb.networks.LossConfig(image_sigma=0.2),
-                        verbose=False)
     mse0, smooth0 = evaluate(model, volumes, 0.0)
     mse1, smooth1 = evaluate(model, volumes, 1.0)
     assert np.all(np.isfinite(history.loss))

@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from hypermorph_nb.evaluation.metrics import (dice, dice_batch, folding_fraction, image_mse, image_ncc,
+from hypermorph_nb.metrics import (dice, dice_batch, folding_fraction, image_mse, image_ncc,
                                    jacobian_determinant, mean_dice)
 from hypermorph_nb.networks.models import vxm
 

@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 
 from hypermorph_nb.data import find_shared_ixi3d, load_source
-from hypermorph_nb.runtime.notebooks import NotebookFailed, run_notebook
+from hypermorph_nb.notebooks import NotebookFailed, run_notebook
 
 from tests.conftest import TINY_FEATURES
 
@@ -19,10 +19,10 @@ ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOK = ROOT / "notebooks" / "05_your_own_scans.ipynb"
 ARTIFACTS = Path(os.environ.get("HYPERMORPH_NB_ARTIFACTS", ROOT / "artifacts")) / "notebooks"
 SWEEP_LAMS = [0.0, 0.9, 1.0]
-#: Small settings for CI: nine volumes resampled to 32³ (the shared IXI set when it is beside
-#: the repository, synthetic volumes otherwise), a narrow U-Net and 2 epochs of 10 steps.
+#: Small settings for the fast tier: nine volumes resampled to 16³ (the shared IXI set when it is
+#: beside the repository, synthetic volumes otherwise), a narrow U-Net and 2 epochs of 10 steps.
 SMALL_3D = {
-    "data_source": "ixi3d" if find_shared_ixi3d(ROOT) else "synthetic3d", "volume_shape": [32, 32, 32],
+    "data_source": "ixi3d" if find_shared_ixi3d(ROOT) else "synthetic3d", "volume_shape": [16, 16, 16],
     "subset": 9, "unet_features": TINY_FEATURES, "scale": 0.02, "steps_per_epoch": 10,
     "learning_rate": 1e-3, "sweep_lams": SWEEP_LAMS, "n_pairs": 2, "sweep_batch_size": 2, "seed": 0,
     "model_path": None,
@@ -43,12 +43,11 @@ def run_fresh(name, parameters):
         pytest.fail(str(err), pytrace=False)
 
 
-@pytest.mark.slow
 def test_05_explores_volumes_in_three_planes_and_exports_nifti():
     nibabel = pytest.importorskip("nibabel")
     output_dir, executed_path, metrics = run_fresh("05_your_own_scans", SMALL_3D)
 
-    assert metrics["volume_shape"] == [32, 32, 32] and metrics["epochs_trained"] == 2
+    assert metrics["volume_shape"] == SMALL_3D["volume_shape"] and metrics["epochs_trained"] == 2
     explorer = metrics["explorer"]
     assert explorer["planes"] == ["axial", "coronal", "sagittal"]
     assert explorer["slice_model_runs"] == 0 and explorer["lam_model_runs"] == 2
@@ -57,9 +56,9 @@ def test_05_explores_volumes_in_three_planes_and_exports_nifti():
     assert len(metrics["folding_percent"]) == len(SWEEP_LAMS) and metrics["optimal_lam_per_label"]
 
     exported = metrics["exported"]
-    assert {"moved", "flow", "jacobian", "moved_labels"} <= set(exported)
-    assert exported["moved"]["shape"][:3] == [32, 32, 32]
-    assert exported["flow"]["shape"][:3] == [32, 32, 32] and 3 in exported["flow"]["shape"][3:]
+    assert {"moved", "transform", "jacobian", "moved_labels"} <= set(exported)
+    assert exported["moved"]["shape"][:3] == SMALL_3D["volume_shape"]
+    assert exported["transform"]["shape"][:3] == SMALL_3D["volume_shape"] and 3 in exported["transform"]["shape"][3:]
     moved = nibabel.load(exported["moved"]["path"])
     assert np.all(np.isfinite(moved.get_fdata())) and np.abs(np.linalg.det(moved.affine[:3, :3])) > 0
     volumes = load_source(SMALL_3D["data_source"], shape=SMALL_3D["volume_shape"], subset=SMALL_3D["subset"],

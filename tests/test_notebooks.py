@@ -1,7 +1,11 @@
 """The tutorial notebooks as regression tests: papermill runs each with small parameters.
 
-Executed notebooks and their outputs are kept under ``artifacts/notebooks/`` (override
-with HYPERMORPH_NB_ARTIFACTS) so CI can publish them.
+Two tiers: the fast one runs every notebook at :data:`TINY` settings (32×32, a few steps) and
+checks its contract (parameters, files, ``metrics.json`` keys, pictures); the slow tier
+(``pytest -m slow``) runs them at :data:`SMALL` settings and checks the Dice margins.
+Executed notebooks and their outputs are kept under ``artifacts/notebooks/`` (the tiny runs
+under ``artifacts/notebooks-tiny/``; override the root with HYPERMORPH_NB_ARTIFACTS) so CI can
+publish them.
 """
 import os
 import shutil
@@ -11,7 +15,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from hypermorph_nb.runtime.notebooks import QUICK, NotebookFailed, find_notebooks, run_all, run_notebook, scale_epochs
+from hypermorph_nb.notebooks import QUICK, NotebookFailed, find_notebooks, run_all, run_notebook, scale_epochs
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = ROOT / "notebooks"
@@ -26,6 +30,10 @@ SMALL = {
     "lam_sampling": {"mode": "oversample", "oversample_rate": 0.5}, "image_sigma": 0.2,
     "n_pairs": 8, "sweep_lams": [0.0, 0.5, 0.9, 0.99, 1.0], "lams": [0.5, 0.9],
 }
+#: Tiny settings for the fast tier: 32×32 images, one epoch of 5 steps per training, 2 pairs.
+TINY = {**SMALL, "image_shape": [32, 32], "scale": 0.001, "steps_per_epoch": 5, "n_pairs": 2,
+        "sweep_lams": [0.0, 0.5, 1.0]}
+TINY_ARTIFACTS = ARTIFACTS.with_name("notebooks-tiny")
 #: What TensorFlow prints while it loads (see hypermorph_nb/runtime/startup_logs.py); no output may hold it.
 STARTUP_NOISE = ("absl::InitializeLog", "oneDNN custom operations", "Could not find cuda drivers",
                  "cudart_stub", "I0000 ")
@@ -41,8 +49,7 @@ EXPECTED = ["01_voxelmorph_baseline", "02_train_hypermorph", "03_explore_lambda"
             "04_hypermorph_vs_separate_models", "05_your_own_scans"]
 
 
-@pytest.fixture(scope="module")
-def executed():
+def notebook_runner(parameters, artifacts):
     """Run notebooks on demand, in order (03 loads the model 02 saved), each once."""
     results = {}
 
@@ -52,9 +59,9 @@ def executed():
                 run(DEPENDS_ON[stem])
             # a fresh run: checkpoints a notebook left there would be resumed (and refused
             # when an earlier version of the package trained them with other settings)
-            shutil.rmtree(ARTIFACTS / stem, ignore_errors=True)
+            shutil.rmtree(artifacts / stem, ignore_errors=True)
             try:
-                results.update(run_all(NOTEBOOKS, ARTIFACTS, parameters=SMALL, names=[stem]))
+                results.update(run_all(NOTEBOOKS, artifacts, parameters=parameters, names=[stem]))
             except NotebookFailed as err:
                 pytest.fail(str(err), pytrace=False)
         return results[stem]
@@ -62,13 +69,26 @@ def executed():
     return run
 
 
-def executed_notebook(stem):
-    return nbformat.read(ARTIFACTS / "executed" / f"{stem}.ipynb", as_version=4)
+@pytest.fixture(scope="module")
+def executed():
+    """The notebooks at :data:`SMALL` settings (the slow tier)."""
+    return notebook_runner(SMALL, ARTIFACTS)
 
 
-def png_outputs(stem):
+@pytest.fixture(scope="module")
+def executed_tiny():
+    """The notebooks at :data:`TINY` settings (the fast tier)."""
+    return notebook_runner(TINY, TINY_ARTIFACTS)
+
+
+def executed_notebook(stem, artifacts=ARTIFACTS):
+    return nbformat.read(artifacts / "executed" / f"{stem}.ipynb", as_version=4)
+
+
+def png_outputs(stem, artifacts=ARTIFACTS):
     return sum("image/png" in output.get("data", {})
-               for cell in executed_notebook(stem).cells if cell.cell_type == "code" for output in cell.outputs)
+               for cell in executed_notebook(stem, artifacts).cells if cell.cell_type == "code"
+               for output in cell.outputs)
 
 
 def startup_noise(notebook):
@@ -87,12 +107,23 @@ def default_of(stem, name):
     return int(papermill.inspect_notebook(str(NOTEBOOKS / f"{stem}.ipynb"))[name]["default"])
 
 
-def check_executed(stem):
+def check_executed(stem, artifacts=ARTIFACTS):
     """What every executed notebook must show: no start-up noise, a silent Colab cell."""
-    notebook = executed_notebook(stem)
+    notebook = executed_notebook(stem, artifacts)
     assert not startup_noise(notebook), f"{stem}: TensorFlow start-up lines in the outputs"
     colab_cell = next(c for c in notebook.cells if c.cell_type == "code" and COLAB_GUARD in c.source)
     assert colab_cell.outputs == [], f"{stem}: the Colab install cell printed something outside Colab"
+
+
+def widget_pictures(stem, names, artifacts=ARTIFACTS):
+    """Check that the cells displaying ``names`` on their own line carry an image/png beside the widget view."""
+    cells = executed_notebook(stem, artifacts).cells
+    for name in names:   # the widgets' own display data carries their last frame
+        shown = [c for c in cells if c.cell_type == "code" and c.source.strip().splitlines()[-1] == name]
+        assert shown, f"notebook {stem[:2]} no longer displays `{name}` on its own line"
+        bundles = [o.get("data", {}) for o in shown[0].outputs]
+        assert any("application/vnd.jupyter.widget-view+json" in b and "image/png" in b for b in bundles), \
+            f"the cell displaying `{name}` has no image/png beside its widget view"
 
 
 def test_notebooks_are_numbered_committed_without_outputs_and_parameterised():
@@ -146,7 +177,7 @@ def test_colab_cell_does_nothing_outside_colab_and_installs_on_colab(monkeypatch
 
 def test_quick_preset_scales_every_notebook_and_set_overrides_it(monkeypatch, tmp_path):
     from hypermorph_nb import cli
-    from hypermorph_nb.runtime import notebooks
+    from hypermorph_nb import notebooks
 
     seen = {}
     monkeypatch.setattr(notebooks, "run_all", lambda folder, out, *, parameters, names: seen.update(parameters))
@@ -160,7 +191,7 @@ def test_a_papermill_kernel_is_detected_and_shows_no_tensorflow_start_up_lines(t
     notebook = nbformat.v4.new_notebook(cells=[
         nbformat.v4.new_code_cell("x = 1", metadata={"tags": ["parameters"]}),
         nbformat.v4.new_code_cell("import hypermorph_nb as hnb\n"
-                                  "print(hnb.environment.detect().frontend, hnb.environment.quiet_progress())"),
+                                  "print(hnb.runtime.environment.detect().frontend, hnb.runtime.environment.quiet_progress())"),
     ])
     notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     path = tmp_path / "00_environment.ipynb"
@@ -180,7 +211,7 @@ def test_small_parameters_exist_in_the_notebooks():
     declared = set()
     for path in find_notebooks(NOTEBOOKS):
         declared |= set(papermill.inspect_notebook(str(path)))
-    assert set(SMALL) <= declared, set(SMALL) - declared
+    assert set(SMALL) | set(TINY) <= declared, (set(SMALL) | set(TINY)) - declared
 
 
 def test_a_failing_cell_is_named(tmp_path):
@@ -232,13 +263,7 @@ def test_03_explorer_and_sweep_choose_lambda(executed):
     assert explorer["folding_at_1"] <= explorer["folding_at_0"]
     assert max(metrics["mean_dice"]) > metrics["identity_dice"]
     assert png_outputs("03_explore_lambda") >= 2  # explorer and sweep snapshots
-    for name in ("explorer", "panel"):   # the widgets' own display data carries their last frame
-        shown = [c for c in executed_notebook("03_explore_lambda").cells
-                 if c.cell_type == "code" and c.source.strip().splitlines()[-1] == name]
-        assert shown, f"notebook 03 no longer displays `{name}` on its own line"
-        bundles = [o.get("data", {}) for o in shown[0].outputs]
-        assert any("application/vnd.jupyter.widget-view+json" in b and "image/png" in b for b in bundles), \
-            f"the cell displaying `{name}` has no image/png beside its widget view"
+    widget_pictures("03_explore_lambda", ("explorer", "panel"))
 
 
 @pytest.mark.slow
@@ -252,3 +277,50 @@ def test_04_compares_hypermorph_with_separate_models(executed):
     assert max(metrics["baselines"]["mean_dice"]) > identity
     assert metrics["optimum_steps_apart"] in range(len(SMALL["lams"]))
     assert png_outputs("04_hypermorph_vs_separate_models") >= 1
+
+
+def check_contract(stem, metrics, keys, pictures):
+    """The fast tier's check of one notebook run at :data:`TINY` settings: what it wrote and showed."""
+    check_executed(stem, TINY_ARTIFACTS)
+    assert (TINY_ARTIFACTS / stem / "metrics.json").is_file()
+    assert keys <= set(metrics), f"{stem}: metrics.json lacks {keys - set(metrics)}"
+    assert metrics["data"].startswith("synthetic")
+    assert png_outputs(stem, TINY_ARTIFACTS) >= pictures
+
+
+def test_01_runs_at_tiny_settings_and_records_its_metrics(executed_tiny):
+    metrics = executed_tiny("01_voxelmorph_baseline")
+    check_contract("01_voxelmorph_baseline", metrics,
+                   {"lam", "epochs", "final_loss", "lams", "mean_dice", "identity_dice", "mse", "identity_mse"}, 3)
+    assert metrics["epochs"] == scale_epochs(default_of("01_voxelmorph_baseline", "epochs"), TINY["scale"]) == 1
+    assert metrics["lams"] == [0.5] and 0 <= metrics["mean_dice"][0] <= 1
+
+
+def test_02_runs_at_tiny_settings_and_saves_its_model(executed_tiny):
+    metrics = executed_tiny("02_train_hypermorph")
+    check_contract("02_train_hypermorph", metrics,
+                   {"epochs", "final_loss", "field_smoothness", "lams", "mean_dice", "identity_dice"}, 2)
+    assert metrics["epochs"] == 1 and set(metrics["field_smoothness"]) == {"0", "1"}
+    assert len(metrics["lams"]) == len(metrics["mean_dice"]) == 5
+    assert (TINY_ARTIFACTS / "02_train_hypermorph" / "model" / "model.json").exists()
+
+
+def test_03_runs_at_tiny_settings_and_shows_its_widgets_as_pictures(executed_tiny):
+    metrics = executed_tiny("03_explore_lambda")
+    check_contract("03_explore_lambda", metrics,
+                   {"explorer", "lams", "mean_dice", "identity_dice", "optimal_lam", "optimal_lam_per_label"}, 2)
+    assert metrics["lams"] == TINY["sweep_lams"] and metrics["optimal_lam"] in TINY["sweep_lams"]
+    assert set(metrics["optimal_lam_per_label"].values()) <= set(TINY["sweep_lams"])
+    assert {"dice_at_0", "dice_at_1", "folding_at_0", "folding_at_1", "jacobian_spread_at_0",
+            "jacobian_spread_at_1"} <= set(metrics["explorer"])
+    widget_pictures("03_explore_lambda", ("explorer", "panel"), TINY_ARTIFACTS)
+
+
+def test_04_runs_at_tiny_settings_and_tabulates_each_lambda(executed_tiny):
+    metrics = executed_tiny("04_hypermorph_vs_separate_models")
+    check_contract("04_hypermorph_vs_separate_models", metrics,
+                   {"lams", "baseline_seconds", "hypermorph_seconds", "rows", "hypermorph", "baselines",
+                    "optimum_steps_apart"}, 1)
+    assert [row["lam"] for row in metrics["rows"]] == TINY["lams"]
+    assert metrics["baseline_seconds"] > 0 and metrics["hypermorph_seconds"] > 0
+    assert metrics["optimum_steps_apart"] in range(len(TINY["lams"]))

@@ -105,7 +105,7 @@ def test_saved_model_folders_and_files_follow_the_umask(tmp_path, tiny_vxm, umas
     assert modes_under(tmp_path / "m") == expected_modes(tmp_path / "m", umask)
     previous = os.umask(umask)
     try:
-        metrics = hnb.report.save_metrics(tmp_path / "report", {"dice": 0.5})
+        metrics = hnb.io.report.save_metrics(tmp_path / "report", {"dice": 0.5})
     finally:
         os.umask(previous)
     assert stat.S_IMODE(os.stat(metrics).st_mode) == 0o666 & ~umask

@@ -12,11 +12,12 @@ import SimpleITK as sitk
 from scipy.spatial.transform import Rotation
 
 import hypermorph_nb as hnb
-from hypermorph_nb.data import Dataset, PreparedScans, load_folder, prepare_scans
+from hypermorph_nb import prepare_scans
+from hypermorph_nb.data import Dataset, PreparedScans, load_folder
 from hypermorph_nb.data import scans
 from hypermorph_nb.data.alignment import (RAS_TO_LPS, from_sitk, isotropic_grid, itk_affine, resample,
                                           to_sitk, world_matrix)
-from hypermorph_nb.evaluation.metrics import mean_dice
+from hypermorph_nb.metrics import mean_dice
 from hypermorph_nb.networks.description import ModelSpace
 from hypermorph_nb.networks.models import describe
 from raw_scans import pose_error, write_cohort
@@ -277,6 +278,7 @@ def test_a_template_file_with_its_mask(prepared, cohort, tmp_path):
         assert distance < 2.0 and degrees < 1.0
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not IXI_RAW.is_dir() or not IXI3D.is_file(),
                     reason="needs ../shared/data/ixi_raw and ../shared/data/ixi3d (not part of the repository)")
 def test_ixi_raw_scans_align_as_well_as_the_prepared_ixi3d_copy(tmp_path):

@@ -13,7 +13,7 @@ from scipy import ndimage
 
 import hypermorph_nb as hnb
 from hypermorph_nb.cli import main
-from hypermorph_nb.evaluation.metrics import folding_fraction
+from hypermorph_nb.metrics import folding_fraction
 from hypermorph_nb.networks.description import ModelSpace, TrainingRecord
 from hypermorph_nb.networks.losses import LossConfig
 from hypermorph_nb.networks.models import describe
@@ -183,8 +183,8 @@ def test_export_and_the_command_refine(tmp_path, pair2d):
     model = tiny((32, 32))
     _, flow = hnb.register(model, moving, fixed, lam=0.4, refine=12)
     paths = hnb.export_registration(model, moving, fixed, tmp_path / "py", lam=0.4, refine=12)
-    assert np.abs(nibabel.load(paths["flow"]).get_fdata().reshape(flow.shape) - flow).max() < 1e-4
-    assert json.loads(open(paths["sidecar"]).read())["refine_iterations"] == 12
+    assert np.abs(nibabel.load(paths.transform).get_fdata().reshape(flow.shape) - flow).max() < 1e-4
+    assert json.loads(open(paths.sidecar).read())["refine_iterations"] == 12
     hnb.save_model(model, str(tmp_path / "model"))
     for name, image in (("a", moving), ("b", fixed)):
         nibabel.save(nibabel.Nifti1Image(image, np.eye(4)), str(tmp_path / f"{name}.nii.gz"))

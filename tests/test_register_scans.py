@@ -9,10 +9,11 @@ import SimpleITK as sitk
 
 import hypermorph_nb as hnb
 from hypermorph_nb.cli import main
-from hypermorph_nb.data import prepare_scans
+from hypermorph_nb import prepare_scans
 from hypermorph_nb.data.scans import Reference, Scan, prepare_scan
-from hypermorph_nb.evaluation.metrics import mean_dice
+from hypermorph_nb.metrics import mean_dice
 from hypermorph_nb.networks.models import spec_of
+from hypermorph_nb.registration import RegistrationFiles
 from hypermorph_nb.registration.pairs import Registrar
 from raw_scans import write_cohort
 
@@ -49,10 +50,10 @@ def _model_space_dice(model, moving, fixed, lam):
 
 
 def _check_written(paths, moving, fixed, moving_labels, fixed_labels, model, lam, *, tolerance=0.01):
-    moved = nibabel.load(paths["moved"])
+    moved = nibabel.load(paths.moved)
     fixed_image = nibabel.load(fixed)
     assert moved.shape == fixed_image.shape and np.allclose(moved.affine, fixed_image.affine)
-    moved_labels = np.asarray(nibabel.load(paths["moved_labels"]).dataobj)
+    moved_labels = np.asarray(nibabel.load(paths.moved_labels).dataobj)
     assert moved_labels.shape == fixed_image.shape
     raw_labels = np.asarray(nibabel.load(moving_labels).dataobj)
     assert set(np.unique(moved_labels)) <= set(np.unique(raw_labels))
@@ -63,13 +64,13 @@ def _check_written(paths, moving, fixed, moving_labels, fixed_labels, model, lam
     native = mean_dice(moved_labels, np.asarray(nibabel.load(fixed_labels).dataobj))
     in_model = _model_space_dice(model, (moving, moving_labels), (fixed, fixed_labels), lam)
     assert abs(native - in_model) < tolerance, (native, in_model)
-    sidecar = json.loads(pathlib.Path(paths["sidecar"]).read_text())
+    sidecar = json.loads(pathlib.Path(paths.sidecar).read_text())
     assert sidecar["dice"]["native"] == pytest.approx(native)
     assert sidecar["dice"]["model_space"] == pytest.approx(in_model, abs=1e-3)   # float sums of ITK's threads
     # the written transform, applied by SimpleITK, reproduces the written moved image
-    field = nibabel.load(paths["transform"])
+    field = nibabel.load(paths.transform)
     assert field.header.get_intent()[0] == "vector"
-    transform = sitk.DisplacementFieldTransform(sitk.Cast(sitk.ReadImage(paths["transform"]), sitk.sitkVectorFloat64))
+    transform = sitk.DisplacementFieldTransform(sitk.Cast(sitk.ReadImage(paths.transform), sitk.sitkVectorFloat64))
     by_itk = sitk.Resample(sitk.ReadImage(str(moving)), sitk.ReadImage(str(fixed)), transform, sitk.sitkLinear, 0.0)
     by_itk = sitk.GetArrayFromImage(by_itk).transpose(2, 1, 0)
     written = moved.get_fdata()
@@ -99,9 +100,32 @@ def test_a_model_trained_on_prepared_scans_registers_raw_scans_in_their_own_spac
     labels = folder / "labels" / "scan3.nii.gz", folder / "labels" / "scan4.nii.gz"
     paths = hnb.register_scans(model, moving, fixed, tmp_path / "out", lam=0.3, moving_labels=labels[0],
                                fixed_labels=labels[1])
-    assert set(paths) == {"moved", "moved_labels", "transform", "sidecar"}
+    assert set(paths.written()) == {"moved", "moved_labels", "transform", "sidecar"}
     # the model's grid has 3 mm voxels, these scans 2-3 mm: scores at the two resolutions differ more
     _check_written(paths, moving, fixed, *labels, model, 0.3, tolerance=0.03)
+
+
+def test_both_file_writers_return_the_same_fields(synthetic_setup, tmp_path):
+    folder, model = synthetic_setup
+    native = hnb.register_scans(model, folder / "scan3.nii.gz", folder / "scan4.nii.gz", tmp_path / "native",
+                                lam=0.3, moving_labels=folder / "labels" / "scan3.nii.gz")
+    space = spec_of(model).space
+    labels = np.asarray(space.reference_mask, np.int32)
+    exported = hnb.export_registration(model, space.reference, space.reference, tmp_path / "exported", lam=0.3,
+                                       moving_labels=labels, fixed_affine=space.affine)
+    for files in (native, exported):
+        assert isinstance(files, RegistrationFiles)
+        assert {"moved", "transform", "moved_labels", "sidecar"} <= set(files.written())
+        assert all(path.parent == files.out_dir for path in files.written().values())
+        assert sorted(path.name for path in files.out_dir.iterdir()) == sorted(
+            path.name for path in files.written().values())
+        assert files.sidecar.name == "registration.json" and files.moved.name == "moved.nii.gz"
+    assert (native.transform.name, exported.transform.name) == ("transform.nii.gz", "flow.nii.gz")
+    assert native.jacobian is None and exported.jacobian.is_file()
+    with pytest.warns(DeprecationWarning, match=r"files\.transform"):
+        assert exported["flow"] == str(exported.transform)   # the old dict key, one release
+    with pytest.raises(KeyError, match="no such file"):
+        native["jacobian"]
 
 
 def test_refined_registration_is_written_through_the_same_transform(synthetic_setup, tmp_path):
@@ -109,13 +133,13 @@ def test_refined_registration_is_written_through_the_same_transform(synthetic_se
     moving, fixed = folder / "scan3.nii.gz", folder / "scan4.nii.gz"
     plain = hnb.register_scans(model, moving, fixed, tmp_path / "plain", lam=0.3)
     refined = hnb.register_scans(model, moving, fixed, tmp_path / "refined", lam=0.3, refine=6)
-    assert json.loads(pathlib.Path(refined["sidecar"]).read_text())["refine_iterations"] == 6
-    field, plain_field = (np.asarray(nibabel.load(paths["transform"]).dataobj) for paths in (refined, plain))
+    assert json.loads(pathlib.Path(refined.sidecar).read_text())["refine_iterations"] == 6
+    field, plain_field = (np.asarray(nibabel.load(paths.transform).dataobj) for paths in (refined, plain))
     assert np.abs(field - plain_field).max() > 0.1   # mm: the refinement moved the field
-    transform = sitk.DisplacementFieldTransform(sitk.Cast(sitk.ReadImage(refined["transform"]),
+    transform = sitk.DisplacementFieldTransform(sitk.Cast(sitk.ReadImage(refined.transform),
                                                           sitk.sitkVectorFloat64))
     by_itk = sitk.Resample(sitk.ReadImage(str(moving)), sitk.ReadImage(str(fixed)), transform, sitk.sitkLinear, 0.0)
-    written = nibabel.load(refined["moved"]).get_fdata()
+    written = nibabel.load(refined.moved).get_fdata()
     assert np.abs(sitk.GetArrayFromImage(by_itk).transpose(2, 1, 0) - written).max() < 1e-3 * np.abs(written).max()
     with pytest.raises(ValueError, match="refine"):
         hnb.register_scans(model, moving, fixed, tmp_path / "bad", lam=0.3, refine=-1)
@@ -160,6 +184,7 @@ def test_a_model_without_a_space_is_refused_with_how_to_give_it_one(tmp_path):
         hnb.register_scans(model, tmp_path / "a.nii.gz", tmp_path / "b.nii.gz", tmp_path / "out", lam=0.5)
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not IXI_RAW.is_dir(), reason="needs ../shared/data/ixi_raw (not part of the repository)")
 def test_ixi_raw_pairs_score_the_same_dice_in_native_and_model_space(tmp_path):
     scans = sorted(IXI_RAW.glob("*.nii.gz"))

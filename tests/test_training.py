@@ -10,7 +10,8 @@ from hypermorph_nb.networks.models import spec_of
 from hypermorph_nb.training import engine
 from hypermorph_nb.io.checkpoints import latest_checkpoint
 from hypermorph_nb.data import PairBatches, synthetic
-from hypermorph_nb.evaluation.sweeps import choose_pairs, identity_scores, score_pairs
+from hypermorph_nb.checks import choose_pairs
+from hypermorph_nb.evaluation.sweeps import identity_scores, score_pairs
 
 from tests.conftest import SHAPE, TINY_FEATURES
 

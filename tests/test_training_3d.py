@@ -25,22 +25,15 @@ def mean_squared_gradient(flow):
 
 
 @pytest.mark.slow
-def test_lambda_changes_the_field_of_a_3d_hypermorph():
-    """λ = 1 weighs only the smoothness term: its fields must be far smoother than λ = 0's.
-
-    σ = 0.5 keeps the image term of 32³ synthetic pairs comparable to the smoothness
-    term, so 160 steps suffice (λ = 1 came out ~30x smoother than λ = 0 when written).
-    """
-    shape = (32, 32, 32)
-    volumes = synthetic(8, shape, seed=0)
-    model = hnb.build_hypermorph(shape, nb_features=TINY_FEATURES, seed=0)
-    history = hnb.train(model, volumes, epochs=2, steps_per_epoch=80, learning_rate=3e-3, lr_schedule="step",
-                        lam_sampling="uniform", loss=hnb.networks.LossConfig(image_sigma=0.5), verbose=False)
+def test_lambda_changes_the_field_of_a_3d_hypermorph(trained_hypermorph_3d):
+    """λ = 1 weighs only the smoothness term: its fields must be far smoother than λ = 0's
+    (the session's trained 3D model, tests/conftest.py)."""
+    model, volumes, history = trained_hypermorph_3d
     assert history.stop_reason == "" and history.loss[-1] < history.loss[0]
     roughness = {}
     for lam in (0.0, 1.0):
-        fields = [hnb.register(model, volumes.images[i], volumes.images[i + 1], lam=lam)[1] for i in (0, 2, 4)]
-        assert fields[0].shape == (*shape, 3)
+        fields = [hnb.register(model, volumes.images[i], volumes.images[j], lam=lam)[1] for i, j in ((0, 1), (2, 3), (3, 0))]
+        assert fields[0].shape == (*volumes.shape, 3)
         roughness[lam] = np.mean([mean_squared_gradient(flow) for flow in fields])
     assert roughness[1.0] < 0.3 * roughness[0.0], roughness
 

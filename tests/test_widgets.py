@@ -22,18 +22,10 @@ from hypermorph_nb.widgets.live_figure import resolve_mode
 
 from tests.conftest import SHAPE, TINY_FEATURES, record_model_lams
 
-TRAINED_SHAPE = (64, 64)
-
-
 @pytest.fixture(scope="module")
-def trained():
-    """A narrow HyperMorph trained briefly at 64x64 (~5 s on 2 cores): λ visibly matters."""
-    data = synthetic(8, TRAINED_SHAPE, seed=0)
-    model = hnb.build_hypermorph(TRAINED_SHAPE, nb_features=TINY_FEATURES, seed=0)
-    hnb.train(model, data[:6], epochs=2, steps_per_epoch=100, learning_rate=1e-3,
-              lam_sampling={"mode": "oversample", "oversample_rate": 0.5}, loss=hnb.networks.LossConfig(image_sigma=0.2),
-              verbose=False)
-    return model, data
+def trained(trained_hypermorph):
+    """The session's trained HyperMorph (tests/conftest.py) and its eight subjects."""
+    return trained_hypermorph
 
 
 @pytest.fixture(scope="module")
@@ -91,7 +83,6 @@ def test_lambda_one_shows_a_smoother_field_than_lambda_zero(trained):
     explorer.close()
 
 
-@pytest.mark.slow
 def test_numbers_agree_with_metrics_and_the_sweep(trained):
     model, data = trained
     explorer = LambdaExplorer(model, data, pair=(6, 7), lam=0.3, display="image")
@@ -409,7 +400,6 @@ def test_bad_inputs_get_clear_errors(untrained, small_data, tiny_vxm):
         LambdaExplorer(untrained, small_data, pair=3)
 
 
-@pytest.mark.slow
 def test_sweep_panel_marks_the_optimal_lambda_of_each_structure(trained):
     model, data = trained
     validation = data[4:]

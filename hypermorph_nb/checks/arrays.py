@@ -176,6 +176,17 @@ def as_labels(array: ArrayLike, *, name: str, image_shape: tuple[int, ...]) -> n
     return array.astype(np.int32)
 
 
+def array_summary(value: np.ndarray | None) -> str:
+    """An array in a one-line repr: its dtype and shape, not its values (``None`` as is).
+
+    Examples
+    --------
+    >>> array_summary(np.zeros((2, 3), "float32")), array_summary(None)
+    ('float32 (2, 3)', 'None')
+    """
+    return "None" if value is None else f"{np.asarray(value).dtype} {np.shape(value)}"
+
+
 def check_count(value: object, name: str) -> int:
     """``value`` as an int >= 1 (a whole float such as ``2.0`` is accepted).
 

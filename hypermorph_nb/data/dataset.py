@@ -42,7 +42,7 @@ class Dataset:
         repeated for every image.
     reference : np.ndarray or None
         A template on the images' grid (``images.shape[1:-1]``, in [0, 1]) that new scans are
-        aligned to, e.g. the one :func:`~hypermorph_nb.data.prepare_scans` built; a model
+        aligned to, e.g. the one :func:`hypermorph_nb.prepare_scans` built; a model
         trained on the data keeps it (:class:`~hypermorph_nb.networks.description.ModelSpace`).
     reference_mask : np.ndarray or None
         The template's brain mask (bool, same shape).

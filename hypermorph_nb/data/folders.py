@@ -26,7 +26,7 @@ one shape whose affines put the head in different places (centres more than
 rotated by more than :data:`~hypermorph_nb.checks.affines.ROTATION_TOLERANCE`
 degrees), anisotropic voxels (unless ``allow_anisotropic=True``), and label maps
 whose shape or affine differs from their image's. Scans as a scanner writes them
-fail these checks; :func:`hypermorph_nb.data.prepare_scans` (``hypermorph-nb
+fail these checks; :func:`hypermorph_nb.prepare_scans` (``hypermorph-nb
 prepare``) puts them on one grid and aligns them, and every such error says so.
 """
 
@@ -51,7 +51,7 @@ LABEL_SUFFIX = "_seg"
 OASIS_LAYOUTS = {2: ("slice_norm.nii.gz", "slice_{}.nii.gz", "seg24"),
                  3: ("aligned_norm.nii.gz", "aligned_{}.nii.gz", "seg35")}
 #: The fix that every refusal of scans not on one grid names.
-PREPARE_HINT = ("hypermorph_nb.data.prepare_scans('{folder}', out_dir) (on the command line "
+PREPARE_HINT = ("hypermorph_nb.prepare_scans('{folder}', out_dir) (on the command line "
                 "'hypermorph-nb prepare') reorients, resamples and affinely aligns scans of any "
                 "shape, voxel size, orientation and position onto one grid; then load_folder(out_dir)")
 

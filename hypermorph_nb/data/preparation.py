@@ -10,7 +10,7 @@ scan's transform, the template, a manifest and a QC picture.
 Examples
 --------
 >>> import hypermorph_nb as hnb
->>> hnb.data.prepare_scans([], "out")  # doctest: +ELLIPSIS
+>>> hnb.prepare_scans([], "out")  # doctest: +ELLIPSIS
 Traceback (most recent call last):
 ...
 FileNotFoundError: []: no scans found; ...
@@ -32,6 +32,7 @@ import SimpleITK as sitk
 from .alignment import itk_affine
 from .dataset import Dataset
 from .folders import own_entries
+from .qc import save_qc_picture
 from .readers import split_suffix
 from .scans import MIN_CORRELATION, MIN_MASK_DICE, PERCENTILES, Reference, Scan, judge, prepare_scan, score_against
 from .targets import grid_around, is_one_of, onto_own_world, place_on_grid, space_of, template_scan
@@ -71,10 +72,10 @@ class PreparedScans:
     """
 
     dataset: Dataset
-    transforms: np.ndarray
+    transforms: np.ndarray = dataclasses.field(repr=False)
     reference: Reference
-    scans: list
-    manifest: dict
+    scans: list = dataclasses.field(repr=False)
+    manifest: dict = dataclasses.field(repr=False)
     paths: dict
 
     @property
@@ -297,7 +298,6 @@ def _majority(results):
 
 def _write(out, results, reference, spacing):
     """Write the prepared scans, transforms, template, manifest and QC picture."""
-    from ..viz.qc import save_qc_picture
 
     out.mkdir(parents=True, exist_ok=True)
     (out / "transforms").mkdir(exist_ok=True)

@@ -5,7 +5,7 @@ image, its brain mask and labels): affine alignment with SimpleITK (:mod:`.align
 resampling from the scan's own voxels through the found transform, intensities scaled by robust
 percentiles inside the brain (or head) and clipped to [0, 1], the brain masked with the scan's
 own mask or label map, else the template's. :func:`judge` decides which alignments failed.
-:func:`hypermorph_nb.data.prepare_scans` runs these steps over a cohort;
+:func:`hypermorph_nb.prepare_scans` runs these steps over a cohort;
 :func:`hypermorph_nb.register_scans` brings new scans into a model's space with them.
 
 A transform maps points of the grid (template world, RAS mm) to points of the scan:
@@ -29,6 +29,8 @@ from typing import Any
 import numpy as np
 from scipy import ndimage
 
+from ..checks.arrays import array_summary
+from ..metrics import mean_dice
 from .alignment import AFFINE_LEVELS, RIGID_LEVELS, align_affine, isotropic_grid, resample
 from .folders import read_labels
 from .readers import NIBABEL_SUFFIXES, read_file, split_suffix
@@ -76,6 +78,10 @@ class Reference:
         """A model space's grid, reference image and brain mask (a :class:`~hypermorph_nb.networks.description.ModelSpace`)."""
         return cls(image=space.reference, affine=space.affine, mask=space.reference_mask)
 
+    def __repr__(self) -> str:
+        return (f"Reference(shape={self.shape}, spacing={self.spacing:g}, mask={array_summary(self.mask)}, "
+                f"labels={array_summary(self.labels)})")
+
     @property
     def shape(self) -> tuple[int, ...]:
         """The grid's shape."""
@@ -102,10 +108,10 @@ class Scan:
 
     name: str
     path: str
-    array: np.ndarray
-    affine: np.ndarray
-    labels: np.ndarray | None = None
-    mask: np.ndarray | None = None
+    array: np.ndarray = dataclasses.field(repr=False)
+    affine: np.ndarray = dataclasses.field(repr=False)
+    labels: np.ndarray | None = dataclasses.field(default=None, repr=False)
+    mask: np.ndarray | None = dataclasses.field(default=None, repr=False)
 
     @classmethod
     def read(cls, path: str | os.PathLike, *, labels: str | os.PathLike | None = None,
@@ -193,10 +199,10 @@ class PreparedScan:
 
     name: str
     path: str
-    image: np.ndarray | None = None
-    labels: np.ndarray | None = None
-    mask: np.ndarray | None = None
-    transform: np.ndarray | None = None
+    image: np.ndarray | None = dataclasses.field(default=None, repr=False)
+    labels: np.ndarray | None = dataclasses.field(default=None, repr=False)
+    mask: np.ndarray | None = dataclasses.field(default=None, repr=False)
+    transform: np.ndarray | None = dataclasses.field(default=None, repr=False)
     window: tuple[float, float] = (0.0, 1.0)
     metric: float | None = None
     correlation: float | None = None
@@ -345,8 +351,6 @@ def onto_grid(result: PreparedScan, scan: Scan, smoothed: np.ndarray, reference:
 
 def score_against(result: PreparedScan, reference: Reference) -> None:
     """Correlation, mask Dice and mean label Dice of one prepared scan against the reference."""
-    from ..evaluation.metrics import mean_dice   # here: evaluation's package imports data
-
     assert result.image is not None  # scored once onto_grid has resampled it
     region = reference.mask if reference.mask is not None else reference.image > 0
     a, b = result.image[region], reference.image[region]

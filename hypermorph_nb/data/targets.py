@@ -1,6 +1,6 @@
 """What a cohort of scans is aligned to, and the grid it lands on.
 
-:func:`hypermorph_nb.data.prepare_scans` aligns scans to one of three targets: a model's space
+:func:`hypermorph_nb.prepare_scans` aligns scans to one of three targets: a model's space
 (its grid and reference brain, :func:`space_of`), a scan or template file around whose brain a
 grid is built (:func:`template_scan`, :func:`grid_around`, :func:`place_on_grid`), or a
 template built from the cohort starting from such a placed scan.

@@ -1,26 +1,32 @@
-"""Evaluation: how good a registration is, and which λ is best.
+"""Evaluation: which λ is best, measured with :mod:`hypermorph_nb.metrics`.
 
-- :mod:`.metrics`: Dice, the Jacobian determinant and folding, image MSE and NCC;
-- :mod:`.sweeps`: :func:`lambda_sweep` and :func:`baseline_sweep` score validation pairs
-  over a λ grid;
-- :mod:`.results`: :class:`SweepResult` and :func:`compare_sweeps` (optimal λ per structure,
-  one model against separately trained ones);
-- :mod:`.lambda_tuning`: :func:`optimize_lambda`, λ chosen by gradient.
+- :mod:`.sweeps`: :func:`hypermorph_nb.lambda_sweep` and :func:`hypermorph_nb.baseline_sweep`
+  score validation pairs over a λ grid;
+- :mod:`.results`: :class:`SweepResult` and :func:`hypermorph_nb.compare_sweeps` (optimal λ per
+  structure, one model against separately trained ones);
+- :mod:`.lambda_tuning`: :func:`hypermorph_nb.optimize_lambda`, λ chosen by gradient.
 
 Examples
 --------
->>> from hypermorph_nb.evaluation import metrics
->>> import numpy as np
->>> metrics.dice(np.ones((4, 4)), np.ones((4, 4)), labels=[1])
-array([1.])
+>>> from hypermorph_nb.evaluation import SweepResult
+>>> SweepResult.__name__
+'SweepResult'
 """
-from . import metrics
-from .lambda_tuning import LambdaSearch, optimize_lambda
-from .results import LambdaOptimum, PairScores, SweepComparison, SweepResult, compare_sweeps, label_index
-from .sweeps import baseline_sweep, choose_pairs, identity_scores, lambda_sweep, score_pairs
+from .lambda_tuning import LambdaSearch
+from .results import LambdaOptimum, PairScores, SweepComparison, SweepResult, label_index
+from .sweeps import identity_scores, score_pairs
 
 __all__ = [
-    "metrics", "lambda_sweep", "baseline_sweep", "choose_pairs", "score_pairs", "identity_scores",
-    "SweepResult", "PairScores", "LambdaOptimum", "SweepComparison", "compare_sweeps", "label_index",
-    "optimize_lambda", "LambdaSearch",
+    "score_pairs", "identity_scores",
+    "SweepResult", "PairScores", "LambdaOptimum", "SweepComparison", "label_index", "LambdaSearch",
 ]
+#: Second paths of earlier releases -> canonical paths (kept one release, with a warning).
+_DEPRECATED = {name: f"hypermorph_nb.{name}"
+               for name in ("lambda_sweep", "baseline_sweep", "compare_sweeps", "optimize_lambda")}
+_DEPRECATED.update(metrics="hypermorph_nb.metrics", choose_pairs="hypermorph_nb.checks.choose_pairs")
+
+
+def __getattr__(name: str) -> object:
+    from ..runtime.deprecation import deprecated_attribute
+
+    return deprecated_attribute(__name__, name, _DEPRECATED)

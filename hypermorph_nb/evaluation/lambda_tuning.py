@@ -27,7 +27,7 @@ from .sweeps import labels_of, label_presence
 from ..networks.description import resolve_image_loss
 from ..networks.models import spec_of, vxm
 from ..registration.pairs import Registrar
-from .metrics import determinant_of_gradients
+from ..metrics import determinant_of_gradients
 from .results import label_index
 
 if TYPE_CHECKING:
@@ -95,7 +95,7 @@ def optimize_lambda(model: tf.keras.Model, data: Dataset | np.ndarray, *,
         ``'dice'``: maximise the soft Dice of the moving one-hot label maps,
         warped linearly, against the fixed ones. ``'image'``: minimise
         ``image_loss`` + ``folding_weight`` × mean(relu(−det J)), with det J
-        defined as in :func:`hypermorph_nb.evaluation.metrics.jacobian_determinant`
+        defined as in :func:`hypermorph_nb.metrics.jacobian_determinant`
         (the folding the sweeps report).
     steps : int
         Most objective evaluations (each registers every pair once, with gradient).
@@ -332,11 +332,11 @@ _SCORES = {"dice": _dice_score, "image": _image_score}
 
 
 def _jacobian_determinant(flow):
-    """:func:`~hypermorph_nb.evaluation.metrics.jacobian_determinant` of ``(B, *spatial, ndims)`` fields, differentiable.
+    """:func:`~hypermorph_nb.metrics.jacobian_determinant` of ``(B, *spatial, ndims)`` fields, differentiable.
 
     The same definition in TensorFlow: central differences, one-sided at the
     border (``np.gradient``), and the same determinant formula
-    (:func:`~hypermorph_nb.evaluation.metrics.determinant_of_gradients`).
+    (:func:`~hypermorph_nb.metrics.determinant_of_gradients`).
 
     Examples
     --------

@@ -26,25 +26,21 @@ from numpy.typing import ArrayLike
 from tqdm.auto import tqdm
 
 from ..checks.arrays import check_count
-from ..checks.pairs import check_pairs, choose_pairs, resolve_pairs
+from ..checks.pairs import check_pairs, resolve_pairs
 from ..checks.values import check_lambdas
 from ..data.dataset import as_dataset
 from ..runtime.environment import quiet_progress
-from .metrics import dice_batch, folding_fraction, image_mse, image_ncc
+from ..metrics import dice_batch, folding_fraction, image_mse, image_ncc
 from ..networks.models import spec_of
 from ..registration.pairs import Registrar
-from .results import LambdaOptimum, PairScores, SweepComparison, SweepResult, compare_sweeps
+from .results import PairScores, SweepResult
 
 if TYPE_CHECKING:
     import tensorflow as tf
 
     from ..data.dataset import Dataset
 
-__all__ = [
-    "lambda_sweep", "baseline_sweep", "score_pairs", "identity_scores", "choose_pairs",
-    "auto_batch_size", "compare_sweeps", "SweepResult", "SweepComparison", "LambdaOptimum",
-    "PairScores",
-]
+__all__ = ["lambda_sweep", "baseline_sweep", "score_pairs", "identity_scores", "auto_batch_size"]
 
 
 def score_pairs(model: tf.keras.Model, data: Dataset | np.ndarray, *, pairs: ArrayLike,

@@ -1,7 +1,8 @@
 """Networks: the registration models, how λ conditions them, and the λ-weighted loss.
 
-- :mod:`.models`: :func:`build_vxm`, :func:`build_hypermorph` and the :class:`ModelSpec`
-  every model carries;
+- :mod:`.models`: :func:`hypermorph_nb.build_vxm`, :func:`hypermorph_nb.build_hypermorph` and
+  the :class:`ModelSpec` every model carries;
+- :mod:`.description`: what a model records of its training and space (:data:`DEFAULT_BASELINE_LAMBDA`);
 - :mod:`.conditioning`: the hypernetwork and FiLM ways for λ to reach the U-Net;
 - :mod:`.hyperconv`: neurite's hyper-convolutions without the per-sample loop, for our layers only;
 - :mod:`.padding`: any image size, padded inside the model and cropped back;
@@ -10,13 +11,23 @@
 
 Examples
 --------
->>> from hypermorph_nb.networks import build_hypermorph
->>> build_hypermorph((32, 32), seed=0).inputs[2].shape[-1]
-1
+>>> import hypermorph_nb as hnb
+>>> from hypermorph_nb.networks import count_parameters
+>>> count_parameters(hnb.build_hypermorph((32, 32), seed=0)) > 0
+True
 """
-from . import losses, models
+from . import description, losses, models
+from .description import DEFAULT_BASELINE_LAMBDA
 from .losses import DEFAULT_IMAGE_SIGMA, LossConfig
-from .models import ModelSpec, build_hypermorph, build_vxm, count_parameters, spec_of
+from .models import ModelSpec, count_parameters, spec_of
 
-__all__ = ["models", "losses", "build_vxm", "build_hypermorph", "ModelSpec", "spec_of",
-           "count_parameters", "LossConfig", "DEFAULT_IMAGE_SIGMA"]
+__all__ = ["models", "losses", "description", "ModelSpec", "spec_of",
+           "count_parameters", "LossConfig", "DEFAULT_IMAGE_SIGMA", "DEFAULT_BASELINE_LAMBDA"]
+#: Second paths of earlier releases -> canonical paths (kept one release, with a warning).
+_DEPRECATED = {name: f"hypermorph_nb.{name}" for name in ("build_vxm", "build_hypermorph")}
+
+
+def __getattr__(name: str) -> object:
+    from ..runtime.deprecation import deprecated_attribute
+
+    return deprecated_attribute(__name__, name, _DEPRECATED)

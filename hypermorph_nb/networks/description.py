@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from ..checks.arrays import array_summary
 from .losses import DEFAULT_IMAGE_SIGMA, LossConfig
 
 
@@ -89,9 +90,11 @@ class ModelSpace:
     Examples
     --------
     >>> import numpy as np
-    >>> space = ModelSpace(shape=(8, 8, 8), affine=np.eye(4))
+    >>> space = ModelSpace(shape=(8, 8, 8), affine=np.eye(4), reference=np.zeros((8, 8, 8)))
     >>> space.voxel_size
     (1.0, 1.0, 1.0)
+    >>> space
+    ModelSpace(shape=(8, 8, 8), voxel_size=(1.0, 1.0, 1.0), reference=float32 (8, 8, 8), reference_mask=None)
     """
 
     shape: tuple[int, ...]
@@ -124,6 +127,10 @@ class ModelSpace:
             value = value.astype(bool) if name == "reference_mask" else value.astype(np.float32)
             object.__setattr__(self, name, value)
 
+    def __repr__(self) -> str:
+        return (f"ModelSpace(shape={self.shape}, voxel_size={self.voxel_size}, "
+                f"reference={array_summary(self.reference)}, reference_mask={array_summary(self.reference_mask)})")
+
     @property
     def voxel_size(self) -> tuple[float, ...]:
         """Voxel side lengths in millimetres."""
@@ -155,6 +162,9 @@ class ModelSpace:
         return cls(shape=tuple(data.shape), affine=affine, reference=reference, reference_mask=mask)
 
 
+#: λ a VoxelMorph baseline trains at (and is refined and swept at) when none is given or recorded:
+#: the seed tutorial's.
+DEFAULT_BASELINE_LAMBDA = 0.5
 #: ``image_sigma="model"``: take σ from the model's :class:`TrainingRecord`.
 FROM_MODEL = "model"
 

@@ -56,14 +56,14 @@ MODELS: dict[str, PretrainedModel] = {model.name: model for model in (
 
 
 def names() -> list[str]:
-    """The names of the shipped models, sorted.
+    """The shipped models as :func:`hypermorph_nb.load_model` takes them (``"pretrained:NAME"``), sorted.
 
     Examples
     --------
     >>> names()
-    ['ixi-t1-2mm']
+    ['pretrained:ixi-t1-2mm']
     """
-    return sorted(MODELS)
+    return sorted(PREFIX + name for name in MODELS)
 
 
 def is_pretrained_name(path: str | os.PathLike[str]) -> bool:
@@ -80,7 +80,7 @@ def is_pretrained_name(path: str | os.PathLike[str]) -> bool:
 def _lookup(name: str) -> PretrainedModel:
     bare = name[len(PREFIX):] if name.startswith(PREFIX) else name
     if bare not in MODELS:
-        known = ", ".join(PREFIX + known for known in names())
+        known = ", ".join(names())
         raise ValueError(f"no pretrained model is called {bare!r}; the shipped ones are: {known}")
     return MODELS[bare]
 

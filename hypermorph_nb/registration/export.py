@@ -36,7 +36,7 @@ interrupted export leaves no half-written file. The files get the modes that
 the user's umask gives new files (:func:`hypermorph_nb.io.files.follow_umask`).
 
 **Unknown affine.** Arrays (and ``.npy``/``.png`` files) carry no affine. With
-such a fixed image and no ``affine=``, the files get the identity affine (1 mm
+such a fixed image and no ``fixed_affine=``, the files get the identity affine (1 mm
 voxels, origin at 0) and a ``UserWarning`` says so; the sidecar records
 ``"affine_known": false``.
 """
@@ -56,9 +56,11 @@ import numpy as np
 from ..data.readers import read_file
 from ..checks.grids import input_affine
 from ..checks.inputs import prepare_labels, prepare_pair
-from ..evaluation.metrics import jacobian_determinant
+from ..metrics import jacobian_determinant
 from ..io.files import follow_umask
 from ..networks.models import spec_of
+from ..runtime.deprecation import deprecation_message
+from .files import SIDECAR, RegistrationFiles
 from .pairs import Registrar
 from .refine import check_refine, refine_registration
 
@@ -66,13 +68,13 @@ from .refine import check_refine, refine_registration
 ImageInput = Union[np.ndarray, str, "os.PathLike[str]"]
 
 UNITS = ("voxel", "mm")
-SIDECAR = "registration.json"
 
 
 def export_registration(model: Any, moving: ImageInput, fixed: ImageInput, out_dir: str | os.PathLike[str], *,
                         lam: float | None = None, refine: int = 0, moving_labels: ImageInput | None = None,
-                        affine: np.ndarray | None = None, moving_affine: np.ndarray | None = None,
-                        resample: bool = False, normalize: str = "auto", units: str = "voxel") -> dict[str, str]:
+                        moving_affine: np.ndarray | None = None, fixed_affine: np.ndarray | None = None,
+                        resample: bool = False, normalize: str = "auto", units: str = "voxel",
+                        affine: np.ndarray | None = None) -> RegistrationFiles:
     """Register ``moving`` to ``fixed`` and write the result as NIfTI files.
 
     Parameters
@@ -86,7 +88,7 @@ def export_registration(model: Any, moving: ImageInput, fixed: ImageInput, out_d
     out_dir : path
         Output folder (created if needed); files of the same names are replaced.
     lam : float, optional
-        λ in [0, 1] for a HyperMorph model.
+        λ in [0, 1], required for a HyperMorph model; None for a VoxelMorph baseline.
     refine : int
         Iterations of instance optimisation of the network's field at λ, as
         in :func:`hypermorph_nb.register` (0: the network's field as it is);
@@ -94,12 +96,12 @@ def export_registration(model: Any, moving: ImageInput, fixed: ImageInput, out_d
     moving_labels : np.ndarray or path, optional
         The moving image's label map (on the moving image's grid), warped by
         nearest neighbour.
-    affine : array_like, optional
-        The fixed grid's 4×4 voxel → world affine when ``fixed`` is an array.
-        Without it (and without a fixed file that has one) the files get the
-        identity affine, 1 mm voxels at origin 0, with a warning.
     moving_affine : array_like, optional
-        The moving image's affine when ``moving`` is an array.
+        The moving image's 4×4 voxel → world affine when ``moving`` is an array.
+    fixed_affine : array_like, optional
+        The fixed grid's affine when ``fixed`` is an array. Without it (and
+        without a fixed file that has one) the files get the identity affine,
+        1 mm voxels at origin 0, with a warning.
     resample : bool
         When both affines are known and the grids differ, resample the moving
         image (and label map) onto the fixed grid instead of refusing.
@@ -107,12 +109,14 @@ def export_registration(model: Any, moving: ImageInput, fixed: ImageInput, out_d
         Intensity policy, as in :func:`hypermorph_nb.register`.
     units : {'voxel', 'mm'}
         Units and axes of ``flow.nii.gz`` (see the module documentation).
+    affine : array_like, optional
+        Deprecated name of ``fixed_affine`` (one release, with a ``DeprecationWarning``).
 
     Returns
     -------
-    dict of str to str
-        ``{'moved', 'flow', 'jacobian', 'sidecar'}`` (and ``'moved_labels'``)
-        -> the path written.
+    RegistrationFiles
+        ``moved``, ``transform`` (``flow.nii.gz``), ``jacobian``, ``sidecar`` and, with
+        ``moving_labels``, ``moved_labels``: the paths written.
 
     Examples
     --------
@@ -120,17 +124,23 @@ def export_registration(model: Any, moving: ImageInput, fixed: ImageInput, out_d
     >>> model = hnb.build_hypermorph((32, 32), nb_features=[[8, 8, 8, 8], [8, 8, 8, 8, 8, 8, 8]], seed=0)
     >>> image = np.random.default_rng(0).random((32, 32), dtype="float32")
     >>> affine = np.diag([2.0, 2.0, 2.0, 1.0])   # arrays carry none: give the fixed grid's
-    >>> paths = hnb.export_registration(model, image, image, tempfile.mkdtemp(), lam=0.5, affine=affine)
-    >>> sorted(paths), nibabel.load(paths["flow"]).shape
-    (['flow', 'jacobian', 'moved', 'sidecar'], (32, 32, 1, 1, 2))
+    >>> files = hnb.export_registration(model, image, image, tempfile.mkdtemp(), lam=0.5, fixed_affine=affine)
+    >>> files.transform.name, nibabel.load(files.transform).shape, files.moved_labels
+    ('flow.nii.gz', (32, 32, 1, 1, 2), None)
     """
     if units not in UNITS:
         raise ValueError(f"units must be one of {UNITS}, got {units!r}")
+    if affine is not None:
+        if fixed_affine is not None:
+            raise ValueError("got both affine= and fixed_affine=; pass fixed_affine= only (affine= is its old name)")
+        warnings.warn(deprecation_message("export_registration(affine=...)", "export_registration(fixed_affine=...)"),
+                      DeprecationWarning, stacklevel=2)
+        fixed_affine = affine
     refine = check_refine(refine)
     spec = spec_of(model)
     moving_image, moving_file_affine, moving_name = read_input(moving, "moving image")
     fixed_image, fixed_file_affine, fixed_name = read_input(fixed, "fixed image")
-    fixed_affine = input_affine(fixed_file_affine, affine, name=fixed_name, keyword="affine")
+    fixed_affine = input_affine(fixed_file_affine, fixed_affine, name=fixed_name, keyword="fixed_affine")
     moving_affine = input_affine(moving_file_affine, moving_affine, name=moving_name,
                                  keyword="moving_affine")
     pair = prepare_pair(spec.inshape, moving_image, fixed_image, normalize=normalize,
@@ -179,14 +189,16 @@ def export_registration(model: Any, moving: ImageInput, fixed: ImageInput, out_d
         "notes": pair.notes,
         "files": {name: f"{name}.nii.gz" for name in volumes},
     }
-    return _write_all(out_dir, volumes, out_affine, sidecar, units)
+    _write_all(out_dir, volumes, out_affine, sidecar, units)
+    return RegistrationFiles.in_folder(out_dir, transform="flow.nii.gz", moved_labels=labels is not None,
+                                       jacobian=True)
 
 
 #: The warning of an export whose fixed image has no affine.
 UNKNOWN_AFFINE_NOTE = (
     "{fixed} has no affine, so the NIfTI files in {out_dir} get the identity: "
     "1 mm voxels with the origin at 0, not the scan's voxel size and position (viewers will not "
-    "overlay them on the scan); pass affine= with the fixed scan's 4x4 affine (e.g. "
+    "overlay them on the scan); pass fixed_affine= with the fixed scan's 4x4 affine (e.g. "
     "nibabel.load(path).affine, or dataset.affines[i]), or give the NIfTI/MGZ file paths instead "
     "of arrays")
 
@@ -282,11 +294,11 @@ def read_input(source: np.ndarray | str | os.PathLike[str],
 
 
 def _write_all(out_dir: str | os.PathLike[str], volumes: dict[str, np.ndarray], affine: np.ndarray,
-               sidecar: dict[str, Any], units: str) -> dict[str, str]:
+               sidecar: dict[str, Any], units: str) -> None:
     """Write every file under a temporary name, then rename them all into place."""
     out_dir = os.fspath(out_dir)
     os.makedirs(out_dir, exist_ok=True)
-    staged, paths = [], {}
+    staged = []
     try:
         for name, array in volumes.items():
             image = vector_field_image(array, affine) if name == "flow" else nibabel.Nifti1Image(array, affine)
@@ -299,14 +311,12 @@ def _write_all(out_dir: str | os.PathLike[str], volumes: dict[str, np.ndarray], 
         staged.append((_temporary(out_dir, ".json"), SIDECAR, "sidecar"))
         with open(staged[-1][0], "w") as handle:
             json.dump(sidecar, handle, indent=2)
-        for temporary, final, name in staged:
-            paths[name] = os.path.join(out_dir, final)
-            os.replace(temporary, paths[name])
+        for temporary, final, _ in staged:
+            os.replace(temporary, os.path.join(out_dir, final))
     finally:
         for temporary, _, _ in staged:
             if os.path.exists(temporary):
                 os.remove(temporary)
-    return paths
 
 
 def _temporary(folder: str, suffix: str) -> str:

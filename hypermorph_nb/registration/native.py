@@ -2,7 +2,7 @@
 
 :func:`register_scans` brings both scans into the model's space (the grid and template the
 model was trained in, :class:`~hypermorph_nb.networks.description.ModelSpace`) with the same
-steps as :func:`~hypermorph_nb.data.prepare_scans` (affine alignment to the template,
+steps as :func:`hypermorph_nb.prepare_scans` (affine alignment to the template,
 robust intensity scaling, brain mask), registers them at λ, and writes the result on the
 **fixed scan's own grid** (its shape and affine): the moving scan warped there in its own
 intensity units, its label map warped by nearest neighbour, and the whole transform as one
@@ -42,24 +42,23 @@ from scipy import ndimage
 
 from ..data.alignment import RAS_TO_LPS, to_sitk
 from ..data.scans import Reference, Scan, judge, prepare_scan
-from ..evaluation.metrics import mean_dice
+from ..metrics import mean_dice
 from ..networks.models import spec_of
-from .pairs import Registrar
+from .files import SIDECAR, RegistrationFiles
+from .pairs import Registrar, lambda_per_pair
 from .refine import check_refine, refine_registration
 
-#: The sidecar written beside the images.
-SIDECAR = "registration.json"
 #: How the written displacement field is to be read.
 CONVENTION = ("transform.nii.gz: ITK displacement field on the fixed scan's grid, LPS mm, "
               "moved(p) = moving(p + d(p)); sitk.DisplacementFieldTransform reads it")
 
 
 def register_scans(model: Any, moving: str | os.PathLike[str], fixed: str | os.PathLike[str],
-                   out_dir: str | os.PathLike[str], *, lam: float | None, refine: int = 0,
+                   out_dir: str | os.PathLike[str], *, lam: float | None = None, refine: int = 0,
                    moving_labels: str | os.PathLike[str] | None = None,
                    fixed_labels: str | os.PathLike[str] | None = None,
                    moving_mask: str | os.PathLike[str] | None = None,
-                   fixed_mask: str | os.PathLike[str] | None = None, seed: int = 0) -> dict[str, str]:
+                   fixed_mask: str | os.PathLike[str] | None = None, seed: int = 0) -> RegistrationFiles:
     """Register a raw moving scan to a raw fixed scan; write the result on the fixed scan's grid.
 
     Parameters
@@ -71,8 +70,9 @@ def register_scans(model: Any, moving: str | os.PathLike[str], fixed: str | os.P
         NIfTI/MGZ scans as they come (any grid, orientation, intensities).
     out_dir : path
         Output folder (created); files of the same names are replaced.
-    lam : float or None
-        λ in [0, 1] for a HyperMorph model (None for a VoxelMorph baseline).
+    lam : float, optional
+        λ in [0, 1], required for a HyperMorph model; None for a VoxelMorph baseline (then
+        its training λ, as in :func:`hypermorph_nb.register`).
     refine : int
         Iterations of λ-aware instance optimisation of the field in the model's space
         (:func:`~hypermorph_nb.registration.refine.refine_registration`); 0 uses the network's
@@ -89,17 +89,18 @@ def register_scans(model: Any, moving: str | os.PathLike[str], fixed: str | os.P
 
     Returns
     -------
-    dict of str
-        ``'moved'`` (the moving scan on the fixed grid, its intensity units), ``'moved_labels'``
-        (with ``moving_labels``), ``'transform'`` (the displacement field, see the module
-        documentation for its convention) and ``'sidecar'`` (``registration.json``: λ, the
-        convention, both affine transforms, the Dice scores when both label maps are given).
+    RegistrationFiles
+        ``moved`` (the moving scan on the fixed grid, its intensity units), ``moved_labels``
+        (with ``moving_labels``, else None), ``transform`` (``transform.nii.gz``, the displacement
+        field, see the module documentation for its convention) and ``sidecar``
+        (``registration.json``: λ, the convention, both affine transforms, the Dice scores when
+        both label maps are given).
 
     Raises
     ------
     ValueError
         For a model without a space (saying how to give it one), a 2D model, bad scans (as
-        :func:`~hypermorph_nb.data.prepare_scans`), or a scan whose affine alignment to the
+        :func:`hypermorph_nb.prepare_scans`), or a scan whose affine alignment to the
         template failed.
 
     Examples
@@ -112,12 +113,14 @@ def register_scans(model: Any, moving: str | os.PathLike[str], fixed: str | os.P
     ValueError: this model does not know its space ...
     """
     refine = check_refine(refine)
+    if spec_of(model).is_hypermorph:
+        lambda_per_pair(lam, batch=1)   # a clear error before the scans are prepared
     space = spec_of(model).space
     if space is None or space.reference is None:
         raise ValueError(
             "this model does not know its space (the grid it was trained on and a template to align "
             "new scans to), so raw scans cannot be brought to it; train it on data with an affine, "
-            "e.g. hnb.train(model, hnb.data.prepare_scans(folder, out).dataset, ...), or attach one: "
+            "e.g. hnb.train(model, hnb.prepare_scans(folder, out).dataset, ...), or attach one: "
             "hnb.networks.models.describe(model, space=hnb.networks.description.ModelSpace.from_dataset("
             "prepared.dataset))")
     if len(space.shape) != 3:
@@ -209,7 +212,7 @@ def _dice_report(registrar: Registrar, flow: np.ndarray,
 
 
 def _write(out: pathlib.Path, volumes: dict[str, np.ndarray], affine: np.ndarray, displacement: np.ndarray,
-           sidecar: dict[str, Any]) -> dict[str, str]:
+           sidecar: dict[str, Any]) -> RegistrationFiles:
     """Write the images, the field and the sidecar under temporary names, then rename them."""
     out.mkdir(parents=True, exist_ok=True)
     staged = {}
@@ -231,7 +234,7 @@ def _write(out: pathlib.Path, volumes: dict[str, np.ndarray], affine: np.ndarray
         for temporary, _ in staged.values():
             if os.path.exists(temporary):
                 os.remove(temporary)
-    return {name: str(final) for name, (_, final) in staged.items()}
+    return RegistrationFiles.in_folder(out, transform="transform.nii.gz", moved_labels="moved_labels" in volumes)
 
 
 def _temporary(folder: pathlib.Path, suffix: str) -> str:

@@ -52,6 +52,7 @@ import tensorflow as tf
 
 from ..checks.affines import orientation, voxel_sizes
 from ..checks.values import check_lambda
+from ..networks.description import DEFAULT_BASELINE_LAMBDA
 from ..networks.losses import LossConfig, weighted_terms
 from ..networks.models import ModelSpec, spec_of, vxm
 
@@ -199,7 +200,7 @@ def refine_registration(model: tf.keras.Model, moving: np.ndarray, fixed: np.nda
     ----------
     model : tf.keras.Model
         A HyperMorph model, or a baseline (refined at the λ it was trained at:
-        its recorded λ, else :data:`hypermorph_nb.training.run.DEFAULT_BASELINE_LAMBDA`).
+        its recorded λ, else :data:`hypermorph_nb.networks.description.DEFAULT_BASELINE_LAMBDA`).
     moving, fixed : np.ndarray
         Spatial arrays of the model's shape, intensities in [0, 1] (as
         :func:`hypermorph_nb.checks.inputs.prepare_pair` leaves them).
@@ -260,8 +261,6 @@ def baseline_lambda(spec: Any) -> float:
     >>> baseline_lambda(spec_of(hnb.build_vxm((16, 16), nb_features=[[4, 4, 4, 4], [4, 4, 4, 4, 4, 4, 4]])))
     0.5
     """
-    from ..training.run import DEFAULT_BASELINE_LAMBDA
-
     recorded = None if spec.training is None else spec.training.lam
     return float(DEFAULT_BASELINE_LAMBDA if recorded is None else recorded)
 

@@ -1,10 +1,19 @@
-"""Where and how the toolkit runs: the front-end, determinism, the notebooks runner, the stack.
+"""Where and how the toolkit runs: the front-end, determinism, the stack, deprecations.
 
 - :mod:`.environment`: which front-end a kernel runs in (JupyterLab, VS Code, Colab, papermill);
-- :mod:`.reproducibility`: :func:`~.reproducibility.enable_determinism`;
-- :mod:`.notebooks`: run the tutorial notebooks with papermill, ``scale_epochs``;
+- :mod:`.reproducibility`: :func:`hypermorph_nb.enable_determinism`;
 - :mod:`.compat`: voxelmorph/neurite 0.2 on today's TensorFlow (legacy Keras, neurite fixes);
-- :mod:`.startup_logs`: TensorFlow's start-up log lines, filtered.
+- :mod:`.startup_logs`: TensorFlow's start-up log lines, filtered;
+- :mod:`.deprecation`: second paths of earlier releases, kept one release with a warning.
 
-Importing this package loads nothing heavy (no TensorFlow).
+Importing this package loads nothing heavy (no TensorFlow); each module loads on first use.
 """
+__all__ = ["environment", "reproducibility", "compat", "startup_logs", "deprecation"]
+
+
+def __getattr__(name: str) -> object:
+    import importlib
+
+    if name in __all__:
+        return importlib.import_module(f".{name}", __name__)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

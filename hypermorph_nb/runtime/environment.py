@@ -13,7 +13,7 @@ the environment:
 - **Progress bars** (:func:`quiet_progress`): off under CI and papermill,
   where they would fill logs or saved notebooks with frames.
 - **papermill** runs: :func:`papermill_marker` is what
-  :func:`hypermorph_nb.runtime.notebooks.run_notebook` sets for its kernels.
+  :func:`hypermorph_nb.notebooks.run_notebook` sets for its kernels.
 
 Detection reads only environment variables, loaded modules and, on Linux, the
 command line of the kernel's parent process; it never imports a front-end.
@@ -43,7 +43,7 @@ FRONTENDS = ("colab", "vscode", "jupyterlab", "notebook", "jupyter", "papermill"
 #: JupyterLab or Notebook 7 in practice).
 IPYMPL_FRONTENDS = ("jupyterlab", "notebook", "jupyter")
 #: Set (to ``"1"``) in the environment of kernels started by
-#: :func:`hypermorph_nb.runtime.notebooks.run_notebook`.
+#: :func:`hypermorph_nb.notebooks.run_notebook`.
 PAPERMILL_VARIABLE = "HYPERMORPH_NB_PAPERMILL"
 #: CI services set one of these (``CI`` by GitHub Actions, GitLab, Travis, CircleCI, ...).
 CI_VARIABLES = ("CI", "GITHUB_ACTIONS", "GITLAB_CI", "BUILDKITE", "JENKINS_URL", "TF_BUILD")

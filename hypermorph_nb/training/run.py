@@ -1,4 +1,4 @@
-"""One :func:`~hypermorph_nb.training.train` call at work: its settings, engine, position, history.
+"""One :func:`hypermorph_nb.train` call at work: its settings, engine, position, history.
 
 :class:`TrainingRun` holds the epoch loop: compiled calls of several steps on the pair stream,
 progress, validation, checkpoints, and the stops (the stop button, a NaN/inf loss, a loss that
@@ -23,7 +23,7 @@ from ..checks.values import check_lambda
 from ..data.dataset import as_dataset
 from ..data.generators import PairBatches
 from ..data.sampling import LambdaSampling
-from ..networks.description import ModelSpace, TrainingRecord
+from ..networks.description import DEFAULT_BASELINE_LAMBDA, ModelSpace, TrainingRecord
 from ..networks.models import coarse_network, describe, spec_of
 from ..viz import training_display
 from .coarse import coarse_copy
@@ -43,9 +43,6 @@ if TYPE_CHECKING:
     from .options import CheckpointConfig
     from .options import ValidationConfig
 
-
-#: λ of the seed tutorial's baseline.
-DEFAULT_BASELINE_LAMBDA = 0.5
 #: With label supervision, the most structures one pair's Dice term compares (see ``train``).
 DEFAULT_LABEL_STRUCTURES = 32
 _TERMS = ("loss", "image", "smooth")

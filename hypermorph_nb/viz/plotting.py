@@ -18,7 +18,7 @@ import numpy as np
 from ..checks.inputs import prepare_labels
 from ..checks.values import check_lambdas
 from .drawing import format_lam, set_lam_axis
-from ..evaluation.metrics import dice_batch
+from ..metrics import dice_batch
 from ..networks.models import require_hypermorph
 from ..registration.pairs import Registrar, one_image_batch
 
@@ -354,7 +354,7 @@ def plot_comparison(comparison: Any, *, axes: Sequence[Axes] | None = None) -> F
     --------
     >>> import hypermorph_nb as hnb
     >>> from hypermorph_nb.data import synthetic
-    >>> from hypermorph_nb.evaluation.sweeps import baseline_sweep, compare_sweeps
+    >>> from hypermorph_nb import baseline_sweep, compare_sweeps
     >>> data = synthetic(6, (32, 32), seed=0)
     >>> features = [[8, 8, 8, 8], [8, 8, 8, 8, 8, 8, 8]]
     >>> grid = baseline_sweep({lam: hnb.build_vxm((32, 32), nb_features=features, seed=0)

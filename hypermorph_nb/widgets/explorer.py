@@ -29,7 +29,7 @@ import numpy as np
 from ..checks.pairs import check_pair
 from ..data.dataset import Dataset, as_dataset
 from ..networks.description import FROM_MODEL, resolve_image_sigma
-from ..evaluation.metrics import dice_batch
+from ..metrics import dice_batch
 from ..viz.drawing import format_lam, label_colors
 from ..networks.models import require_hypermorph
 from ..registration.pairs import Registrar

@@ -9,7 +9,7 @@ import dataclasses
 from numpy.typing import ArrayLike
 import numpy as np
 
-from ..evaluation.metrics import dice_batch, jacobian_determinant
+from ..metrics import dice_batch, jacobian_determinant
 from ..viz.drawing import format_lam
 from .controls import effective_weight
 

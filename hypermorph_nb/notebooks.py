@@ -23,9 +23,9 @@ import json
 import os
 from pathlib import Path
 
-from ..checks.arrays import check_count
-from .environment import PAPERMILL_VARIABLE
-from ..io.report import METRICS_NAME
+from .checks.arrays import check_count
+from .io.report import METRICS_NAME
+from .runtime.environment import PAPERMILL_VARIABLE
 
 #: Notebook whose saved model the later notebooks load.
 MODEL_NOTEBOOK = "02_train_hypermorph"

@@ -1,6 +1,6 @@
 """The quality-control picture of a scan preparation: every scan over the template's outline.
 
-:func:`qc_figure` draws, for every scan of a :func:`~hypermorph_nb.data.prepare_scans` run, its
+:func:`qc_figure` draws, for every scan of a :func:`hypermorph_nb.prepare_scans` run, its
 axial, coronal and sagittal mid-slices on the common grid with the outline of the template's
 brain mask in red, titled with its status, and below them the cohort's affine-only label Dice
 per scan, failed scans (left out) in red and outliers (kept, but far below the cohort's Dice)
