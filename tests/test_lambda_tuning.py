@@ -36,7 +36,7 @@ class Curve:
     def truth(self):
         """The maximum on a grid of 100 001 λ: where it is, and its score."""
         grid = np.linspace(0.0, 1.0, 100_001)
-        scores = np.array([self.score(lam) for lam in grid])
+        scores = np.broadcast_to(self.score(grid), grid.shape)
         return float(grid[np.argmax(scores)]), float(scores.max())
 
 
@@ -94,8 +94,8 @@ def test_search_returns_the_end_of_the_range_when_the_optimum_lies_beyond_it(pea
 @pytest.mark.parametrize("name, curve, optimal", [
     ("flat", Curve(lambda lam: 0.7, lambda lam: 0.0), (0.0, 1.0)),
     # the tutorial's raw λ input: the same registration for every λ up to 0.3, worse beyond
-    ("plateau, then down", Curve(lambda lam: 0.7 - max(lam - 0.3, 0) ** 2,
-                                 lambda lam: -2 * max(lam - 0.3, 0)), (0.0, 0.3)),
+    ("plateau, then down", Curve(lambda lam: 0.7 - np.maximum(lam - 0.3, 0) ** 2,
+                                 lambda lam: -2 * np.maximum(lam - 0.3, 0)), (0.0, 0.3)),
 ])
 def test_search_stops_after_the_coarse_sweep_on_a_flat_curve(name, curve, optimal):
     trace = _search(curve, COARSE, STEPS, TOL)
@@ -109,8 +109,8 @@ def test_search_lands_within_the_wiggles_of_the_maximum_of_a_wiggly_curve(seed):
     centre, width, amplitude = rng.uniform(-0.1, 1.1), rng.uniform(0.15, 0.4), 0.05
     freqs, phases = rng.uniform(15, 40, 3), rng.uniform(0, 2 * np.pi, 3)
     peak = bumps((centre, width, 1.0))
-    curve = Curve(lambda lam: peak.score(lam) + amplitude / 3 * np.sum(np.sin(freqs * lam + phases)),
-                  lambda lam: peak.slope(lam) + amplitude / 3 * np.sum(freqs * np.cos(freqs * lam + phases)))
+    curve = Curve(lambda lam: peak.score(lam) + amplitude / 3 * np.sin(np.multiply.outer(lam, freqs) + phases).sum(-1),
+                  lambda lam: peak.slope(lam) + amplitude / 3 * (freqs * np.cos(np.multiply.outer(lam, freqs) + phases)).sum(-1))
     trace = _search(curve, COARSE, STEPS, TOL)
     assert best_of(trace)[1] >= curve.truth()[1] - 2 * amplitude and len(trace) <= STEPS, trace
 
@@ -196,9 +196,10 @@ def soft_dice_on_grid(model, data, pairs, lams):
     for i, lam in enumerate(lams):
         _, flow = registrar.predict(data.images[pairs[:, 0]], data.images[pairs[:, 1]], lam)
         for k, label in enumerate(labels):
-            warped = registrar.warp((moving == label).astype(np.float32), flow)[..., 0]
+            warped = registrar.warp((moving == label).astype(np.float32), flow)  # linear
             target = (fixed == label).astype(np.float32)
-            out[i, :, k] = 2 * (warped * target).sum((1, 2)) / np.maximum(warped.sum((1, 2)) + target.sum((1, 2)), 1e-6)
+            size = warped.sum((1, 2)) + target.sum((1, 2))
+            out[i, :, k] = 2 * (warped * target).sum((1, 2)) / np.maximum(size, 1e-6)
     return np.where(present, out, np.nan)
 
 

@@ -259,7 +259,7 @@ class _Evaluator:
 
     def __init__(self, model: tf.keras.Model, target: _DiceTarget | _ImageTarget, batch_size: int):
         self.target, self.batch_size = target, batch_size
-        self._step = _step_function(model, target.kind)
+        self._step = _step_function(model, target.kind, target.extra_specs)
 
     def __call__(self, lams: Sequence[float]) -> list[tuple[float, float]]:
         n_pairs = len(self.target.pairs)
@@ -276,13 +276,15 @@ class _Evaluator:
         return list(zip(scores.tolist(), slopes.tolist()))
 
 
-def _step_function(model, kind):
+def _step_function(model, kind, extra_specs):
     """The compiled per-registration (score, d score / dλ) of one batch, cached per model and objective.
 
     ``kind`` is (objective, number of label channels or None, *static score
-    arguments). Every registration has its own λ (a ``(B, 1)`` input) and
-    depends on no other in the batch, so the gradient of the summed score is
-    each registration's own derivative.
+    arguments); ``extra_specs`` the specs of the score's batch inputs. Every
+    registration has its own λ (a ``(B, 1)`` input) and depends on no other in
+    the batch, so the gradient of the summed score is each registration's own
+    derivative. Any batch size (the coarse sweep's, the refinement's, a last
+    partial batch) runs through one trace.
     """
     cache = _STEPS.setdefault(model, {})
     if kind not in cache:
@@ -298,7 +300,9 @@ def _step_function(model, kind):
                 total = tf.reduce_sum(values)
             return values, tape.gradient(total, lams)[:, 0]
 
-        cache[kind] = tf.function(step, reduce_retracing=True)
+        image = tf.TensorSpec([None, *spec_of(model).inshape, 1], tf.float32)
+        signature = [tf.TensorSpec([None, 1], tf.float32), image, image, extra_specs]
+        cache[kind] = tf.function(step, input_signature=signature)
     return cache[kind]
 
 
@@ -332,6 +336,8 @@ class _DiceTarget:
         self.weights = weights.astype(np.float32)
         # the compiled step is cached per kind: its spatial transformer is built for K channels
         self.kind = ("dice", len(labels))
+        maps = tf.TensorSpec([None, *data.shape, len(labels)], tf.float32)
+        self.extra_specs = (maps, maps, tf.TensorSpec([None, len(labels)], tf.float32))
 
     def inputs(self, rows: np.ndarray) -> tuple[np.ndarray, ...]:
         """Images, one-hot label maps and weights of the pairs ``rows`` (indices into ``pairs``)."""
@@ -359,6 +365,7 @@ class _ImageTarget:
     def __init__(self, data, pairs, image_loss, folding_weight):
         self.data, self.pairs = data, pairs
         self.kind = ("image", None, image_loss)
+        self.extra_specs = (tf.TensorSpec([], tf.float32), tf.TensorSpec([], tf.float32))
         self.weight = np.float32(folding_weight)
 
     def inputs(self, rows: np.ndarray) -> tuple[np.ndarray | np.float32, ...]:
