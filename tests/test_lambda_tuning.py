@@ -121,24 +121,28 @@ def test_search_stops_at_the_step_budget():
     assert len(_search(curve, COARSE, len(COARSE), 1e-9)) == len(COARSE)
 
 
+@pytest.fixture(scope="module")
+def untrained():
+    """One tiny HyperMorph for this file's contract tests: its compiled steps are traced once."""
+    return hnb.build_hypermorph(SHAPE, nb_features=TINY_FEATURES, seed=0)
+
+
 def test_coarse_sweep_takes_the_starting_lambda_along():
     assert _coarse_lambdas(5) == [0.0, 0.25, 0.5, 0.75, 1.0]
     assert _coarse_lambdas(3, 0.3) == [0.0, 0.3, 0.5, 1.0] and _coarse_lambdas(2, 0.5) == [0.0, 0.5, 1.0]
 
 
-def test_the_batched_coarse_sweep_scores_every_lambda_as_alone(small_data):
+def test_the_batched_coarse_sweep_scores_every_lambda_as_alone(small_data, untrained):
     """λ and pairs mixed in one batch: each registration gets its own score and derivative."""
-    model = hnb.build_hypermorph(SHAPE, nb_features=TINY_FEATURES, seed=0)
-    evaluate = _Evaluator(model, _DiceTarget(small_data, np.array([[0, 1], [2, 3], [4, 5]]), None), batch_size=4)
+    evaluate = _Evaluator(untrained, _DiceTarget(small_data, np.array([[0, 1], [2, 3], [4, 5]]), None), batch_size=4)
     together = np.array(evaluate([0.1, 0.6, 0.9]))
     alone = np.array([evaluate([lam])[0] for lam in (0.1, 0.6, 0.9)])
     assert np.all(np.abs(together[:, 1]) > 0), "the derivative reaches λ"
     np.testing.assert_allclose(together, alone, rtol=1e-4, atol=1e-7)
 
 
-def test_trace_records_every_evaluation_and_the_best_is_returned(small_data):
-    model = hnb.build_hypermorph(SHAPE, nb_features=TINY_FEATURES, seed=0)
-    found = hnb.optimize_lambda(model, small_data, n_pairs=3, coarse=3, steps=5, seed=1)
+def test_trace_records_every_evaluation_and_the_best_is_returned(small_data, untrained):
+    found = hnb.optimize_lambda(untrained, small_data, n_pairs=3, coarse=3, steps=5, seed=1)
     assert found.lams[:3].tolist() == [0.0, 0.5, 1.0], "the coarse sweep first"
     assert 3 <= len(found.trace) <= 5 and found.model_calls == 3 * len(found.trace)
     assert all(0 <= lam <= 1 for lam, _ in found.trace)
@@ -147,30 +151,28 @@ def test_trace_records_every_evaluation_and_the_best_is_returned(small_data):
     np.testing.assert_array_equal(found.pairs, hnb.evaluation.choose_pairs(len(small_data), 3, seed=1))
 
 
-def test_without_labels_the_image_objective_is_minimised(small_data):
+def test_without_labels_the_image_objective_is_minimised(small_data, untrained):
     unlabelled = Dataset.from_arrays(small_data.images)
-    model = hnb.build_hypermorph(SHAPE, nb_features=TINY_FEATURES, seed=0)
     with pytest.raises(ValueError, match="objective='image'"):
-        hnb.optimize_lambda(model, unlabelled, n_pairs=2)
-    found = hnb.optimize_lambda(model, unlabelled, n_pairs=2, coarse=3, steps=4, objective="image",
+        hnb.optimize_lambda(untrained, unlabelled, n_pairs=2)
+    found = hnb.optimize_lambda(untrained, unlabelled, n_pairs=2, coarse=3, steps=4, objective="image",
                                 image_loss="ncc")
     assert found.objective == "image" and found.value == min(value for _, value in found.trace)
 
 
-def test_bad_arguments_are_explained(small_data, tiny_vxm):
-    model = hnb.build_hypermorph(SHAPE, nb_features=TINY_FEATURES, seed=0)
+def test_bad_arguments_are_explained(small_data, tiny_vxm, untrained):
     with pytest.raises(ValueError, match="λ-conditioned model"):
         hnb.optimize_lambda(tiny_vxm, small_data)
     with pytest.raises(ValueError, match="no structure 99"):
-        hnb.optimize_lambda(model, small_data, label=99)
+        hnb.optimize_lambda(untrained, small_data, label=99)
     with pytest.raises(ValueError, match="objective must be"):
-        hnb.optimize_lambda(model, small_data, objective="mse")
+        hnb.optimize_lambda(untrained, small_data, objective="mse")
     with pytest.raises(ValueError, match="init_lam"):
-        hnb.optimize_lambda(model, small_data, init_lam=1.0)
+        hnb.optimize_lambda(untrained, small_data, init_lam=1.0)
     with pytest.raises(ValueError, match="coarse must be at least 2"):
-        hnb.optimize_lambda(model, small_data, coarse=1)
+        hnb.optimize_lambda(untrained, small_data, coarse=1)
     with pytest.raises(ValueError, match="steps=3 is fewer than the 5 λ of the coarse sweep"):
-        hnb.optimize_lambda(model, small_data, steps=3)
+        hnb.optimize_lambda(untrained, small_data, steps=3)
 
 
 # Small trained models, and independent computations on the same model and pairs.
@@ -265,7 +267,7 @@ def test_the_sweep_scores_the_lambda_found_within_its_noise_of_its_best(searched
         difference = difference[np.isfinite(difference)]
         sem = difference.std(ddof=1) / np.sqrt(len(difference))
         print(f"{best.name}: sweep λ* {best.lam:.2f} Dice {best.score:.4f}; found λ {search.lam:.3f} "
-              f"Dice {np.mean(ours[np.isfinite(ours)]):.4f} (−{difference.mean():.4f}, s.e. {sem:.4f}) "
+              f"Dice {np.mean(ours[np.isfinite(ours)]):.4f} ({-difference.mean():+.4f}, s.e. {sem:.4f}) "
               f"in {len(search.trace)} evaluations")
         assert difference.mean() <= 0.01 + 2 * sem, (best.name, search.trace, best.curve)
 
