@@ -50,7 +50,7 @@ class LambdaSearch:
         The objective at ``lam``: soft Dice (higher is better) or image loss
         (lower is better).
     trace : list of (float, float)
-        ``(λ, objective)`` at every evaluation, in order.
+        ``(λ, objective)`` at every evaluation, in order: the coarse sweep's first.
     model_calls : int
         Registrations run (evaluations × pairs), each with a backward pass.
     objective : str
