@@ -3,8 +3,9 @@
 Trains the default HyperMorph on the OASIS 2D slices (train/validation split by
 subject) with the README's recipe, sweeps a fine λ grid on validation pairs
 (``lambda_sweep``: Dice of nearest-neighbour warped label maps), then runs
-``optimize_lambda`` (soft Dice of linearly warped one-hot maps, by gradient)
-on the same pairs for the mean Dice and for every structure, and prints per
+``optimize_lambda`` (soft Dice of linearly warped one-hot maps: a coarse sweep
+of 5 λ, then the gradient from the best of them) on the same pairs for the mean
+Dice and for every structure, and prints per
 target: both optima, how many grid steps apart, the grid's Dice at each (so
 "Dice lost" is what choosing λ by gradient costs in the sweep's own metric),
 how many grid λ score within one standard error of the best (how flat the

@@ -4,7 +4,7 @@
   score validation pairs over a λ grid;
 - :mod:`.results`: :class:`SweepResult` and :func:`hypermorph_nb.compare_sweeps` (optimal λ per
   structure, one model against separately trained ones);
-- :mod:`.lambda_tuning`: :func:`hypermorph_nb.optimize_lambda`, λ chosen by gradient.
+- :mod:`.lambda_tuning`: :func:`hypermorph_nb.optimize_lambda`, λ chosen by a coarse sweep, then the gradient.
 
 Examples
 --------

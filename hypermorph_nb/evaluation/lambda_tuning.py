@@ -4,17 +4,22 @@ With the network frozen, λ in [0, 1] is tuned on validation pairs for a
 differentiable objective: the soft Dice of warped one-hot label maps (mean over
 structures, or one structure), or, without label maps, an image term (MSE or
 NCC) plus a folding penalty. λ enters the model as an input, so the objective's
-derivative in λ comes from one backward pass. The search probes the uphill end
-of [0, 1] (an optimum may lie at λ = 0 or 1), otherwise brackets the zero of the
-derivative and closes in on it by safeguarded secant steps, which needs far
-fewer registrations than a fine λ grid.
+derivative in λ comes from one backward pass.
+
+The search first scores a coarse, evenly spaced set of λ (0 and 1 included),
+all of them in the same batched model calls, so that a curve with bumps
+cannot lead it into a local optimum far from the best: it continues from the
+best coarse λ only. There the derivative says whether the optimum is an end
+of [0, 1] (e.g. λ = 0 when any smoothing costs overlap) or lies between that
+λ and its uphill neighbour, and safeguarded secant steps on the derivative
+close in on it, which needs far fewer registrations than a fine λ grid.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import weakref
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Callable, Sequence
 
 import numpy as np
 import tensorflow as tf
@@ -45,7 +50,7 @@ class LambdaSearch:
         The objective at ``lam``: soft Dice (higher is better) or image loss
         (lower is better).
     trace : list of (float, float)
-        ``(λ, objective)`` at every evaluation, in order.
+        ``(λ, objective)`` at every evaluation, in order: the coarse sweep's first.
     model_calls : int
         Registrations run (evaluations × pairs), each with a backward pass.
     objective : str
@@ -74,8 +79,17 @@ def optimize_lambda(model: tf.keras.Model, data: Dataset | np.ndarray, *,
                     pairs: ArrayLike | None = None, n_pairs: int = 16, seed: int = 0,
                     label: int | str | None = None, objective: str = "dice", steps: int = 12,
                     init_lam: float = 0.5, tol: float = 0.01, image_loss: str | None = None,
-                    folding_weight: float = 1.0, batch_size: int = 8) -> LambdaSearch:
-    """Tune λ of a trained HyperMorph (or FiLM) model by gradient on validation pairs.
+                    folding_weight: float = 1.0, batch_size: int = 8,
+                    coarse: int = 5) -> LambdaSearch:
+    """Tune λ of a trained HyperMorph (or FiLM) model on validation pairs: a coarse sweep, then the gradient.
+
+    The ``coarse`` evenly spaced λ of [0, 1] (and ``init_lam``) are scored
+    first, in batches that mix λ and pairs; from the best of them the
+    derivative in λ either shows that the optimum is that end of [0, 1], or
+    brackets it between that λ and its uphill neighbour, where safeguarded
+    secant steps on the derivative close in on it. A curve with bumps (a local
+    optimum near the middle, the best one elsewhere) therefore cannot lead the
+    search away from the best coarse λ's neighbourhood.
 
     Parameters
     ----------
@@ -98,9 +112,11 @@ def optimize_lambda(model: tf.keras.Model, data: Dataset | np.ndarray, *,
         defined as in :func:`hypermorph_nb.metrics.jacobian_determinant`
         (the folding the sweeps report).
     steps : int
-        Most objective evaluations (each registers every pair once, with gradient).
+        Most objective evaluations, the coarse ones included (each registers every
+        pair once, with gradient); at least the number of coarse λ.
     init_lam : float
-        Starting λ in (0, 1).
+        A λ in (0, 1) scored with the coarse ones (e.g. the one chosen last time);
+        the default 0.5 is already among them.
     tol : float
         Stop once the bracket around the optimum is narrower than ``tol`` in λ.
     image_loss : {'mse', 'ncc'}, optional
@@ -109,7 +125,9 @@ def optimize_lambda(model: tf.keras.Model, data: Dataset | np.ndarray, *,
         'mse'. Another one than the model's own warns.
     folding_weight : float
     batch_size : int
-        Pairs per model call (gradients are summed over batches).
+        Registrations per model call (gradients are summed over batches).
+    coarse : int
+        Evenly spaced λ of the first sweep, 0 and 1 included (at least 2).
 
     Returns
     -------
@@ -121,9 +139,11 @@ def optimize_lambda(model: tf.keras.Model, data: Dataset | np.ndarray, *,
     >>> from hypermorph_nb.data import synthetic
     >>> data = synthetic(4, (32, 32), seed=0)
     >>> model = hnb.build_hypermorph((32, 32), nb_features=[[8, 8, 8, 8], [8, 8, 8, 8, 8, 8, 8]], seed=0)
-    >>> found = hnb.optimize_lambda(model, data, n_pairs=2, steps=3)
-    >>> 0 <= found.lam <= 1, len(found.trace) <= 3, found.model_calls == 2 * len(found.trace)
-    (True, True, True)
+    >>> found = hnb.optimize_lambda(model, data, n_pairs=2, coarse=3, steps=5)
+    >>> found.lams[:3].tolist(), 0 <= found.lam <= 1, len(found.trace) <= 5
+    ([0.0, 0.5, 1.0], True, True)
+    >>> found.model_calls == 2 * len(found.trace)
+    True
     """
     if not spec_of(model).is_hypermorph:
         raise ValueError("optimize_lambda needs a λ-conditioned model (build_hypermorph); a "
@@ -136,7 +156,13 @@ def optimize_lambda(model: tf.keras.Model, data: Dataset | np.ndarray, *,
         raise ValueError(f"image_loss must be 'mse' or 'ncc', got {image_loss!r}")
     if not 0 < float(init_lam) < 1:
         raise ValueError(f"init_lam must lie strictly between 0 and 1, got {init_lam!r}")
+    if check_count(coarse, "coarse") < 2:
+        raise ValueError(f"coarse must be at least 2 (λ = 0 and 1 are always scored), got {coarse!r}")
+    start = _coarse_lambdas(int(coarse), float(init_lam))
     steps = check_count(steps, "steps")
+    if steps < len(start):
+        raise ValueError(f"steps={steps} is fewer than the {len(start)} λ of the coarse sweep "
+                         f"{start}; raise steps or lower coarse")
     batch_size = check_count(batch_size, "batch_size")
     pairs = resolve_pairs(pairs, len(data), n_pairs=n_pairs, seed=seed)
     target: _DiceTarget | _ImageTarget
@@ -150,8 +176,7 @@ def optimize_lambda(model: tf.keras.Model, data: Dataset | np.ndarray, *,
         if label is not None:
             raise ValueError("label applies to objective='dice' only")
         target = _ImageTarget(data, pairs, image_loss, float(folding_weight))
-    evaluate = _Evaluator(model, target, batch_size)
-    search = _search(evaluate, float(init_lam), steps, tol)
+    search = _search(_Evaluator(model, target, batch_size), start, steps, float(tol))
     sign = 1.0 if objective == "dice" else -1.0
     trace = [(float(lam), sign * score) for lam, score in search]
     best = int(np.argmax([score for _, score in search]))
@@ -160,69 +185,106 @@ def optimize_lambda(model: tf.keras.Model, data: Dataset | np.ndarray, *,
                         pairs=pairs)
 
 
-def _search(evaluate, lam0, steps, tol):
+def _coarse_lambdas(coarse: int, init_lam: float | None = None) -> list[float]:
+    """The first λ that :func:`optimize_lambda` scores: ``coarse`` evenly spaced on [0, 1], and ``init_lam``.
+
+    Examples
+    --------
+    >>> _coarse_lambdas(5), _coarse_lambdas(3, 0.3)
+    ([0.0, 0.25, 0.5, 0.75, 1.0], [0.0, 0.3, 0.5, 1.0])
+    """
+    lams = {round(float(lam), 12) for lam in np.linspace(0.0, 1.0, coarse)}
+    if init_lam is not None:
+        lams.add(float(init_lam))
+    return sorted(lams)
+
+
+#: The search stops where the slope promises less than this fraction of how much the
+#: objective varies over the coarse λ (its largest minus its smallest score).
+_GAIN_RTOL = 1e-3
+
+#: What the search evaluates: several λ at once → (score, d score / dλ) at each, to maximise.
+_Objective = Callable[[Sequence[float]], Sequence[tuple[float, float]]]
+
+
+def _search(evaluate: _Objective, start: Sequence[float], steps: int,
+            tol: float) -> list[tuple[float, float]]:
     """Maximise a score of λ on [0, 1] in at most ``steps`` evaluations; return [(λ, score), ...].
 
-    From ``lam0`` the slope says which end of [0, 1] lies uphill; that end is
-    probed next. If the slope there still points out of the range, the
-    optimum is that end (a boundary optimum, e.g. λ = 0 when any smoothing
-    costs overlap). Otherwise the derivative changes sign between ``lam0`` and
-    the end, and the bracket shrinks by a secant step on the derivative, or
-    the midpoint when the secant point falls near an end of the bracket or the
-    same end moved twice in a row (Illinois-like safeguard).
+    ``start`` (sorted, 0 and 1 among them) is evaluated in one call. Its best
+    λ ``b`` and its slope decide the rest: a slope pointing out of [0, 1] at an
+    end, or one too small to matter, means ``b`` is the optimum. Otherwise the
+    slope points to a neighbour ``e`` that scores no higher, so a local maximum
+    above ``b``'s score lies strictly between them. Each step probes a point
+    ``c`` inside (the zero of the derivative's secant where the slopes at ``b``
+    and ``e`` differ in sign, else the midpoint; the midpoint also when the
+    secant point falls near an end, or when the same end moved twice in a
+    row): if ``c`` scores higher it becomes ``b``, its slope choosing which old
+    point stays as ``e``; otherwise ``c`` becomes ``e``. The search stops when
+    the interval is narrower than ``tol``, or when the gain the slope at ``b``
+    promises over it (slope × width) is below ``_GAIN_RTOL`` of the spread of
+    the start's scores (a plateau, or a curve flat to that precision).
     """
-    trace = []
-
-    def probe(lam):
-        score, slope = evaluate(lam)
-        trace.append((lam, score))
-        return slope
-
-    g0 = probe(lam0)
-    if g0 == 0 or steps < 2:
-        return trace
-    end = 1.0 if g0 > 0 else 0.0
-    g_end = probe(end)
-    if g_end == 0 or np.sign(g_end) == np.sign(g0):
-        return trace  # still uphill at the end of the range: the optimum is that end
-    (lo, g_lo), (hi, g_hi) = sorted([(lam0, g0), (end, g_end)])  # g_lo > 0 > g_hi
-    last_side, bisect = None, False
-    while len(trace) < steps and hi - lo > tol:
-        width = hi - lo
-        c = lo + width * g_lo / (g_lo - g_hi)  # zero of the derivative's secant
-        if bisect or not lo + 0.1 * width <= c <= hi - 0.1 * width:
-            c = lo + width / 2
-        gc = probe(c)
-        if gc == 0:
-            break
-        side = gc > 0
-        bisect, last_side = side == last_side, side
-        if side:
-            lo, g_lo = c, gc
+    lams = [float(lam) for lam in start]
+    scored = list(evaluate(lams))
+    trace = [(lam, float(score)) for lam, (score, _) in zip(lams, scored)]
+    best = int(np.argmax([score for score, _ in scored]))
+    (b, (s_b, g_b)), neighbour = (lams[best], scored[best]), best + int(np.sign(scored[best][1]))
+    spread = max(score for _, score in trace) - min(score for _, score in trace)
+    if not 0 <= neighbour < len(lams):
+        return trace  # still uphill at an end of [0, 1]: the optimum is that end
+    e, (_, g_e) = lams[neighbour], scored[neighbour]
+    last_moved, bisect = None, False
+    while len(trace) < steps and abs(e - b) > tol and abs(g_b * (e - b)) > _GAIN_RTOL * spread:
+        width = e - b  # signed: b's slope points from b towards e
+        c = b + width / 2
+        if not bisect and np.sign(g_e) == -np.sign(g_b):
+            secant = b + width * g_b / (g_b - g_e)
+            if 0.1 <= (secant - b) / width <= 0.9:
+                c = secant
+        [(s_c, g_c)] = evaluate([c])
+        trace.append((c, float(s_c)))
+        if s_c > s_b:
+            if np.sign(g_c) != np.sign(g_b):  # c's slope points back: the optimum lies before c
+                e, g_e = b, g_b
+            b, s_b, g_b, moved = c, s_c, g_c, "best"
         else:
-            hi, g_hi = c, gc
+            e, g_e, moved = c, g_c, "end"
+        bisect, last_moved = moved == last_moved, moved
     return trace
 
 
 class _Evaluator:
-    """Score and d(score)/dλ summed over all pairs, in batches, with the model frozen."""
+    """Score and d(score)/dλ at several λ, summed over all pairs, in batches mixing λ and pairs."""
 
-    def __init__(self, model, target, batch_size) -> None:
+    def __init__(self, model: tf.keras.Model, target: _DiceTarget | _ImageTarget, batch_size: int) -> None:
         self.target, self.batch_size = target, batch_size
-        self._step = _step_function(model, target.kind)
+        self._step = _step_function(model, target.kind, target.extra_specs)
 
-    def __call__(self, lam):
-        total, slope = 0.0, 0.0
-        for moving, fixed, *extras in self.target.batches(self.batch_size):
-            score, grad = self._step(tf.constant(lam, tf.float32), moving, fixed, tuple(extras))
-            total, slope = total + float(score), slope + float(grad)
-        return total, slope
+    def __call__(self, lams: Sequence[float]) -> list[tuple[float, float]]:
+        n_pairs = len(self.target.pairs)
+        which = np.repeat(np.arange(len(lams)), n_pairs)  # λ index of every registration
+        rows = np.tile(np.arange(n_pairs), len(lams))  # pair index of every registration
+        lam_of = np.asarray(lams, np.float32)[which]
+        scores, slopes = np.zeros(len(lams)), np.zeros(len(lams))
+        for start in range(0, len(rows), self.batch_size):
+            chunk = slice(start, start + self.batch_size)
+            moving, fixed, *extras = self.target.inputs(rows[chunk])
+            score, slope = self._step(tf.constant(lam_of[chunk][:, None]), moving, fixed, tuple(extras))
+            np.add.at(scores, which[chunk], score.numpy())
+            np.add.at(slopes, which[chunk], slope.numpy())
+        return list(zip(scores.tolist(), slopes.tolist()))
 
 
-def _step_function(model, kind):
-    """The compiled (score, d score / dλ) of one batch, cached per model and objective.
+def _step_function(model, kind, extra_specs):
+    """The compiled per-registration (score, d score / dλ) of one batch, cached per model and objective.
 
-    ``kind`` is (objective, number of label channels or None, *static score arguments).
+    ``kind`` is (objective, number of label channels or None, *static score
+    arguments); ``extra_specs`` the specs of the score's batch inputs. Every
+    registration has its own λ (a ``(B, 1)`` input) and depends on no other in
+    the batch, so the gradient of the summed score is each registration's own
+    derivative. Any batch size (the coarse sweep's, the refinement's, a last
+    partial batch) runs through one trace.
     """
     cache = _STEPS.setdefault(model, {})
     if kind not in cache:
@@ -230,15 +292,17 @@ def _step_function(model, kind):
         score, static = _SCORES[kind[0]], kind[2:]
         warper = vxm.layers.SpatialTransformer(interp_method="linear", indexing="ij", fill_value=0.0)
 
-        def step(lam, moving, fixed, extras):
+        def step(lams, moving, fixed, extras):
             with tf.GradientTape() as tape:
-                tape.watch(lam)
-                moved, flow = inference([moving, fixed, tf.fill([tf.shape(moving)[0], 1], lam)],
-                                        training=False)
-                value = score(moved, flow, fixed, warper, *static, *extras)
-            return value, tape.gradient(value, lam)
+                tape.watch(lams)
+                moved, flow = inference([moving, fixed, lams], training=False)
+                values = score(moved, flow, fixed, warper, *static, *extras)
+                total = tf.reduce_sum(values)
+            return values, tape.gradient(total, lams)[:, 0]
 
-        cache[kind] = tf.function(step, reduce_retracing=True)
+        image = tf.TensorSpec([None, *spec_of(model).inshape, 1], tf.float32)
+        signature = [tf.TensorSpec([None, 1], tf.float32), image, image, extra_specs]
+        cache[kind] = tf.function(step, input_signature=signature)
     return cache[kind]
 
 
@@ -273,25 +337,27 @@ class _DiceTarget:
         self.weights = weights.astype(np.float32)
         # the compiled step is cached per kind: its spatial transformer is built for K channels
         self.kind = ("dice", len(labels))
+        maps = tf.TensorSpec([None, *data.shape, len(labels)], tf.float32)
+        self.extra_specs = (maps, maps, tf.TensorSpec([None, len(labels)], tf.float32))
 
-    def batches(self, size):
-        for start in range(0, len(self.pairs), size):
-            chunk = self.pairs[start:start + size]
-            yield (self.data.images[chunk[:, 0]], self.data.images[chunk[:, 1]],
-                   self._one_hot(self.data.labels[chunk[:, 0]]),
-                   self._one_hot(self.data.labels[chunk[:, 1]]), self.weights[start:start + size])
+    def inputs(self, rows: np.ndarray) -> tuple[np.ndarray, ...]:
+        """Images, one-hot label maps and weights of the pairs ``rows`` (indices into ``pairs``)."""
+        chunk = self.pairs[rows]
+        return (self.data.images[chunk[:, 0]], self.data.images[chunk[:, 1]],
+                self._one_hot(self.data.labels[chunk[:, 0]]),
+                self._one_hot(self.data.labels[chunk[:, 1]]), self.weights[rows])
 
     def _one_hot(self, maps):
         return (maps[..., None] == self.labels).astype(np.float32)
 
 
 def _dice_score(moved, flow, fixed, warper, moving_maps, fixed_maps, weights):
-    """Weighted sum over pairs and structures of the soft Dice of warped one-hot maps."""
+    """Per registration, the weighted sum over structures of the soft Dice of warped one-hot maps."""
     warped = warper([moving_maps, flow])
     axes = list(range(1, len(moving_maps.shape) - 1))
     overlap = tf.reduce_sum(warped * fixed_maps, axis=axes)
     size = tf.reduce_sum(warped, axis=axes) + tf.reduce_sum(fixed_maps, axis=axes)
-    return tf.reduce_sum(weights * 2.0 * overlap / tf.maximum(size, 1e-6))
+    return tf.reduce_sum(weights * 2.0 * overlap / tf.maximum(size, 1e-6), axis=-1)
 
 
 class _ImageTarget:
@@ -300,16 +366,18 @@ class _ImageTarget:
     def __init__(self, data, pairs, image_loss, folding_weight) -> None:
         self.data, self.pairs = data, pairs
         self.kind = ("image", None, image_loss)
+        self.extra_specs = (tf.TensorSpec([], tf.float32), tf.TensorSpec([], tf.float32))
         self.weight = np.float32(folding_weight)
 
-    def batches(self, size):
-        for start in range(0, len(self.pairs), size):
-            chunk = self.pairs[start:start + size]
-            yield (self.data.images[chunk[:, 0]], self.data.images[chunk[:, 1]],
-                   np.float32(1.0 / len(self.pairs)), self.weight)
+    def inputs(self, rows: np.ndarray) -> tuple[np.ndarray | np.float32, ...]:
+        """Images of the pairs ``rows`` (indices into ``pairs``), the pair weight and folding weight."""
+        chunk = self.pairs[rows]
+        return (self.data.images[chunk[:, 0]], self.data.images[chunk[:, 1]],
+                np.float32(1.0 / len(self.pairs)), self.weight)
 
 
 def _image_score(moved, flow, fixed, warper, image_loss, pair_weight, folding_weight):
+    """Per registration, minus its weighted image term and folding penalty."""
     axes = list(range(1, len(moved.shape)))
     if image_loss == "mse":
         image = tf.reduce_mean(tf.square(moved - fixed), axis=axes)
@@ -319,7 +387,7 @@ def _image_score(moved, flow, fixed, warper, image_loss, pair_weight, folding_we
         ncc = tf.reduce_sum(a * b, axis=axes) / tf.sqrt(
             tf.reduce_sum(a * a, axis=axes) * tf.reduce_sum(b * b, axis=axes) + 1e-8)
         image = 1.0 - ncc
-    return -pair_weight * tf.reduce_sum(image + folding_weight * _folding_penalty(flow))
+    return -pair_weight * (image + folding_weight * _folding_penalty(flow))
 
 
 def _folding_penalty(flow):
