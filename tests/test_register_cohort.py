@@ -1,7 +1,6 @@
 """A cohort in one call: register_scans and prepare_scans over many scans, here, on processes, on Dask."""
 import csv
 import json
-import pathlib
 import time
 from concurrent.futures import ThreadPoolExecutor
 

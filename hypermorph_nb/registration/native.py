@@ -73,7 +73,8 @@ def register_scans(model: Any, moving: Scans, fixed: Scans,
     ----------
     model : tf.keras.Model
         A 3D model that knows its space: trained (:func:`hypermorph_nb.train`) on data with an
-        affine, e.g. ``prepare_scans(...).dataset``, or saved and loaded after that.
+        affine, e.g. ``prepare_scans(...).dataset``, or saved and loaded after that; for a
+        cohort also its folder or ``"pretrained:NAME"``.
     moving, fixed : path, list of paths or folder
         NIfTI/MGZ scans as they come (any grid, orientation, intensities); several on one side
         (or two lists of one length, pairs side by side) for a cohort.

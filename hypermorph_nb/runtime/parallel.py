@@ -134,9 +134,8 @@ def progress_bar(total: int, desc: str, progress: bool | str, *, unit: str = "sc
     Examples
     --------
     >>> with progress_bar(2, "pairs", "none", unit="pair") as bar:
-    ...     _ = bar.update(2)
-    ...     bar.n
-    2
+    ...     bar.disable
+    True
     """
     mode = {True: "auto", False: "none"}[progress] if isinstance(progress, bool) else progress
     if mode not in PROGRESS_MODES:
