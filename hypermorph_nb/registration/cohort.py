@@ -40,6 +40,7 @@ from ..data.readers import split_suffix
 from ..data.scan_lists import Entry, ScanErrors, check_scans, find_scans
 from ..io.persistence import load_model, save_model
 from ..networks.models import spec_of
+from ..pretrained.registry import is_pretrained_name
 from ..runtime.parallel import check_workers, progress_bar, run_each
 from .files import RegistrationFiles
 from .pairs import lambda_per_pair
@@ -174,7 +175,7 @@ def register_cohort(model: Any, moving: Scans, fixed: Scans, out_dir: str | os.P
     if out.exists() and not out.is_dir():
         raise ValueError(f"{out}: exists and is not a folder; give register_scans a folder for the pairs' "
                          "folders and results.csv")
-    tasks = _tasks(moving, fixed, out, options)
+    tasks = _tasks(moving, fixed, _absolute(out), options)
     loaded = load_model(model) if isinstance(model, (str, os.PathLike)) else model
     _check_model(loaded, options)
     here = workers == 1 and executor is None
@@ -182,7 +183,8 @@ def register_cohort(model: Any, moving: Scans, fixed: Scans, out_dir: str | os.P
     try:
         if saved is not None:
             save_model(loaded, os.path.join(saved, "model"))
-        reference = loaded if here else os.fspath(model) if saved is None else os.path.join(saved, "model")
+        reference = loaded if here else os.path.join(saved, "model") if saved is not None else \
+            os.fspath(model) if is_pretrained_name(model) else os.path.abspath(model)
         out.mkdir(parents=True, exist_ok=True)
         with progress_bar(len(tasks), "pairs", progress, unit="pair") as bar:
             results = run_each(functools.partial(_run_pair, reference), tasks, workers=workers, executor=executor,
@@ -275,8 +277,13 @@ def _scan_of(pair: int, paths: Sequence[pathlib.Path]) -> int:
 def _side(scans: Scans) -> list[pathlib.Path]:
     """The scans of one side: one file, a list, or a folder's scans (label maps and masks left out)."""
     if isinstance(scans, (str, os.PathLike)) and not pathlib.Path(scans).is_dir():
-        return [pathlib.Path(scans)]
-    return [path for _, path, _, _ in find_scans(scans)]
+        return [_absolute(scans)]
+    return [_absolute(path) for _, path, _, _ in find_scans(scans)]
+
+
+def _absolute(path: str | os.PathLike[str]) -> pathlib.Path:
+    """The path from the root: workers of a cluster may run in another folder."""
+    return pathlib.Path(os.path.abspath(path))
 
 
 def _companions(given: Any, paths: Sequence[pathlib.Path],
@@ -285,7 +292,8 @@ def _companions(given: Any, paths: Sequence[pathlib.Path],
     if given is None:
         return [None] * len(paths), []
     if isinstance(given, (str, os.PathLike)) and pathlib.Path(given).is_dir():
-        files = {split_suffix(path)[0]: path for path in sorted(pathlib.Path(given).iterdir()) if path.is_file()}
+        files = {split_suffix(path)[0]: _absolute(path) for path in sorted(pathlib.Path(given).iterdir())
+                 if path.is_file()}
         found = [files.get(split_suffix(path)[0]) for path in paths]
         return found, [f"{given}: has no {keyword} file named as {path.name}; add it, or give "
                        f"{keyword} as a list" for path, file in zip(paths, found) if file is None]
@@ -293,8 +301,8 @@ def _companions(given: Any, paths: Sequence[pathlib.Path],
         if len(paths) > 1:
             raise ValueError(f"{keyword}={given!s}: one file for {len(paths)} scans; give a list of the same "
                              "length as the scans, or a folder holding one named as each scan")
-        return [pathlib.Path(given)], []
-    listed = [None if value is None else pathlib.Path(value) for value in given]
+        return [_absolute(given)], []
+    listed = [None if value is None else _absolute(value) for value in given]
     if len(listed) != len(paths):
         raise ValueError(f"{keyword}: {len(listed)} files for {len(paths)} scans; give one per scan, in "
                          "the scans' order (None for a scan without one)")
