@@ -5,7 +5,8 @@
 
 - ``workers=1`` and no executor: the items one after the other in this process;
 - ``workers=N``: a :class:`~concurrent.futures.ProcessPoolExecutor` of N processes started with
-  ``"spawn"`` (TensorFlow and ``fork`` do not mix), shut down at the end;
+  ``"spawn"`` (TensorFlow and ``fork`` do not mix), each given its share of the cores for
+  TensorFlow's and ITK's threads (:func:`share_cores`), shut down at the end;
 - ``executor=``: any :class:`concurrent.futures.Executor` you own and shut down yourself, e.g. a
   Dask cluster's ``distributed.Client(...).get_executor()``.
 
@@ -28,6 +29,7 @@ from __future__ import annotations
 import contextlib
 import multiprocessing
 import numbers
+import os
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor, as_completed
 from typing import Any, TypeVar
@@ -78,8 +80,36 @@ def executor_for(workers: int, executor: Executor | None) -> Iterator[Executor |
     if executor is not None or workers == 1:
         yield executor
         return
-    with ProcessPoolExecutor(int(workers), mp_context=multiprocessing.get_context("spawn")) as pool:
+    threads = max(1, _cores() // int(workers))
+    with ProcessPoolExecutor(int(workers), mp_context=multiprocessing.get_context("spawn"), initializer=share_cores,
+                             initargs=(threads,)) as pool:
         yield pool
+
+
+def share_cores(threads: int) -> None:
+    """Let this process's TensorFlow and ITK use ``threads`` threads (a worker's share of the cores).
+
+    Run before TensorFlow starts (a worker's initializer): N workers with every core each
+    would run N times as many threads as there are cores.
+
+    Examples
+    --------
+    >>> import subprocess, sys
+    >>> code = "from hypermorph_nb.runtime.parallel import share_cores; share_cores(1); import os; print(os.environ['TF_NUM_INTRAOP_THREADS'])"
+    >>> subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout.strip()
+    '1'
+    """
+    import SimpleITK
+
+    for variable in ("TF_NUM_INTRAOP_THREADS", "OMP_NUM_THREADS"):
+        os.environ[variable] = str(threads)
+    os.environ["TF_NUM_INTEROP_THREADS"] = "1" if threads == 1 else "2"
+    SimpleITK.ProcessObject.SetGlobalDefaultNumberOfThreads(threads)
+
+
+def _cores() -> int:
+    """The cores this process may run on."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
 def run_each(function: Callable[[Item], Result], items: Sequence[Item], *, workers: int = 1,
