@@ -146,7 +146,8 @@ def prepare_scans(inputs: str | os.PathLike | Sequence[str | os.PathLike], out_d
     executor : concurrent.futures.Executor, optional
         Runs the per-scan steps instead, e.g. a Dask cluster's
         ``distributed.Client(...).get_executor()`` (see :mod:`hypermorph_nb.runtime.parallel`).
-        The results are the same whatever runs them.
+        The results agree whatever runs them, as far as SimpleITK's multi-threaded alignment
+        repeats itself (see :mod:`hypermorph_nb.registration.cohort`).
 
     Returns
     -------

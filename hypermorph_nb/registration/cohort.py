@@ -10,7 +10,11 @@ row with status ``failed`` and the error, and the run goes on.
 
 The pairs run here (``workers=1``), on local processes (``workers=N``, started with "spawn") or
 on any :class:`concurrent.futures.Executor`, e.g. a Dask cluster's
-``distributed.Client(...).get_executor()``; the written files are the same whatever runs them.
+``distributed.Client(...).get_executor()``; the written files agree whatever runs them, as far
+as SimpleITK's multi-threaded affine alignment repeats itself: not to the last bit (two runs with
+several threads in one process differ in the last digits, which the optimizer may carry into a
+few voxels of a label map); with one ITK thread per process
+(``SimpleITK.ProcessObject.SetGlobalDefaultNumberOfThreads(1)``) runs repeat exactly.
 Workers load the model once each from a picklable reference: a saved model folder or
 ``"pretrained:NAME"`` (an in-memory model is saved once to a temporary folder for them, which a
 cluster on other machines cannot read: give those a folder on shared storage).

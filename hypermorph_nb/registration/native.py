@@ -100,7 +100,8 @@ def register_scans(model: Any, moving: Scans, fixed: Scans,
         A cohort's pairs on this many local processes (``"spawn"``); 1 registers them here.
     executor : concurrent.futures.Executor, optional
         Runs a cohort's pairs instead, e.g. ``distributed.Client(...).get_executor()``; the files
-        are the same whatever runs them (to float rounding). With either, the model travels as its folder (or
+        agree whatever runs them, as far as SimpleITK's multi-threaded alignment repeats itself
+        (not to the last bit). With either, the model travels as its folder (or
         ``"pretrained:NAME"``): a model given in memory is saved once to a temporary folder.
 
     Returns
