@@ -109,6 +109,14 @@ def test_a_cohort_writes_a_folder_per_pair_and_a_table_that_agrees_with_them(set
         assert row["folding_percent"] == ("" if "folding_percent" not in sidecar
                                           else pytest.approx(float(sidecar["folding_percent"]), abs=1e-5))
         assert 0 < float(row["seconds"]) < 120
+    # a pair that fails in a later run into the same folder leaves none of its earlier files behind
+    earlier = result.files["scan2"]
+    _noise(folder, tmp_path / "scan2.nii.gz")
+    with pytest.warns(UserWarning, match=r"1 of 1 pairs failed \(scan2\)"):
+        again = hnb.register_scans(model, [tmp_path / "scan2.nii.gz"], folder / "scan0.nii.gz", tmp_path / "out",
+                                   lam=0.5)
+    assert again.failed == ["scan2"] and not any(path.exists() for path in earlier.written().values())
+    assert result.files["scan1"].sidecar.is_file()
     # the single-pair call writes the same files as the cohort's pair
     single = hnb.register_scans(model, scans[0], folder / "scan0.nii.gz", tmp_path / "single", lam=0.5,
                                 moving_labels=labels[0], fixed_labels=folder / "labels" / "scan0.nii.gz")

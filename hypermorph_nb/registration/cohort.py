@@ -6,7 +6,8 @@ each subject (one moving, many fixed), or pairs given side by side (two lists of
 :func:`register_cohort` checks every scan first and names all the bad ones at once, then
 registers each pair into ``out_dir/NAME`` (``NAME``: the scan that varies, without its suffix)
 with a progress bar, and writes ``results.csv`` (:data:`TABLE_COLUMNS`). A pair that fails is a
-row with status ``failed`` and the error, and the run goes on.
+row with status ``failed`` and the error, and the run goes on; the files an earlier run wrote for
+it are removed (so that no folder holds a result the table does not).
 
 The pairs run here (``workers=1``), on local processes (``workers=N``, started with "spawn") or
 on any :class:`concurrent.futures.Executor`, e.g. a Dask cluster's
@@ -46,7 +47,7 @@ from ..io.persistence import load_model, save_model
 from ..networks.models import spec_of
 from ..pretrained.registry import is_pretrained_name
 from ..runtime.parallel import check_workers, progress_bar, run_each
-from .files import RegistrationFiles
+from .files import SIDECAR, RegistrationFiles
 from .pairs import lambda_per_pair
 from .refine import check_refine
 
@@ -342,7 +343,19 @@ def _run_pair(model: Any, task: _Task) -> PairResult:
         files = cast(RegistrationFiles, register_scans(model, task.moving, task.fixed, task.out_dir, **task.options))
         sidecar = json.loads(pathlib.Path(files.sidecar).read_text())
     except Exception as error:   # the pair fails, the cohort goes on: the error is its table row
-        return dataclasses.replace(row, seconds=time.perf_counter() - start, error=f"{type(error).__name__}: {error}")
+        seconds = time.perf_counter() - start
+        _remove_earlier(pathlib.Path(task.out_dir))
+        return dataclasses.replace(row, seconds=seconds, error=f"{type(error).__name__}: {error}")
     return dataclasses.replace(row, dice=sidecar.get("dice", {}).get("native"),
                                folding_percent=sidecar.get("folding_percent"), seconds=time.perf_counter() - start,
                                status="ok", files=files)
+
+
+def _remove_earlier(folder: pathlib.Path) -> None:
+    """Remove what an earlier run wrote for a pair that failed now (its sidecar lists the files)."""
+    sidecar = folder / SIDECAR
+    if not sidecar.is_file():
+        return
+    for name in json.loads(sidecar.read_text()).get("files", {}).values():
+        (folder / name).unlink(missing_ok=True)
+    sidecar.unlink()
