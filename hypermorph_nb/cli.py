@@ -66,13 +66,17 @@ def _register_arguments(parser) -> None:
     parser.add_argument("--model", required=True,
                         help="model folder (from save_model or a checkpoint), or pretrained:NAME "
                              "(e.g. pretrained:ixi-t1-2mm)")
-    parser.add_argument("--moving", required=True, help="moving image, NIfTI/MGZ (e.g. a.nii.gz)")
+    parser.add_argument("--moving", required=True, nargs="+", metavar="MOVING",
+                        help="moving image, NIfTI/MGZ (e.g. a.nii.gz); with --raw several, or a folder: a cohort "
+                             "against one --fixed, one folder per pair in --out and results.csv")
     parser.add_argument("--fixed", required=True, help="fixed image, NIfTI/MGZ; its affine is written out")
     parser.add_argument("--out", required=True,
                         help="output folder: moved, moved_labels, flow, jacobian .nii.gz + registration.json "
                              "(with --raw: moved, moved_labels, transform .nii.gz + registration.json)")
     parser.add_argument("--lam", type=float, default=None, help="λ in [0, 1] (HyperMorph models)")
-    parser.add_argument("--moving-labels", default=None, help="label map of the moving image (warped by nearest neighbour)")
+    parser.add_argument("--moving-labels", default=None, nargs="+", metavar="LABELS",
+                        help="label map of the moving image (warped by nearest neighbour); for a cohort one per "
+                             "--moving in the same order, or a folder holding one named as each scan")
     parser.add_argument("--refine", type=int, default=0, metavar="N",
                         help="N iterations of instance optimisation of the network's field at λ (default 0: none)")
     parser.add_argument("--resample", action="store_true",
@@ -88,6 +92,8 @@ def _register_arguments(parser) -> None:
                              "(transform.nii.gz, LPS mm); the model must know its space")
     parser.add_argument("--fixed-labels", default=None,
                         help="with --raw: label map of the fixed scan (brain mask; Dice in registration.json)")
+    parser.add_argument("--workers", type=int, default=1, metavar="N",
+                        help="with --raw and several --moving: register the pairs on N local processes (default 1)")
 
 
 def _register(args):
@@ -95,9 +101,13 @@ def _register(args):
     from .networks.models import spec_of
     from .registration.export import export_registration
 
-    model = load_model(args.model)
     if args.raw:
-        return _register_raw(model, args)
+        return _register_raw(args)
+    if len(args.moving) > 1 or len(args.moving_labels or ()) > 1 or args.workers != 1:
+        raise ValueError("several --moving (a cohort) and --workers are read with --raw only; add --raw, or "
+                         "give one --moving")
+    args.moving, args.moving_labels = args.moving[0], (args.moving_labels or [None])[0]
+    model = load_model(args.model)
     if args.fixed_labels is not None:
         raise ValueError("--fixed-labels is read with --raw only; add --raw to register raw scans")
     if args.lam is None and spec_of(model).is_hypermorph:
@@ -112,8 +122,10 @@ def _register(args):
     return 0
 
 
-def _register_raw(model, args) -> int:
+def _register_raw(args: argparse.Namespace) -> int:
+    from .io.persistence import load_model
     from .networks.models import spec_of
+    from .registration.files import RegistrationFiles
     from .registration.native import register_scans
 
     changed = [option for option, value, default in (("--resample", args.resample, False),
@@ -122,14 +134,22 @@ def _register_raw(model, args) -> int:
     if changed:
         raise ValueError(f"{', '.join(changed)}: not used with --raw (raw scans are resampled, normalised and "
                          "aligned by the preparation; the transform is written in mm); leave them out")
+    model = load_model(args.model)
     if args.lam is None and spec_of(model).is_hypermorph:
         raise ValueError(f"{args.model} is a HyperMorph model, which registers at a λ you choose: "
                          "give it with --lam, a value in [0, 1] (e.g. --lam 0.5)")
-    paths = register_scans(model, args.moving, args.fixed, args.out, lam=args.lam, refine=args.refine,
-                           moving_labels=args.moving_labels, fixed_labels=args.fixed_labels)
-    for path in paths.written().values():
-        print(path)
-    return 0
+    moving = args.moving[0] if len(args.moving) == 1 else args.moving
+    labels = args.moving_labels[0] if args.moving_labels and len(args.moving_labels) == 1 else args.moving_labels
+    result = register_scans(model, moving, args.fixed, args.out, lam=args.lam, refine=args.refine,
+                            moving_labels=labels, fixed_labels=args.fixed_labels, workers=args.workers)
+    if isinstance(result, RegistrationFiles):
+        for path in result.written().values():
+            print(path)
+        return 0
+    print(f"{len(result.pairs) - len(result.failed)} of {len(result.pairs)} pairs registered in {result.out_dir}"
+          + (f"; failed: {', '.join(result.failed)}" if result.failed else ""))
+    print(result.table)
+    return 1 if result.failed else 0
 
 
 def _apply_arguments(parser: argparse.ArgumentParser) -> None:

@@ -14,7 +14,8 @@ voxel-to-world matrices (or None).
 - :func:`load_source`: pick one of the above by name (the notebooks' parameter), with fallbacks;
 - :func:`hypermorph_nb.prepare_scans` (:mod:`.preparation`): raw scans (any grid, orientation,
   intensities) reoriented, resampled, normalised, brain-masked and affinely aligned onto one grid
-  (:class:`PreparedScans`), with a QC picture (:mod:`.qc`);
+  (:class:`PreparedScans`), with a QC picture (:mod:`.qc`); every bad file named at once
+  (:class:`ScanErrors`, :mod:`.scan_lists`);
 - :func:`even_split`, :func:`random_split`: training/validation/test sets;
 - :func:`as_dataset`: a Dataset, or arrays of images in [0, 1] checked into one (every `data=` argument);
 - :class:`PairBatches`, :func:`voxelmorph_generator`, :func:`hypermorph_generator`:
@@ -25,6 +26,7 @@ from .dataset import Dataset, as_dataset
 from .files import load_npz, read_label_names
 from .folders import load_folder
 from .preparation import PreparedScans
+from .scan_lists import ScanErrors
 from .sampling import LAMBDA_MODES, LambdaSampling
 from .sources import SOURCES, find_shared_ixi3d, find_shared_oasis2d, load_source, resize
 from .splits import even_split, random_split
@@ -32,7 +34,7 @@ from .synthetic import KnownPairs, synthetic, synthetic_pairs
 from .tutorial import OASIS_TUTORIAL, DataUnavailableError, TutorialSource, cache_dir, load_tutorial
 
 __all__ = [
-    "Dataset", "as_dataset", "PreparedScans", "KnownPairs", "synthetic", "synthetic_pairs",
+    "Dataset", "as_dataset", "PreparedScans", "ScanErrors", "KnownPairs", "synthetic", "synthetic_pairs",
     "load_tutorial", "load_npz", "load_folder", "read_label_names",
     "cache_dir", "OASIS_TUTORIAL", "TutorialSource", "DataUnavailableError",
     "load_source", "SOURCES", "find_shared_oasis2d", "find_shared_ixi3d", "resize",

@@ -18,23 +18,25 @@ FileNotFoundError: []: no scans found; ...
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import os
 import pathlib
 import warnings
 from collections.abc import Sequence
+from concurrent.futures import Executor
 from typing import TYPE_CHECKING
 
 import nibabel
 import numpy as np
 import SimpleITK as sitk
 
+from ..runtime.parallel import check_workers, run_each
 from .alignment import itk_affine
 from .dataset import Dataset
-from .folders import own_entries
 from .qc import save_qc_picture
-from .readers import split_suffix
-from .scans import MIN_CORRELATION, MIN_MASK_DICE, PERCENTILES, Reference, Scan, judge, prepare_scan, score_against
+from .scan_lists import find_scans, read_scans
+from .scans import MIN_CORRELATION, MIN_MASK_DICE, PERCENTILES, Reference, judge, prepare_scan, score_against
 from .targets import grid_around, is_one_of, onto_own_world, place_on_grid, space_of, template_scan
 
 if TYPE_CHECKING:  # annotations only: preparing scans needs no TensorFlow
@@ -90,7 +92,7 @@ def prepare_scans(inputs: str | os.PathLike | Sequence[str | os.PathLike], out_d
                   labels: str | None = "auto", masks: str | None = "auto", template_rounds: int = 2,
                   percentiles: tuple[float, float] = PERCENTILES, iterations: int = 100,
                   min_mask_dice: float = MIN_MASK_DICE, min_correlation: float = MIN_CORRELATION,
-                  seed: int = 0) -> PreparedScans:
+                  seed: int = 0, workers: int = 1, executor: Executor | None = None) -> PreparedScans:
     """Prepare a cohort of raw scans for registration: one grid, aligned, normalised, masked.
 
     Each scan is reoriented to RAS and resampled to isotropic ``spacing`` mm voxels on one grid
@@ -139,6 +141,13 @@ def prepare_scans(inputs: str | os.PathLike | Sequence[str | os.PathLike], out_d
         Alignment checks (see :func:`judge`).
     seed : int
         Seed of the metric sampling: the same call gives the same result.
+    workers : int
+        Local processes for the per-scan steps (alignment, resampling); 1 runs them here.
+    executor : concurrent.futures.Executor, optional
+        Runs the per-scan steps instead, e.g. a Dask cluster's
+        ``distributed.Client(...).get_executor()`` (see :mod:`hypermorph_nb.runtime.parallel`).
+        The results agree whatever runs them, as far as SimpleITK's multi-threaded alignment
+        repeats itself (see :mod:`hypermorph_nb.registration.cohort`).
 
     Returns
     -------
@@ -148,8 +157,10 @@ def prepare_scans(inputs: str | os.PathLike | Sequence[str | os.PathLike], out_d
     ------
     ValueError
         For a 4D or 2D scan, a scan without an affine, an empty or constant scan, a label map or
-        mask on another grid than its scan, a template of another dimension, or a scan with no
-        brain mask when the reference has none either: each names the file and the fix.
+        mask on another grid than its scan (all of them at once, as one
+        :class:`~hypermorph_nb.data.scan_lists.ScanErrors`, before any work), a template of
+        another dimension, or a scan with no brain mask when the reference has none either: each
+        names the file and the fix.
 
     Warns
     -----
@@ -174,8 +185,9 @@ def prepare_scans(inputs: str | os.PathLike | Sequence[str | os.PathLike], out_d
     ((32, 32, 24), (2, 4, 4), 'ok')
     """
     out = pathlib.Path(out_dir)
-    entries = _find_inputs(inputs, labels, masks)
-    scans = [Scan.read(path, labels=label, mask=mask, name=name) for name, path, label, mask in entries]
+    check_workers(workers, executor)
+    entries = find_scans(inputs, labels, masks)
+    scans = read_scans(entries)
     if spacing is not None and spacing <= 0:
         raise ValueError(f"spacing must be a voxel size in mm > 0, got {spacing}")
     space = space_of(reference, spacing, shape, reference_mask)
@@ -195,17 +207,20 @@ def prepare_scans(inputs: str | os.PathLike | Sequence[str | os.PathLike], out_d
     if space is not None:
         final = Reference.from_space(space)
         spacing = final.spacing
-        results = [prepare_scan(scan, final, percentiles=percentiles, iterations=iterations, seed=seed)
-                   for scan in scans]
+        results = run_each(functools.partial(prepare_scan, reference=final, percentiles=percentiles,
+                                              iterations=iterations, seed=seed), scans, workers=workers, executor=executor)
     elif isinstance(reference, (int, np.integer)) or is_one_of(reference, entries):
         final = place_on_grid(template, grid_shape, grid, percentiles)
-        results = [onto_own_world(scan, final, percentiles) if scan is template else
-                   prepare_scan(scan, final, percentiles=percentiles, iterations=iterations, seed=seed)
+        others = [scan for scan in scans if scan is not template]
+        aligned = iter(run_each(functools.partial(prepare_scan, reference=final, percentiles=percentiles,
+                                                  iterations=iterations, seed=seed), others, workers=workers, executor=executor))
+        results = [onto_own_world(scan, final, percentiles) if scan is template else next(aligned)
                    for scan in scans]
     else:
         final, results = _cohort_template(scans, place_on_grid(template, grid_shape, grid, percentiles),
-                                          percentiles=percentiles, iterations=iterations,
-                                          seed=seed, rounds=template_rounds if reference is None else 0)
+                                          percentiles=percentiles, iterations=iterations, seed=seed,
+                                          rounds=template_rounds if reference is None else 0, workers=workers,
+                                          executor=executor)
     judge(results, min_mask_dice=min_mask_dice, min_correlation=min_correlation)
     for result in results:
         if result.status != "ok":
@@ -223,47 +238,18 @@ def prepare_scans(inputs: str | os.PathLike | Sequence[str | os.PathLike], out_d
     return _write(out, results, final, spacing)
 
 
-def _find_inputs(inputs, labels, masks):
-    """``(name, scan, label map or None, mask or None)`` per input scan."""
-    if isinstance(inputs, (str, os.PathLike)) and pathlib.Path(inputs).is_dir():
-        folder = pathlib.Path(inputs)
-        paths = [path for _, path, _ in own_entries(folder, None)]
-    elif isinstance(inputs, (str, os.PathLike)):
-        raise FileNotFoundError(f"{inputs}: not a folder; give a folder of scans or a list of scan files")
-    else:
-        paths = [pathlib.Path(path) for path in inputs]
-    if not paths:
-        raise FileNotFoundError(f"{inputs}: no scans found; give NIfTI (.nii, .nii.gz) or MGZ files")
-    found = {}
-    for parent in sorted({path.parent for path in paths}):
-        label_files = {} if labels is None else {
-            entry[1]: entry[2] for entry in own_entries(parent, labels, require_all=False)}
-        mask_suffix = "_mask" if masks == "auto" else masks
-        mask_files = {} if masks is None else {
-            entry[1]: entry[2] for entry in own_entries(parent, mask_suffix, subfolder="masks", require_all=False)}
-        found[parent] = (label_files, mask_files)
-    companions = {file for label_files, mask_files in found.values()
-                  for file in (*label_files.values(), *mask_files.values()) if file is not None}
-    entries = []
-    for path in paths:
-        if path in companions:
-            continue
-        label_files, mask_files = found[path.parent]
-        entries.append((split_suffix(path)[0], path, label_files.get(path), mask_files.get(path)))
-    return entries
-
-
-def _cohort_template(scans, start, *, percentiles, iterations, seed, rounds):
+def _cohort_template(scans, start, *, percentiles, iterations, seed, rounds, workers, executor):
     """Align to ``start``, average, realign (``rounds`` times); then the final alignment."""
     reference = start
     for _ in range(rounds):
-        results = [prepare_scan(scan, reference, percentiles=percentiles, iterations=iterations,
-                                affine_levels=ROUND_LEVELS, seed=seed) for scan in scans]
+        results = run_each(functools.partial(prepare_scan, reference=reference, percentiles=percentiles,
+                                             iterations=iterations, affine_levels=ROUND_LEVELS, seed=seed),
+                           scans, workers=workers, executor=executor)
         judge(results)
         kept = [result for result in results if result.status == "ok"] or results[:1]
         reference = _average(kept, reference)
-    results = [prepare_scan(scan, reference, percentiles=percentiles, iterations=iterations, seed=seed)
-               for scan in scans]
+    results = run_each(functools.partial(prepare_scan, reference=reference, percentiles=percentiles,
+                                         iterations=iterations, seed=seed), scans, workers=workers, executor=executor)
     if rounds and any(result.labels is not None for result in results):
         reference = dataclasses.replace(reference, labels=_majority([r for r in results if r.status == "ok"]))
         for result in results:

@@ -4,6 +4,8 @@
 - :mod:`.export`: :func:`hypermorph_nb.export_registration`, NIfTI files on the fixed image's grid;
 - :mod:`.native`: :func:`hypermorph_nb.register_scans`, two raw scans brought into the model's space, the
   result written on the fixed scan's own grid with the whole transform as an ITK field;
+- :mod:`.cohort`: ``register_scans`` on many scans against one (:class:`CohortRegistration`: one
+  folder per pair, ``results.csv``), here, on local processes or a Dask cluster;
 - :mod:`.files`: :class:`RegistrationFiles`, what both file writers return;
 - :mod:`.refine`: :func:`refine_field`, λ-aware instance optimisation of one pair's field
   (``register(..., refine=N)``);
@@ -26,15 +28,16 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from .apply import invert_transform
+    from .cohort import CohortRegistration
     from .files import RegistrationFiles
     from .pairs import Registrar
     from .refine import refine_field
 
 #: Each public name and the module that defines it.
 _HOMES = {"Registrar": ".pairs", "RegistrationFiles": ".files", "refine_field": ".refine",
-          "invert_transform": ".apply"}
+          "invert_transform": ".apply", "CohortRegistration": ".cohort"}
 
-__all__ = ["Registrar", "RegistrationFiles", "refine_field", "invert_transform"]
+__all__ = ["Registrar", "RegistrationFiles", "refine_field", "invert_transform", "CohortRegistration"]
 #: Second paths of earlier releases -> canonical paths (kept one release, with a warning).
 _DEPRECATED = {name: f"hypermorph_nb.{name}" for name in ("register", "export_registration", "register_scans")}
 

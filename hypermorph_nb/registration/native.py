@@ -28,6 +28,7 @@ Examples
 from __future__ import annotations
 
 from collections.abc import Sequence
+from concurrent.futures import Executor
 
 import json
 import os
@@ -44,6 +45,7 @@ from ..data.alignment import RAS_TO_LPS, to_sitk
 from ..data.scans import Reference, Scan, judge, prepare_scan
 from ..metrics import mean_dice
 from ..networks.models import spec_of
+from .cohort import CohortRegistration, Scans, is_cohort, one_pair, register_cohort
 from .files import SIDECAR, RegistrationFiles
 from .pairs import Registrar, lambda_per_pair
 from .refine import check_refine, refine_registration
@@ -53,21 +55,29 @@ CONVENTION = ("transform.nii.gz: ITK displacement field on the fixed scan's grid
               "moved(p) = moving(p + d(p)); sitk.DisplacementFieldTransform reads it")
 
 
-def register_scans(model: Any, moving: str | os.PathLike[str], fixed: str | os.PathLike[str],
+def register_scans(model: Any, moving: Scans, fixed: Scans,
                    out_dir: str | os.PathLike[str], *, lam: float | None = None, refine: int = 0,
-                   moving_labels: str | os.PathLike[str] | None = None,
-                   fixed_labels: str | os.PathLike[str] | None = None,
-                   moving_mask: str | os.PathLike[str] | None = None,
-                   fixed_mask: str | os.PathLike[str] | None = None, seed: int = 0) -> RegistrationFiles:
+                   moving_labels: Scans | None = None,
+                   fixed_labels: Scans | None = None,
+                   moving_mask: Scans | None = None,
+                   fixed_mask: Scans | None = None, seed: int = 0,
+                   workers: int = 1, executor: Executor | None = None) -> RegistrationFiles | CohortRegistration:
     """Register a raw moving scan to a raw fixed scan; write the result on the fixed scan's grid.
+
+    Given several scans (a list or a folder) as ``moving`` or ``fixed``, it registers a cohort
+    in one call (:mod:`hypermorph_nb.registration.cohort`): each pair into its own folder of
+    ``out_dir`` with the files below, a table ``results.csv``, a progress bar; a pair that fails
+    is a row of the table and the run goes on. Every bad scan is named at once, before any work.
 
     Parameters
     ----------
     model : tf.keras.Model
         A 3D model that knows its space: trained (:func:`hypermorph_nb.train`) on data with an
-        affine, e.g. ``prepare_scans(...).dataset``, or saved and loaded after that.
-    moving, fixed : path
-        NIfTI/MGZ scans as they come (any grid, orientation, intensities).
+        affine, e.g. ``prepare_scans(...).dataset``, or saved and loaded after that; for a
+        cohort also its folder or ``"pretrained:NAME"``.
+    moving, fixed : path, list of paths or folder
+        NIfTI/MGZ scans as they come (any grid, orientation, intensities); several on one side
+        (or two lists of one length, pairs side by side) for a cohort.
     out_dir : path
         Output folder (created); files of the same names are replaced.
     lam : float, optional
@@ -86,10 +96,19 @@ def register_scans(model: Any, moving: str | os.PathLike[str], fixed: str | os.P
         space's template mask after alignment.
     seed : int
         Seed of the affine alignments' metric sampling.
+    workers : int
+        A cohort's pairs on this many local processes (``"spawn"``); 1 registers them here.
+    executor : concurrent.futures.Executor, optional
+        Runs a cohort's pairs instead, e.g. ``distributed.Client(...).get_executor()``; the files
+        agree whatever runs them, as far as SimpleITK's multi-threaded alignment repeats itself
+        (not to the last bit). With either, the model travels as its folder (or
+        ``"pretrained:NAME"``): a model given in memory is saved once to a temporary folder.
 
     Returns
     -------
-    RegistrationFiles
+    RegistrationFiles or CohortRegistration
+        For a cohort, a :class:`~hypermorph_nb.registration.cohort.CohortRegistration` (the
+        table, and each pair's :class:`RegistrationFiles` and status). For one pair:
         ``moved`` (the moving scan on the fixed grid, its intensity units), ``moved_labels``
         (with ``moving_labels``, else None), ``transform`` (``transform.nii.gz``, the displacement
         field, see the module documentation for its convention) and ``sidecar``
@@ -112,6 +131,10 @@ def register_scans(model: Any, moving: str | os.PathLike[str], fixed: str | os.P
     ...
     ValueError: this model does not know its space ...
     """
+    if is_cohort(moving, fixed):   # several scans: one call of this function per pair
+        return register_cohort(**locals())
+    moving, fixed, moving_labels, fixed_labels, moving_mask, fixed_mask = one_pair(
+        moving, fixed, moving_labels, fixed_labels, moving_mask, fixed_mask)
     refine = check_refine(refine)
     if spec_of(model).is_hypermorph:
         lambda_per_pair(lam, batch=1)   # a clear error before the scans are prepared
