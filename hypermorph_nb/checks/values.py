@@ -1,4 +1,5 @@
-"""λ values: one rule for a single λ, a λ per pair, and a list of λ (a sweep grid, figure panels).
+"""λ values: one rule for a single λ, a λ per pair, and a list of λ (a sweep grid, figure panels);
+and the number of refinement iterations (:func:`check_refine`).
 
 λ weighs smoothness against image similarity and lies in [0, 1] (0: similarity
 only, 1: smoothness only). :func:`check_lambda` checks values that go into a model
@@ -7,6 +8,9 @@ function loops over (float64, kept exactly as given, repeats refused on request)
 """
 
 from __future__ import annotations
+
+import numbers
+from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike
@@ -105,3 +109,21 @@ def check_lambdas(lams: ArrayLike, *, name: str = "lams", allow_repeats: bool = 
     if not allow_repeats and len(np.unique(values)) != len(values):
         raise ValueError(f"{name} has repeated values {values.tolist()}; give each λ once")
     return values
+
+
+def check_refine(refine: Any) -> int:
+    """``refine`` as a number of iterations (an int ≥ 0), or a clear error.
+
+    Examples
+    --------
+    >>> check_refine(20), check_refine(0)
+    (20, 0)
+    >>> check_refine(2.5)
+    Traceback (most recent call last):
+    ...
+    ValueError: refine must be a whole number of iterations >= 0 (0 leaves the network's field as it is), got 2.5
+    """
+    if isinstance(refine, bool) or not isinstance(refine, numbers.Integral) or refine < 0:
+        raise ValueError("refine must be a whole number of iterations >= 0 (0 leaves the network's field "
+                         f"as it is), got {refine!r}")
+    return int(refine)
