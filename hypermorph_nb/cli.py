@@ -70,7 +70,8 @@ def _register_arguments(parser) -> None:
     parser.add_argument("--fixed", required=True, help="fixed image, NIfTI/MGZ; its affine is written out")
     parser.add_argument("--out", required=True,
                         help="output folder: moved, moved_labels, flow, jacobian .nii.gz + registration.json "
-                             "(with --raw: moved, moved_labels, transform .nii.gz + registration.json)")
+                             "(with --raw: moved, moved_labels, transform, jacobian [, inverse_transform] .nii.gz, "
+                             "moving_affine.tfm, fixed_affine.tfm + registration.json)")
     parser.add_argument("--lam", type=float, default=None, help="λ in [0, 1] (HyperMorph models)")
     parser.add_argument("--moving-labels", default=None, help="label map of the moving image (warped by nearest neighbour)")
     parser.add_argument("--refine", type=int, default=0, metavar="N",
@@ -88,9 +89,44 @@ def _register_arguments(parser) -> None:
                              "(transform.nii.gz, LPS mm); the model must know its space")
     parser.add_argument("--fixed-labels", default=None,
                         help="with --raw: label map of the fixed scan (brain mask; Dice in registration.json)")
+    parser.add_argument("--moving-mask", default=None,
+                        help="with --raw: brain mask of the moving scan (else its labels, else the template's mask)")
+    parser.add_argument("--fixed-mask", default=None,
+                        help="with --raw: brain mask of the fixed scan (else its labels, else the template's mask)")
+    parser.add_argument("--inverse", action="store_true",
+                        help="with --raw: also write inverse_transform.nii.gz (fixed <- moving, on the moving "
+                             "scan's grid: brings the fixed scan onto the moving one)")
+
+
+def _check_register(args: argparse.Namespace) -> None:
+    """Every argument of ``register`` checked before the model (and TensorFlow) loads."""
+    from .checks.files import check_out_folder, check_scan_arguments
+    from .checks.values import check_lambda, check_refine
+
+    if args.raw:
+        changed = [option for option, value, default in (("--resample", args.resample, False),
+                                                         ("--normalize", args.normalize, "auto"),
+                                                         ("--units", args.units, "voxel")) if value != default]
+        if changed:
+            raise ValueError(f"{', '.join(changed)}: not used with --raw (raw scans are resampled, normalised and "
+                             "aligned by the preparation; the transform is written in mm); leave them out")
+        check_scan_arguments(lam=args.lam, refine=args.refine, out_dir=args.out, scans={
+            "moving": (args.moving, {"labels": args.moving_labels, "mask": args.moving_mask}),
+            "fixed": (args.fixed, {"labels": args.fixed_labels, "mask": args.fixed_mask})})
+        return
+    raw_only = [option for option, value in (("--fixed-labels", args.fixed_labels), ("--moving-mask", args.moving_mask),
+                                             ("--fixed-mask", args.fixed_mask), ("--inverse", args.inverse or None))
+                if value is not None]
+    if raw_only:
+        raise ValueError(f"{', '.join(raw_only)}: read with --raw only; add --raw to register raw scans")
+    if args.lam is not None:
+        check_lambda(args.lam)
+    check_refine(args.refine)
+    check_out_folder(args.out)
 
 
 def _register(args):
+    _check_register(args)
     from .io.persistence import load_model
     from .networks.models import spec_of
     from .registration.export import export_registration
@@ -98,8 +134,6 @@ def _register(args):
     model = load_model(args.model)
     if args.raw:
         return _register_raw(model, args)
-    if args.fixed_labels is not None:
-        raise ValueError("--fixed-labels is read with --raw only; add --raw to register raw scans")
     if args.lam is None and spec_of(model).is_hypermorph:
         raise ValueError(f"{args.model} is a HyperMorph model, which registers at a λ you choose: "
                          "give it with --lam, a value in [0, 1] (e.g. --lam 0.5; a larger λ gives "
@@ -116,17 +150,12 @@ def _register_raw(model, args) -> int:
     from .networks.models import spec_of
     from .registration.native import register_scans
 
-    changed = [option for option, value, default in (("--resample", args.resample, False),
-                                                     ("--normalize", args.normalize, "auto"),
-                                                     ("--units", args.units, "voxel")) if value != default]
-    if changed:
-        raise ValueError(f"{', '.join(changed)}: not used with --raw (raw scans are resampled, normalised and "
-                         "aligned by the preparation; the transform is written in mm); leave them out")
     if args.lam is None and spec_of(model).is_hypermorph:
         raise ValueError(f"{args.model} is a HyperMorph model, which registers at a λ you choose: "
                          "give it with --lam, a value in [0, 1] (e.g. --lam 0.5)")
     paths = register_scans(model, args.moving, args.fixed, args.out, lam=args.lam, refine=args.refine,
-                           moving_labels=args.moving_labels, fixed_labels=args.fixed_labels)
+                           moving_labels=args.moving_labels, fixed_labels=args.fixed_labels,
+                           moving_mask=args.moving_mask, fixed_mask=args.fixed_mask, inverse=args.inverse)
     for path in paths.written().values():
         print(path)
     return 0
