@@ -98,11 +98,34 @@ def _register_arguments(parser) -> None:
                              "scan's grid: brings the fixed scan onto the moving one)")
 
 
+def _recorded_kind(model: str) -> str | None:
+    """The kind a saved model's ``model.json`` records (``"hypermorph"``, ``"vxm"``), read without TensorFlow.
+
+    None when the file cannot be read as JSON (loading the model then says what is wrong).
+    """
+    import json
+
+    from .pretrained.registry import is_pretrained_name, pretrained_folder
+
+    folder = pretrained_folder(model) if is_pretrained_name(model) else Path(model)
+    if not (folder / "model.json").is_file():
+        raise FileNotFoundError(f"--model {model}: no model.json there; give a folder that hnb.save_model (or a "
+                                "training checkpoint) wrote, or pretrained:NAME (e.g. pretrained:ixi-t1-2mm)")
+    try:
+        kind = json.loads((folder / "model.json").read_text()).get("kind")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return kind if isinstance(kind, str) else None
+
+
 def _check_register(args: argparse.Namespace) -> None:
     """Every argument of ``register`` checked before the model (and TensorFlow) loads."""
     from .checks.files import check_out_folder, check_scan_arguments
     from .checks.values import check_lambda, check_refine
 
+    if _recorded_kind(args.model) == "hypermorph" and args.lam is None:
+        raise ValueError(f"{args.model} is a HyperMorph model, which registers at a λ you choose: give it with "
+                         "--lam, a value in [0, 1] (e.g. --lam 0.5; a larger λ gives a smoother field)")
     if args.raw:
         changed = [option for option, value, default in (("--resample", args.resample, False),
                                                          ("--normalize", args.normalize, "auto"),

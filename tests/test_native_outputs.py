@@ -161,7 +161,7 @@ def test_register_command_writes_the_inverse_and_takes_masks(setup, tmp_path, ca
     sidecar = json.loads((tmp_path / "out" / "registration.json").read_text())
     assert sidecar["mask_sources"] == {"moving": "labels", "fixed": "mask file"}
     assert main(["register", "--model", str(tmp_path / "model"), "--moving", "a.nii.gz", "--fixed", "b.nii.gz",
-                 "--out", "o", "--inverse"]) == 2
+                 "--lam", "0.5", "--out", "o", "--inverse"]) == 2
     assert "--inverse: read with --raw only" in capsys.readouterr().err
 
 
@@ -184,7 +184,8 @@ def test_the_function_refuses_bad_arguments_before_the_work(setup, tmp_path):
 
 
 def _bad_inputs(folder):
-    """(extra command-line arguments, message) for each kind of mistake, the files they need written."""
+    """(extra command-line arguments, or None to leave out --lam; message) for each kind of mistake, the files
+    they need written."""
     folder.mkdir(exist_ok=True)
     good = folder / "good.nii.gz"
     nibabel.save(nibabel.Nifti1Image(np.ones((8, 9, 10), np.float32), np.eye(4)), good)
@@ -195,6 +196,7 @@ def _bad_inputs(folder):
     (folder / "scan.txt").write_text("")
     return good, [
         (["--lam", "1.5"], "lam must lie in [0, 1]"),
+        (None, "is a HyperMorph model, which registers at a λ you choose: give it with --lam"),
         (["--refine", "-3"], "refine must be a whole number of iterations >= 0"),
         (["--out", str(folder / "file")], "is a file; give a folder"),
         (["--out", str(folder / "file" / "sub")], "cannot be made"),
@@ -204,15 +206,17 @@ def _bad_inputs(folder):
         (["--moving", str(folder / "scan.txt")], "is not a NIfTI/MGZ file"),
         (["--moving-mask", str(folder / "small_mask.nii.gz")], "lies on another grid"),
         (["--units", "mm"], "--units: not used with --raw"),
+        (["--model", str(folder)], "no model.json there"),
     ]
 
 
-@pytest.mark.parametrize("case", range(10))
+@pytest.mark.parametrize("case", range(12))
 def test_the_command_refuses_each_bad_argument_fast_without_tensorflow(tmp_path, case):
     good, cases = _bad_inputs(tmp_path / "files")
     change, message = cases[case]
+    lam = [] if change is None else ["--lam", "0.5"]   # None: --lam left out
     argv = ["register", "--raw", "--model", "pretrained:ixi-t1-2mm", "--moving", str(good), "--fixed", str(good),
-            "--lam", "0.5", "--out", str(tmp_path / "out"), *change]
+            *lam, "--out", str(tmp_path / "out"), *(change or [])]
     script = ("import sys; from hypermorph_nb.cli import main; code = main(sys.argv[1:]); "
               "print('tensorflow loaded' if 'tensorflow' in sys.modules else 'light'); sys.exit(code)")
     start = time.perf_counter()
