@@ -121,11 +121,11 @@ def _recorded_kind(model: str) -> str | None:
 def _check_register(args: argparse.Namespace) -> None:
     """Every argument of ``register`` checked before the model (and TensorFlow) loads."""
     from .checks.files import check_out_folder, check_scan_arguments
-    from .checks.values import check_lambda, check_refine
+    from .checks.values import check_lambda, check_model_lambda, check_refine
 
-    if _recorded_kind(args.model) == "hypermorph" and args.lam is None:
-        raise ValueError(f"{args.model} is a HyperMorph model, which registers at a λ you choose: give it with "
-                         "--lam, a value in [0, 1] (e.g. --lam 0.5; a larger λ gives a smoother field)")
+    kind = _recorded_kind(args.model)
+    if kind is not None:
+        check_model_lambda(args.lam, hypermorph=kind == "hypermorph", model=args.model, name="--lam")
     if args.raw:
         changed = [option for option, value, default in (("--resample", args.resample, False),
                                                          ("--normalize", args.normalize, "auto"),

@@ -64,13 +64,14 @@ import tensorflow as tf
 from scipy import ndimage
 
 from ..checks.files import check_scan_arguments
+from ..checks.values import check_model_lambda
 from ..data.alignment import RAS_TO_LPS, itk_affine, to_sitk
 from ..data.scans import Reference, Scan, judge, prepare_scan
 from ..metrics import jacobian_determinant, mean_dice
 from ..networks.models import ModelSpec, spec_of, vxm
 from .apply import invert_transform
 from .files import SIDECAR, RegistrationFiles
-from .pairs import Registrar, lambda_per_pair
+from .pairs import Registrar
 from .refine import refine_registration
 
 #: How the written displacement field is to be read.
@@ -157,8 +158,7 @@ def register_scans(model: Any, moving: str | os.PathLike[str], fixed: str | os.P
     ...
     ValueError: this model does not know its space ...
     """
-    if spec_of(model).is_hypermorph:
-        lambda_per_pair(lam, batch=1)   # a clear error before the scans are prepared
+    check_model_lambda(lam, hypermorph=spec_of(model).is_hypermorph)   # before the scans are prepared
     space = spec_of(model).space
     if space is None or space.reference is None:
         raise ValueError(
