@@ -170,7 +170,7 @@ def test_the_function_refuses_bad_arguments_before_the_work(setup, tmp_path):
     moving, fixed = folder / "scan3.nii.gz", folder / "scan4.nii.gz"
     (tmp_path / "file").write_text("")
     cases = [(dict(lam=1.5), r"lam must lie in \[0, 1\]"), (dict(refine=-3), "refine must be a whole number"),
-             (dict(lam=None), "a HyperMorph model, which registers at a λ you choose: give it with lam"),
+             (dict(lam=None), "a HyperMorph model, which registers at a λ you choose: pass lam="),
              (dict(out_dir=tmp_path / "file"), "is a file; give a folder"),
              (dict(moving_labels=folder / "labels" / "scan4.nii.gz"), "lies on another grid")]
     for change, message in cases:

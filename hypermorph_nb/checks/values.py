@@ -153,10 +153,11 @@ def check_model_lambda(lam: float | None, *, hypermorph: bool, model: str = "thi
     ...
     ValueError: this model is a HyperMorph model, which registers at a λ you choose: give it with --lam, a value in [0, 1] (e.g. --lam 0.5; a larger λ gives a smoother field)
     """
-    example = f"{name} 0.5" if name.startswith("-") else f"{name}=0.5"
     if hypermorph and lam is None:
-        raise ValueError(f"{model} is a HyperMorph model, which registers at a λ you choose: give it with {name}, a "
-                         f"value in [0, 1] (e.g. {example}; a larger λ gives a smoother field)")
+        how = (f"give it with {name}, a value in [0, 1] (e.g. {name} 0.5" if name.startswith("-") else
+               f"pass {name}=<value in [0, 1]> (e.g. {name}=0.5")
+        raise ValueError(f"{model} is a HyperMorph model, which registers at a λ you choose: {how}; a larger λ "
+                         "gives a smoother field)")
     if not hypermorph and lam is not None:
         raise ValueError(f"{model} is a VoxelMorph baseline, trained at one fixed λ, and takes no {name}; leave "
                          f"{name} out, or use a HyperMorph model to choose λ at test time")

@@ -206,8 +206,8 @@ def register_scans(model: Any, moving: str | os.PathLike[str], fixed: str | os.P
     sidecar["folding_region"] = f"the fixed scan's brain ({sources[1]})"
     fields = {"transform": (_displacement(points, scans[1].affine), scans[1].affine)}
     if inverse:
-        fields["inverse_transform"] = _inverse(model, lam, refine, field, prepared, scans, fields["transform"],
-                                               space.affine, sidecar)
+        fields["inverse_transform"] = _inverse(model, lam, refine, prepared, scans, fields["transform"], space.affine,
+                                               sidecar)
     affines = {"moving_affine": prepared[0][2], "fixed_affine": prepared[1][2]}
     return _write(pathlib.Path(out_dir), volumes, scans[1].affine, fields, affines, sidecar)
 
@@ -252,7 +252,7 @@ def _native_brain(scan: Scan, template_mask: np.ndarray | None, grid: np.ndarray
     return np.asarray(carried > 0.5)
 
 
-def _inverse(model: Any, lam: float | None, refine: int, field: np.ndarray,
+def _inverse(model: Any, lam: float | None, refine: int,
              prepared: Sequence[tuple[np.ndarray, np.ndarray, np.ndarray]], scans: Sequence[Scan],
              forward: tuple[np.ndarray, np.ndarray], grid: np.ndarray,
              sidecar: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
