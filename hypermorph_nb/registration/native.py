@@ -22,8 +22,8 @@ points):
 
 - ``inverse_transform.nii.gz`` (with ``inverse=True``): fixed ← moving, a displacement field on
   the **moving** scan's grid that brings the fixed scan onto it (ANTs' ``1InverseWarp.nii.gz``):
-  for a diffeomorphic model the negated velocity field integrated in the model's space, else
-  the written field inverted by :func:`~hypermorph_nb.registration.invert_transform` (ITK's
+  for a diffeomorphic model the negated velocity field integrated in the model's space (then
+  refined there by fixed-point steps against the forward field), else the written field inverted by :func:`~hypermorph_nb.registration.invert_transform` (ITK's
   ``InvertDisplacementFieldImageFilter``); the sidecar says which (``inverse_method``);
 - ``moving_affine.tfm``, ``fixed_affine.tfm``: each scan's affine part as an ITK text
   transform, model-space point → the scan's point (``sitk.ReadTransform`` reads it; it holds the
@@ -83,6 +83,8 @@ INVERSE_CONVENTION = ("inverse_transform.nii.gz: ITK displacement field on the m
 #: How the affine files are to be read.
 AFFINE_CONVENTION = ("moving_affine.tfm, fixed_affine.tfm: ITK affine (LPS), model-space point -> the scan's "
                      "point; the same maps as *_affine_transform (RAS 4x4)")
+#: Fixed-point steps that refine a velocity-integrated inverse against the forward field.
+REFINING_STEPS = 10
 #: What each mask source is called in the sidecar.
 MASK_SOURCES = {"mask": "mask file", "labels": "labels", "template": "template mask after alignment",
                 "none": "none (the whole grid)"}
@@ -206,8 +208,8 @@ def register_scans(model: Any, moving: str | os.PathLike[str], fixed: str | os.P
     sidecar["folding_region"] = f"the fixed scan's brain ({sources[1]})"
     fields = {"transform": (_displacement(points, scans[1].affine), scans[1].affine)}
     if inverse:
-        fields["inverse_transform"] = _inverse(model, lam, refine, prepared, scans, fields["transform"], space.affine,
-                                               sidecar)
+        fields["inverse_transform"] = _inverse(model, lam, refine, field, prepared, scans, fields["transform"],
+                                               space.affine, sidecar)
     affines = {"moving_affine": prepared[0][2], "fixed_affine": prepared[1][2]}
     return _write(pathlib.Path(out_dir), volumes, scans[1].affine, fields, affines, sidecar)
 
@@ -252,22 +254,24 @@ def _native_brain(scan: Scan, template_mask: np.ndarray | None, grid: np.ndarray
     return np.asarray(carried > 0.5)
 
 
-def _inverse(model: Any, lam: float | None, refine: int,
+def _inverse(model: Any, lam: float | None, refine: int, field: np.ndarray,
              prepared: Sequence[tuple[np.ndarray, np.ndarray, np.ndarray]], scans: Sequence[Scan],
              forward: tuple[np.ndarray, np.ndarray], grid: np.ndarray,
              sidecar: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
     """The inverse field (LPS mm) on the moving scan's grid and that grid's affine; the method in ``sidecar``.
 
-    A diffeomorphic model's velocity field, negated and integrated in the model's space, gives
-    the inverse model field exactly as the model integrates its own; the chain is then composed
-    as the forward one with the scans' roles exchanged. Otherwise (or after refinement, which
+    A diffeomorphic model's velocity field, negated and integrated in the model's space as the
+    model integrates its own, gives the inverse model field, refined there against the forward
+    field ``field`` (:func:`_refined_inverse`); the chain is then composed as the forward one with
+    the scans' roles exchanged. Otherwise (or after refinement, which
     keeps no velocity) the written field is inverted by :func:`invert_transform`.
     """
     spec = spec_of(model)
     sidecar["inverse_transform_convention"] = INVERSE_CONVENTION
     if spec.options.get("diffeomorphic", False) and not refine:
-        sidecar["inverse_method"] = "the model's velocity field, negated and integrated in the model's space"
-        inverse_field = _integrated_inverse(model, spec, prepared, lam)
+        sidecar["inverse_method"] = ("the model's velocity field, negated and integrated in the model's space, "
+                                     "refined by fixed-point steps against its forward field")
+        inverse_field = _refined_inverse(_integrated_inverse(model, spec, prepared, lam), field)
         points = _pull_points(inverse_field, grid, prepared[1][2], prepared[0][2], scans[0].array.shape,
                               scans[0].affine)
         return _displacement(points, scans[0].affine), scans[0].affine
@@ -280,15 +284,43 @@ def _inverse(model: Any, lam: float | None, refine: int,
     return np.asarray(inverted.dataobj)[..., 0, :], scans[0].affine
 
 
+def _refined_inverse(inverse: np.ndarray, flow: np.ndarray) -> np.ndarray:
+    """``inverse`` refined towards ``w(x) = -u(x + w(x))``, the inverse of ``x ↦ x + u(x)`` (grid voxels).
+
+    :data:`REFINING_STEPS` fixed-point steps ``w ← -u(x + w)``, each kept where it lowers the residual.
+    """
+    grid = _voxel_grid(flow.shape[:3])
+
+    def residual(candidate: np.ndarray) -> np.ndarray:
+        at = np.moveaxis(grid + candidate, -1, 0)
+        pulled = np.stack([ndimage.map_coordinates(flow[..., axis], at, order=1, mode="nearest")
+                           for axis in range(3)], axis=-1)
+        return np.asarray(candidate + pulled)
+
+    remainder = residual(inverse)
+    for _ in range(REFINING_STEPS):
+        candidate = inverse - remainder
+        candidate_remainder = residual(candidate)
+        better = (np.linalg.norm(candidate_remainder, axis=-1) < np.linalg.norm(remainder, axis=-1))[..., None]
+        inverse = np.where(better, candidate, inverse)
+        remainder = np.where(better, candidate_remainder, remainder)
+    return inverse
+
+
 def _integrated_inverse(model: Any, spec: ModelSpec, prepared: Sequence[tuple[np.ndarray, np.ndarray, np.ndarray]],
                         lam: float | None) -> np.ndarray:
-    """The model's inverse displacement (voxels of its grid): its velocity output negated and integrated."""
+    """The model's inverse displacement (voxels of its grid): its velocity negated and integrated where the
+    model integrates it (on the coarse grid of a ``downsample`` model, then upsampled as the model does)."""
     inputs = [tf.constant(image[None, ..., None], tf.float32) for image, _, _ in prepared]
     if spec.is_hypermorph:
         inputs.append(tf.constant([[lam]], tf.float32))
-    velocity = model(inputs, training=False)[1]
     integrate = vxm.layers.VecInt(method="ss", int_steps=int(spec.options.get("int_steps", 7)))
-    return np.asarray(integrate(-velocity).numpy()[0])
+    if spec.downsample == 1:
+        return np.asarray(integrate(-model(inputs, training=False)[1]).numpy()[0])
+    # a downsampled model integrates on its coarse grid, then upsamples (networks.resolution): the same here
+    upsample = model.get_layer("upsample_field")
+    velocity = tf.keras.Model(model.inputs, upsample.input)(inputs, training=False)
+    return np.asarray(upsample(integrate(-velocity)).numpy()[0])
 
 
 def _bring(scan: Scan, reference: Reference, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
