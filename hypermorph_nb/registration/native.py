@@ -179,7 +179,7 @@ def register_scans(model: Any, moving: str | os.PathLike[str], fixed: str | os.P
     scans = [Scan.read(moving, labels=moving_labels, mask=moving_mask),
              Scan.read(fixed, labels=fixed_labels, mask=fixed_mask)]
     prepared = [_bring(scan, reference, seed) for scan in scans]
-    sources = [_mask_source(scan, reference, role) for scan, role in zip(scans, ("moving", "fixed"))]
+    sources = [_mask_source(scans[0], reference, "moving"), _mask_source(scans[1], reference, "fixed")]  # warns the caller
     if refine:
         _, field = refine_registration(model, prepared[0][0], prepared[1][0], lam=lam, iterations=refine,
                                        fixed_affine=space.affine)
