@@ -72,7 +72,8 @@ def _register_arguments(parser) -> None:
     parser.add_argument("--fixed", required=True, help="fixed image, NIfTI/MGZ; its affine is written out")
     parser.add_argument("--out", required=True,
                         help="output folder: moved, moved_labels, flow, jacobian .nii.gz + registration.json "
-                             "(with --raw: moved, moved_labels, transform .nii.gz + registration.json)")
+                             "(with --raw: moved, moved_labels, transform, jacobian [, inverse_transform] .nii.gz, "
+                             "moving_affine.tfm, fixed_affine.tfm + registration.json)")
     parser.add_argument("--lam", type=float, default=None, help="λ in [0, 1] (HyperMorph models)")
     parser.add_argument("--moving-labels", default=None, nargs="+", metavar="LABELS",
                         help="label map of the moving image (warped by nearest neighbour); for a cohort one per "
@@ -94,22 +95,84 @@ def _register_arguments(parser) -> None:
                         help="with --raw: label map of the fixed scan (brain mask; Dice in registration.json)")
     parser.add_argument("--workers", type=int, default=1, metavar="N",
                         help="with --raw and several --moving: register the pairs on N local processes (default 1)")
+    parser.add_argument("--moving-mask", default=None,
+                        help="with --raw: brain mask of the moving scan (else its labels, else the template's mask); "
+                             "for a cohort, a folder holding one named as each scan")
+    parser.add_argument("--fixed-mask", default=None,
+                        help="with --raw: brain mask of the fixed scan (else its labels, else the template's mask)")
+    parser.add_argument("--inverse", action="store_true",
+                        help="with --raw: also write inverse_transform.nii.gz (fixed <- moving, on the moving "
+                             "scan's grid: brings the fixed scan onto the moving one)")
+
+
+def _recorded_kind(model: str) -> str | None:
+    """The kind a saved model's ``model.json`` records (``"hypermorph"``, ``"vxm"``), read without TensorFlow.
+
+    None when the file cannot be read as JSON (loading the model then says what is wrong).
+    """
+    import json
+
+    from .pretrained.registry import is_pretrained_name, pretrained_folder
+
+    folder = pretrained_folder(model) if is_pretrained_name(model) else Path(model)
+    if not (folder / "model.json").is_file():
+        raise FileNotFoundError(f"--model {model}: no model.json there; give a folder that hnb.save_model (or a "
+                                "training checkpoint) wrote, or pretrained:NAME (e.g. pretrained:ixi-t1-2mm)")
+    try:
+        kind = json.loads((folder / "model.json").read_text()).get("kind")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return kind if isinstance(kind, str) else None
+
+
+def _check_register(args: argparse.Namespace) -> None:
+    """Every argument of ``register`` checked before the model (and TensorFlow) loads."""
+    from .checks.files import check_out_folder, check_scan_arguments
+    from .checks.values import check_lambda, check_model_lambda, check_refine
+
+    kind = _recorded_kind(args.model)
+    if kind is not None:
+        check_model_lambda(args.lam, hypermorph=kind == "hypermorph", model=args.model, name="--lam")
+    if args.raw:
+        changed = [option for option, value, default in (("--resample", args.resample, False),
+                                                         ("--normalize", args.normalize, "auto"),
+                                                         ("--units", args.units, "voxel")) if value != default]
+        if changed:
+            raise ValueError(f"{', '.join(changed)}: not used with --raw (raw scans are resampled, normalised and "
+                             "aligned by the preparation; the transform is written in mm); leave them out")
+        if len(args.moving) > 1 or Path(args.moving[0]).is_dir():   # a cohort: register_scans names every bad file
+            if args.lam is not None:
+                check_lambda(args.lam)
+            check_refine(args.refine)
+            return
+        check_scan_arguments(lam=args.lam, refine=args.refine, out_dir=args.out, scans={
+            "moving": (args.moving[0], {"labels": (args.moving_labels or [None])[0], "mask": args.moving_mask}),
+            "fixed": (args.fixed, {"labels": args.fixed_labels, "mask": args.fixed_mask})})
+        return
+    if len(args.moving) > 1 or len(args.moving_labels or ()) > 1 or args.workers != 1:
+        raise ValueError("several --moving (a cohort) and --workers are read with --raw only; add --raw, or "
+                         "give one --moving")
+    raw_only = [option for option, value in (("--fixed-labels", args.fixed_labels), ("--moving-mask", args.moving_mask),
+                                             ("--fixed-mask", args.fixed_mask), ("--inverse", args.inverse or None))
+                if value is not None]
+    if raw_only:
+        raise ValueError(f"{', '.join(raw_only)}: read with --raw only; add --raw to register raw scans")
+    if args.lam is not None:
+        check_lambda(args.lam)
+    check_refine(args.refine)
+    check_out_folder(args.out)
 
 
 def _register(args):
+    _check_register(args)
     from .io.persistence import load_model
     from .networks.models import spec_of
     from .registration.export import export_registration
 
     if args.raw:
         return _register_raw(args)
-    if len(args.moving) > 1 or len(args.moving_labels or ()) > 1 or args.workers != 1:
-        raise ValueError("several --moving (a cohort) and --workers are read with --raw only; add --raw, or "
-                         "give one --moving")
     args.moving, args.moving_labels = args.moving[0], (args.moving_labels or [None])[0]
     model = load_model(args.model)
-    if args.fixed_labels is not None:
-        raise ValueError("--fixed-labels is read with --raw only; add --raw to register raw scans")
     if args.lam is None and spec_of(model).is_hypermorph:
         raise ValueError(f"{args.model} is a HyperMorph model, which registers at a λ you choose: "
                          "give it with --lam, a value in [0, 1] (e.g. --lam 0.5; a larger λ gives "
@@ -128,12 +191,6 @@ def _register_raw(args: argparse.Namespace) -> int:
     from .registration.files import RegistrationFiles
     from .registration.native import register_scans
 
-    changed = [option for option, value, default in (("--resample", args.resample, False),
-                                                     ("--normalize", args.normalize, "auto"),
-                                                     ("--units", args.units, "voxel")) if value != default]
-    if changed:
-        raise ValueError(f"{', '.join(changed)}: not used with --raw (raw scans are resampled, normalised and "
-                         "aligned by the preparation; the transform is written in mm); leave them out")
     model = load_model(args.model)
     if args.lam is None and spec_of(model).is_hypermorph:
         raise ValueError(f"{args.model} is a HyperMorph model, which registers at a λ you choose: "
@@ -141,7 +198,8 @@ def _register_raw(args: argparse.Namespace) -> int:
     moving = args.moving[0] if len(args.moving) == 1 else args.moving
     labels = args.moving_labels[0] if args.moving_labels and len(args.moving_labels) == 1 else args.moving_labels
     result = register_scans(model, moving, args.fixed, args.out, lam=args.lam, refine=args.refine,
-                            moving_labels=labels, fixed_labels=args.fixed_labels, workers=args.workers)
+                            moving_labels=labels, fixed_labels=args.fixed_labels, moving_mask=args.moving_mask,
+                            fixed_mask=args.fixed_mask, inverse=args.inverse, workers=args.workers)
     if isinstance(result, RegistrationFiles):
         for path in result.written().values():
             print(path)

@@ -100,7 +100,8 @@ def test_a_model_trained_on_prepared_scans_registers_raw_scans_in_their_own_spac
     labels = folder / "labels" / "scan3.nii.gz", folder / "labels" / "scan4.nii.gz"
     paths = hnb.register_scans(model, moving, fixed, tmp_path / "out", lam=0.3, moving_labels=labels[0],
                                fixed_labels=labels[1])
-    assert set(paths.written()) == {"moved", "moved_labels", "transform", "sidecar"}
+    assert set(paths.written()) == {"moved", "moved_labels", "transform", "jacobian", "moving_affine", "fixed_affine",
+                                    "sidecar"}
     # the model's grid has 3 mm voxels, these scans 2-3 mm: scores at the two resolutions differ more
     _check_written(paths, moving, fixed, *labels, model, 0.3, tolerance=0.03)
 
@@ -121,11 +122,12 @@ def test_both_file_writers_return_the_same_fields(synthetic_setup, tmp_path):
             path.name for path in files.written().values())
         assert files.sidecar.name == "registration.json" and files.moved.name == "moved.nii.gz"
     assert (native.transform.name, exported.transform.name) == ("transform.nii.gz", "flow.nii.gz")
-    assert native.jacobian is None and exported.jacobian.is_file()
+    assert native.jacobian.is_file() and exported.jacobian.is_file()
+    assert native.inverse_transform is None and exported.moving_affine is None
     with pytest.warns(DeprecationWarning, match=r"files\.transform"):
         assert exported["flow"] == str(exported.transform)   # the old dict key, one release
     with pytest.raises(KeyError, match="no such file"):
-        native["jacobian"]
+        native["inverse_transform"]
 
 
 def test_refined_registration_is_written_through_the_same_transform(synthetic_setup, tmp_path):

@@ -5,7 +5,10 @@
 - :mod:`.grids`: an image on another grid than the one a model expects: refuse or resample;
 - :mod:`.inputs`: a moving/fixed pair and its label maps made ready for a model, and the
   one check of images against the model's shape (:func:`check_model_shape`);
-- :mod:`.values`: λ values (:func:`check_lambda`) and lists of λ (:func:`check_lambdas`);
+- :mod:`.values`: λ values (:func:`check_lambda`), lists of λ (:func:`check_lambdas`), a model's λ
+  (:func:`check_model_lambda`), refinement iterations (:func:`check_refine`);
+- :mod:`.files`: scan files (readable, 3D, on their scan's grid) and output folders, from headers
+  only; :func:`check_scan_arguments`, every rule of a raw-scan registration before any work;
 - :mod:`.pairs`: (moving, fixed) index pairs (:func:`check_pairs`, :func:`choose_pairs`).
 
 Arrays given where a dataset is expected go through :func:`hypermorph_nb.data.as_dataset`,
@@ -23,10 +26,12 @@ from .arrays import as_images, as_labels, check_count, check_normalize
 from .grids import check_affine, input_affine
 from .inputs import check_model_shape, prepare_labels, prepare_pair
 from .pairs import check_pair, check_pairs, choose_pairs, resolve_pairs
-from .values import check_lambda, check_lambdas
+from .files import check_out_folder, check_scan_arguments, check_scan_file
+from .values import check_lambda, check_lambdas, check_model_lambda, check_refine
 
 __all__ = ["as_images", "as_labels", "check_count", "check_normalize",
            "as_affines", "voxel_sizes", "orientation", "same_grid", "check_affine", "input_affine",
            "check_model_shape", "prepare_pair", "prepare_labels",
-           "check_lambda", "check_lambdas", "check_pairs", "check_pair", "choose_pairs",
+           "check_lambda", "check_lambdas", "check_model_lambda", "check_refine", "check_scan_file", "check_out_folder",
+           "check_scan_arguments", "check_pairs", "check_pair", "choose_pairs",
            "resolve_pairs"]

@@ -1,4 +1,6 @@
-"""λ values: one rule for a single λ, a λ per pair, and a list of λ (a sweep grid, figure panels).
+"""λ values: one rule for a single λ, a λ per pair, and a list of λ (a sweep grid, figure panels);
+λ of one registration by a model that takes it or not (:func:`check_model_lambda`); and the
+number of refinement iterations (:func:`check_refine`).
 
 λ weighs smoothness against image similarity and lies in [0, 1] (0: similarity
 only, 1: smoothness only). :func:`check_lambda` checks values that go into a model
@@ -7,6 +9,9 @@ function loops over (float64, kept exactly as given, repeats refused on request)
 """
 
 from __future__ import annotations
+
+import numbers
+from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike
@@ -105,3 +110,55 @@ def check_lambdas(lams: ArrayLike, *, name: str = "lams", allow_repeats: bool = 
     if not allow_repeats and len(np.unique(values)) != len(values):
         raise ValueError(f"{name} has repeated values {values.tolist()}; give each λ once")
     return values
+
+
+def check_refine(refine: Any) -> int:
+    """``refine`` as a number of iterations (an int ≥ 0), or a clear error.
+
+    Examples
+    --------
+    >>> check_refine(20), check_refine(0)
+    (20, 0)
+    >>> check_refine(2.5)
+    Traceback (most recent call last):
+    ...
+    ValueError: refine must be a whole number of iterations >= 0 (0 leaves the network's field as it is), got 2.5
+    """
+    if isinstance(refine, bool) or not isinstance(refine, numbers.Integral) or refine < 0:
+        raise ValueError("refine must be a whole number of iterations >= 0 (0 leaves the network's field "
+                         f"as it is), got {refine!r}")
+    return int(refine)
+
+
+def check_model_lambda(lam: float | None, *, hypermorph: bool, model: str = "this model",
+                       name: str = "lam") -> float | None:
+    """λ of one registration: given and in [0, 1] for a HyperMorph model, absent for a baseline.
+
+    Parameters
+    ----------
+    lam : float or None
+    hypermorph : bool
+        Whether the model takes λ (a HyperMorph model) or was trained at one λ (a baseline).
+    model : str
+        How the model is called in the error (e.g. its folder).
+    name : str
+        The argument's name in the error: ``"lam"`` (Python) or ``"--lam"`` (the command line).
+
+    Examples
+    --------
+    >>> check_model_lambda(0.5, hypermorph=True)
+    0.5
+    >>> check_model_lambda(None, hypermorph=True, name="--lam")
+    Traceback (most recent call last):
+    ...
+    ValueError: this model is a HyperMorph model, which registers at a λ you choose: give it with --lam, a value in [0, 1] (e.g. --lam 0.5; a larger λ gives a smoother field)
+    """
+    if hypermorph and lam is None:
+        how = (f"give it with {name}, a value in [0, 1] (e.g. {name} 0.5" if name.startswith("-") else
+               f"pass {name}=<value in [0, 1]> (e.g. {name}=0.5")
+        raise ValueError(f"{model} is a HyperMorph model, which registers at a λ you choose: {how}; a larger λ "
+                         "gives a smoother field)")
+    if not hypermorph and lam is not None:
+        raise ValueError(f"{model} is a VoxelMorph baseline, trained at one fixed λ, and takes no {name}; leave "
+                         f"{name} out, or use a HyperMorph model to choose λ at test time")
+    return None if lam is None else float(check_lambda(lam, name=name.lstrip("-")).reshape(-1)[0])

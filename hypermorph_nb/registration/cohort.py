@@ -41,6 +41,7 @@ from collections.abc import Sequence
 from concurrent.futures import Executor
 from typing import Any, cast
 
+from ..checks.values import check_model_lambda, check_refine
 from ..data.readers import split_suffix
 from ..data.scan_lists import Entry, ScanErrors, check_scans, find_scans
 from ..io.persistence import load_model, save_model
@@ -48,8 +49,6 @@ from ..networks.models import spec_of
 from ..pretrained.registry import is_pretrained_name
 from ..runtime.parallel import check_workers, progress_bar, run_each
 from .files import SIDECAR, RegistrationFiles
-from .pairs import lambda_per_pair
-from .refine import check_refine
 
 #: Columns of ``results.csv``, one row per pair (empty cells: no label maps to score, no figure).
 TABLE_COLUMNS = ("pair", "moving", "fixed", "lam", "dice", "folding_percent", "seconds", "status", "error")
@@ -318,8 +317,7 @@ def _check_model(model: Any, options: dict[str, Any]) -> None:
     """Refuse what every pair would fail on, before any work."""
     check_refine(options.get("refine", 0))
     spec = spec_of(model)
-    if spec.is_hypermorph:
-        lambda_per_pair(options.get("lam"), batch=1)
+    check_model_lambda(options.get("lam"), hypermorph=spec.is_hypermorph)
     if spec.space is None or spec.space.reference is None or len(spec.space.shape) != 3:
         raise ValueError("this model does not know a 3D space (the grid it was trained on and a template), "
                          "so raw scans cannot be brought to it; see hnb.register_scans for how to give it one")

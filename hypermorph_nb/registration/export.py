@@ -62,7 +62,8 @@ from ..networks.models import spec_of
 from ..runtime.deprecation import deprecation_message
 from .files import SIDECAR, RegistrationFiles
 from .pairs import Registrar
-from .refine import check_refine, refine_registration
+from ..checks.values import check_refine
+from .refine import refine_registration
 
 #: An image given as an array or as a file path (NIfTI, MGZ, NumPy).
 ImageInput = Union[np.ndarray, str, "os.PathLike[str]"]

@@ -9,7 +9,7 @@ Examples
 >>> files.moved.name, files.transform.name, files.moved_labels.name, files.sidecar.name
 ('moved.nii.gz', 'flow.nii.gz', 'moved_labels.nii.gz', 'registration.json')
 >>> files
-RegistrationFiles(out_dir='out', moved='moved.nii.gz', transform='flow.nii.gz', moved_labels='moved_labels.nii.gz', jacobian=None, sidecar='registration.json')
+RegistrationFiles(out_dir='out', moved='moved.nii.gz', transform='flow.nii.gz', moved_labels='moved_labels.nii.gz', jacobian=None, inverse_transform=None, moving_affine=None, fixed_affine=None, sidecar='registration.json')
 """
 from __future__ import annotations
 
@@ -43,7 +43,13 @@ class RegistrationFiles:
     moved_labels : pathlib.Path or None
         The moving label map warped by nearest neighbour, when one was given.
     jacobian : pathlib.Path or None
-        The field's Jacobian determinant (``export_registration`` writes it).
+        The Jacobian determinant of the transform on the fixed grid (``jacobian.nii.gz``).
+    inverse_transform : pathlib.Path or None
+        ``inverse_transform.nii.gz``: the inverse field on the moving scan's grid
+        (``register_scans(..., inverse=True)``).
+    moving_affine, fixed_affine : pathlib.Path or None
+        ``moving_affine.tfm``, ``fixed_affine.tfm``: each scan's affine part, ITK text files
+        (``register_scans``).
     sidecar : pathlib.Path
         ``registration.json``.
 
@@ -59,12 +65,17 @@ class RegistrationFiles:
     transform: pathlib.Path
     moved_labels: pathlib.Path | None = None
     jacobian: pathlib.Path | None = None
+    inverse_transform: pathlib.Path | None = None
+    moving_affine: pathlib.Path | None = None
+    fixed_affine: pathlib.Path | None = None
     sidecar: pathlib.Path = pathlib.Path(SIDECAR)
 
     @classmethod
     def in_folder(cls, out_dir: str | os.PathLike[str], *, transform: str, moved_labels: bool = False,
-                  jacobian: bool = False) -> RegistrationFiles:
-        """The paths of the files a writer puts in ``out_dir`` (``transform``: the field's file name).
+                  jacobian: bool = False, inverse_transform: bool = False,
+                  affines: bool = False) -> RegistrationFiles:
+        """The paths of the files a writer puts in ``out_dir`` (``transform``: the field's file name;
+        ``affines``: the two ``.tfm`` files).
 
         Examples
         --------
@@ -74,7 +85,10 @@ class RegistrationFiles:
         folder = pathlib.Path(out_dir)
         return cls(out_dir=folder, moved=folder / "moved.nii.gz", transform=folder / transform,
                    moved_labels=folder / "moved_labels.nii.gz" if moved_labels else None,
-                   jacobian=folder / "jacobian.nii.gz" if jacobian else None, sidecar=folder / SIDECAR)
+                   jacobian=folder / "jacobian.nii.gz" if jacobian else None,
+                   inverse_transform=folder / "inverse_transform.nii.gz" if inverse_transform else None,
+                   moving_affine=folder / "moving_affine.tfm" if affines else None,
+                   fixed_affine=folder / "fixed_affine.tfm" if affines else None, sidecar=folder / SIDECAR)
 
     def written(self) -> dict[str, pathlib.Path]:
         """Field name -> path of every file written (the sidecar last).
@@ -93,7 +107,9 @@ class RegistrationFiles:
 
         return (f"RegistrationFiles(out_dir={str(self.out_dir)!r}, moved={shown(self.moved)}, "
                 f"transform={shown(self.transform)}, moved_labels={shown(self.moved_labels)}, "
-                f"jacobian={shown(self.jacobian)}, sidecar={shown(self.sidecar)})")
+                f"jacobian={shown(self.jacobian)}, inverse_transform={shown(self.inverse_transform)}, "
+                f"moving_affine={shown(self.moving_affine)}, fixed_affine={shown(self.fixed_affine)}, "
+                f"sidecar={shown(self.sidecar)})")
 
     def __getitem__(self, key: str) -> str:
         """``files["moved"]``, as the dicts of earlier releases (deprecated: use ``files.moved``).

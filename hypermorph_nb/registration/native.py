@@ -17,6 +17,26 @@ displacement field (as ANTs' ``*Warp.nii.gz``), so SimpleITK, ANTs
 nibabel, negate the first two components for RAS. The chain it holds is
 fixed native → fixed affine → model field → moving affine⁻¹ → moving native.
 
+The other files, on the same conventions (ITK, LPS mm, a transform maps output points to input
+points):
+
+- ``inverse_transform.nii.gz`` (with ``inverse=True``): fixed ← moving, a displacement field on
+  the **moving** scan's grid that brings the fixed scan onto it (ANTs' ``1InverseWarp.nii.gz``):
+  for a diffeomorphic model the negated velocity field integrated in the model's space (then
+  refined there by fixed-point steps against the forward field), else the written field inverted by :func:`~hypermorph_nb.registration.invert_transform` (ITK's
+  ``InvertDisplacementFieldImageFilter``); the sidecar says which (``inverse_method``);
+- ``moving_affine.tfm``, ``fixed_affine.tfm``: each scan's affine part as an ITK text
+  transform, model-space point → the scan's point (``sitk.ReadTransform`` reads it; it holds the
+  same map as the sidecar's RAS matrix ``*_affine_transform``), so that
+  ``apply_transform("moving_affine.tfm", moving, template)`` brings the moving scan into the
+  model's space;
+- ``jacobian.nii.gz``: the Jacobian determinant of the whole transform ``p ↦ p + d(p)`` on the
+  fixed grid (the volume ratio moving / fixed; ≤ 0 where it folds); the sidecar's
+  ``folding_percent`` is the share of the fixed scan's brain voxels with a determinant ≤ 0.
+
+Each scan's brain mask comes from its mask file, else its label map, else the model's template
+mask after alignment (said in a warning); the sidecar records which (``mask_sources``).
+
 Examples
 --------
 >>> import SimpleITK as sitk
@@ -33,26 +53,43 @@ from concurrent.futures import Executor
 import json
 import os
 import pathlib
+import tempfile
 import uuid
+import warnings
 from typing import Any
 
 import nibabel
 import numpy as np
 import SimpleITK as sitk
+import tensorflow as tf
 from scipy import ndimage
 
-from ..data.alignment import RAS_TO_LPS, to_sitk
+from ..checks.files import check_scan_arguments
+from ..checks.values import check_model_lambda
+from ..data.alignment import RAS_TO_LPS, itk_affine, to_sitk
 from ..data.scans import Reference, Scan, judge, prepare_scan
-from ..metrics import mean_dice
-from ..networks.models import spec_of
+from ..metrics import jacobian_determinant, mean_dice
+from ..networks.models import ModelSpec, spec_of, vxm
+from .apply import invert_transform
 from .cohort import CohortRegistration, Scans, is_cohort, one_pair, register_cohort
 from .files import SIDECAR, RegistrationFiles
-from .pairs import Registrar, lambda_per_pair
-from .refine import check_refine, refine_registration
+from .pairs import Registrar
+from .refine import refine_registration
 
 #: How the written displacement field is to be read.
 CONVENTION = ("transform.nii.gz: ITK displacement field on the fixed scan's grid, LPS mm, "
               "moved(p) = moving(p + d(p)); sitk.DisplacementFieldTransform reads it")
+#: How the inverse field is to be read.
+INVERSE_CONVENTION = ("inverse_transform.nii.gz: ITK displacement field on the moving scan's grid, LPS mm, "
+                      "fixed_on_moving(q) = fixed(q + e(q)); the inverse of transform.nii.gz")
+#: How the affine files are to be read.
+AFFINE_CONVENTION = ("moving_affine.tfm, fixed_affine.tfm: ITK affine (LPS), model-space point -> the scan's "
+                     "point; the same maps as *_affine_transform (RAS 4x4)")
+#: Fixed-point steps that refine a velocity-integrated inverse against the forward field.
+REFINING_STEPS = 10
+#: What each mask source is called in the sidecar.
+MASK_SOURCES = {"mask": "mask file", "labels": "labels", "template": "template mask after alignment",
+                "none": "none (the whole grid)"}
 
 
 def register_scans(model: Any, moving: Scans, fixed: Scans,
@@ -61,7 +98,8 @@ def register_scans(model: Any, moving: Scans, fixed: Scans,
                    fixed_labels: Scans | None = None,
                    moving_mask: Scans | None = None,
                    fixed_mask: Scans | None = None, seed: int = 0,
-                   workers: int = 1, executor: Executor | None = None) -> RegistrationFiles | CohortRegistration:
+                   workers: int = 1, executor: Executor | None = None,
+                   inverse: bool = False) -> RegistrationFiles | CohortRegistration:
     """Register a raw moving scan to a raw fixed scan; write the result on the fixed scan's grid.
 
     Given several scans (a list or a folder) as ``moving`` or ``fixed``, it registers a cohort
@@ -93,7 +131,7 @@ def register_scans(model: Any, moving: Scans, fixed: Scans,
         in the fixed scan's space.
     moving_mask, fixed_mask : path, optional
         Brain masks of the scans; a scan with neither mask nor labels is masked with the
-        space's template mask after alignment.
+        space's template mask after alignment (said in a warning, recorded in the sidecar).
     seed : int
         Seed of the affine alignments' metric sampling.
     workers : int
@@ -103,6 +141,9 @@ def register_scans(model: Any, moving: Scans, fixed: Scans,
         agree whatever runs them, as far as SimpleITK's multi-threaded alignment repeats itself
         (not to the last bit). With either, the model travels as its folder (or
         ``"pretrained:NAME"``): a model given in memory is saved once to a temporary folder.
+    inverse : bool
+        Also write ``inverse_transform.nii.gz`` (fixed ← moving on the moving scan's grid, see
+        the module documentation).
 
     Returns
     -------
@@ -111,14 +152,21 @@ def register_scans(model: Any, moving: Scans, fixed: Scans,
         table, and each pair's :class:`RegistrationFiles` and status). For one pair:
         ``moved`` (the moving scan on the fixed grid, its intensity units), ``moved_labels``
         (with ``moving_labels``, else None), ``transform`` (``transform.nii.gz``, the displacement
-        field, see the module documentation for its convention) and ``sidecar``
-        (``registration.json``: λ, the convention, both affine transforms, the Dice scores when
-        both label maps are given).
+        field, see the module documentation for its convention), ``jacobian``
+        (``jacobian.nii.gz``), ``moving_affine`` and ``fixed_affine`` (``.tfm``),
+        ``inverse_transform`` (with ``inverse=True``, else None) and ``sidecar``
+        (``registration.json``: λ, the conventions, both affine transforms, the mask sources, the
+        folding %, the Dice scores when both label maps are given).
 
     Raises
     ------
+    FileNotFoundError
+        For a missing scan, label map or mask.
     ValueError
-        For a model without a space (saying how to give it one), a 2D model, bad scans (as
+        Before any work: for a model without a space (saying how to give it one), a 2D model,
+        λ outside [0, 1] (or missing for a HyperMorph model), a bad ``refine``, an output folder
+        that is a file or cannot be written, files that are not readable 3D NIfTI/MGZ or lie on
+        another grid than their scan; after the preparation: bad scans (as
         :func:`hypermorph_nb.prepare_scans`), or a scan whose affine alignment to the
         template failed.
 
@@ -135,9 +183,7 @@ def register_scans(model: Any, moving: Scans, fixed: Scans,
         return register_cohort(**locals())
     moving, fixed, moving_labels, fixed_labels, moving_mask, fixed_mask = one_pair(
         moving, fixed, moving_labels, fixed_labels, moving_mask, fixed_mask)
-    refine = check_refine(refine)
-    if spec_of(model).is_hypermorph:
-        lambda_per_pair(lam, batch=1)   # a clear error before the scans are prepared
+    check_model_lambda(lam, hypermorph=spec_of(model).is_hypermorph)   # before the scans are prepared
     space = spec_of(model).space
     if space is None or space.reference is None:
         raise ValueError(
@@ -149,10 +195,14 @@ def register_scans(model: Any, moving: Scans, fixed: Scans,
     if len(space.shape) != 3:
         raise ValueError(f"register_scans registers 3D scans, but this model works on 2D images of "
                          f"{space.shape}; use hnb.export_registration for 2D images")
+    refine = check_scan_arguments(lam=lam, refine=refine, out_dir=out_dir, scans={
+        "moving": (moving, {"labels": moving_labels, "mask": moving_mask}),
+        "fixed": (fixed, {"labels": fixed_labels, "mask": fixed_mask})})
     reference = Reference.from_space(space)
     scans = [Scan.read(moving, labels=moving_labels, mask=moving_mask),
              Scan.read(fixed, labels=fixed_labels, mask=fixed_mask)]
     prepared = [_bring(scan, reference, seed) for scan in scans]
+    sources = [_mask_source(scans[0], reference, "moving"), _mask_source(scans[1], reference, "fixed")]  # warns the caller
     if refine:
         _, field = refine_registration(model, prepared[0][0], prepared[1][0], lam=lam, iterations=refine,
                                        fixed_affine=space.affine)
@@ -167,16 +217,133 @@ def register_scans(model: Any, moving: Scans, fixed: Scans,
                "transform_convention": CONVENTION,
                "moving": str(moving), "fixed": str(fixed),
                "moving_affine_transform": prepared[0][2].tolist(),
-               "fixed_affine_transform": prepared[1][2].tolist(),
+               "fixed_affine_transform": prepared[1][2].tolist(), "affine_convention": AFFINE_CONVENTION,
+               "mask_sources": {"moving": sources[0], "fixed": sources[1]},
                "model_space": space.to_json()}
     if scans[0].labels is not None:
         volumes["moved_labels"] = _sample(scans[0].labels, scans[0].affine, points, order=0).astype(np.int32)
         if scans[1].labels is not None:
             sidecar["dice"] = _dice_report(Registrar.for_model(model), field[None], prepared,
                                            volumes["moved_labels"], scans[1].labels)
-    world = np.einsum("ij,...j->...i", scans[1].affine[:3, :3], _voxel_grid(scans[1].array.shape)) + scans[1].affine[:3, 3]
-    displacement = (points - world) @ RAS_TO_LPS[:3, :3]
-    return _write(pathlib.Path(out_dir), volumes, scans[1].affine, displacement, sidecar)
+    volumes["jacobian"] = _jacobian(points, scans[1].affine)
+    brain = _native_brain(scans[1], space.reference_mask, space.affine, prepared[1][2])
+    sidecar["folding_percent"] = float(100 * np.mean(volumes["jacobian"][brain] <= 0)) if brain.any() else 0.0
+    sidecar["folding_region"] = f"the fixed scan's brain ({sources[1]})"
+    fields = {"transform": (_displacement(points, scans[1].affine), scans[1].affine)}
+    if inverse:
+        fields["inverse_transform"] = _inverse(model, lam, refine, field, prepared, scans, fields["transform"],
+                                               space.affine, sidecar)
+    affines = {"moving_affine": prepared[0][2], "fixed_affine": prepared[1][2]}
+    return _write(pathlib.Path(out_dir), volumes, scans[1].affine, fields, affines, sidecar)
+
+
+def _mask_source(scan: Scan, reference: Reference, role: str) -> str:
+    """Where the scan's brain mask comes from (:data:`MASK_SOURCES`); a warning when the template lends it."""
+    if scan.brain is not None:
+        return MASK_SOURCES["mask" if scan.mask is not None else "labels"]
+    if reference.mask is None:
+        return MASK_SOURCES["none"]
+    warnings.warn(f"{scan.path}: the {role} scan has neither a brain mask nor a label map, so it is masked with "
+                  "the model's template brain mask after alignment (coarser than its own); give its mask "
+                  f"({role}_mask=, --{role}-mask), e.g. from SynthStrip or HD-BET", UserWarning, stacklevel=3)
+    return MASK_SOURCES["template"]
+
+
+def _displacement(points: np.ndarray, affine: np.ndarray) -> np.ndarray:
+    """ITK displacements (LPS mm) from each voxel's world point of the grid ``affine`` to ``points`` (RAS)."""
+    world = np.einsum("ij,...j->...i", affine[:3, :3], _voxel_grid(points.shape[:3])) + affine[:3, 3]
+    displacement: np.ndarray = (points - world) @ RAS_TO_LPS[:3, :3]
+    return displacement
+
+
+def _jacobian(points: np.ndarray, affine: np.ndarray) -> np.ndarray:
+    """Jacobian determinant of the voxel ↦ point map, from ``points`` in voxels of the grid ``affine``."""
+    inverse = np.linalg.inv(affine)
+    voxels = np.einsum("ij,...j->...i", inverse[:3, :3], points) + inverse[:3, 3]
+    return jacobian_determinant(voxels - _voxel_grid(points.shape[:3])).astype(np.float32)
+
+
+def _native_brain(scan: Scan, template_mask: np.ndarray | None, grid: np.ndarray,
+                  transform: np.ndarray) -> np.ndarray:
+    """The scan's brain on its own grid: its mask or labels, else the template mask carried back."""
+    if scan.brain is not None:
+        return np.asarray(scan.brain, bool)
+    if template_mask is None:
+        return np.ones(scan.array.shape, bool)
+    to_grid = np.linalg.inv(grid) @ np.linalg.inv(transform) @ scan.affine
+    voxels = np.einsum("ij,...j->...i", to_grid[:3, :3], _voxel_grid(scan.array.shape)) + to_grid[:3, 3]
+    carried = ndimage.map_coordinates(np.asarray(template_mask, np.float32), np.moveaxis(voxels, -1, 0), order=0,
+                                      mode="constant", cval=0.0)
+    return np.asarray(carried > 0.5)
+
+
+def _inverse(model: Any, lam: float | None, refine: int, field: np.ndarray,
+             prepared: Sequence[tuple[np.ndarray, np.ndarray, np.ndarray]], scans: Sequence[Scan],
+             forward: tuple[np.ndarray, np.ndarray], grid: np.ndarray,
+             sidecar: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
+    """The inverse field (LPS mm) on the moving scan's grid and that grid's affine; the method in ``sidecar``.
+
+    A diffeomorphic model's velocity field, negated and integrated in the model's space as the
+    model integrates its own, gives the inverse model field, refined there against the forward
+    field ``field`` (:func:`_refined_inverse`); the chain is then composed as the forward one with
+    the scans' roles exchanged. Otherwise (or after refinement, which
+    keeps no velocity) the written field is inverted by :func:`invert_transform`.
+    """
+    spec = spec_of(model)
+    sidecar["inverse_transform_convention"] = INVERSE_CONVENTION
+    if spec.options.get("diffeomorphic", False) and not refine:
+        sidecar["inverse_method"] = ("the model's velocity field, negated and integrated in the model's space, "
+                                     "refined by fixed-point steps against its forward field")
+        inverse_field = _refined_inverse(_integrated_inverse(model, spec, prepared, lam), field)
+        points = _pull_points(inverse_field, grid, prepared[1][2], prepared[0][2], scans[0].array.shape,
+                              scans[0].affine)
+        return _displacement(points, scans[0].affine), scans[0].affine
+    sidecar["inverse_method"] = "transform.nii.gz inverted by ITK's InvertDisplacementFieldImageFilter"
+    with tempfile.TemporaryDirectory() as folder:
+        path = os.path.join(folder, "transform.nii.gz")
+        sitk.WriteImage(to_sitk(forward[0].astype(np.float32), forward[1], vector=True), path)
+        inverted = invert_transform(path, scans[0].path)
+    assert isinstance(inverted, nibabel.Nifti1Image)   # no out: the image itself
+    return np.asarray(inverted.dataobj)[..., 0, :], scans[0].affine
+
+
+def _refined_inverse(inverse: np.ndarray, flow: np.ndarray) -> np.ndarray:
+    """``inverse`` refined towards ``w(x) = -u(x + w(x))``, the inverse of ``x ↦ x + u(x)`` (grid voxels).
+
+    :data:`REFINING_STEPS` fixed-point steps ``w ← -u(x + w)``, each kept where it lowers the residual.
+    """
+    grid = _voxel_grid(flow.shape[:3])
+
+    def residual(candidate: np.ndarray) -> np.ndarray:
+        at = np.moveaxis(grid + candidate, -1, 0)
+        pulled = np.stack([ndimage.map_coordinates(flow[..., axis], at, order=1, mode="nearest")
+                           for axis in range(3)], axis=-1)
+        return np.asarray(candidate + pulled)
+
+    remainder = residual(inverse)
+    for _ in range(REFINING_STEPS):
+        candidate = inverse - remainder
+        candidate_remainder = residual(candidate)
+        better = (np.linalg.norm(candidate_remainder, axis=-1) < np.linalg.norm(remainder, axis=-1))[..., None]
+        inverse = np.where(better, candidate, inverse)
+        remainder = np.where(better, candidate_remainder, remainder)
+    return inverse
+
+
+def _integrated_inverse(model: Any, spec: ModelSpec, prepared: Sequence[tuple[np.ndarray, np.ndarray, np.ndarray]],
+                        lam: float | None) -> np.ndarray:
+    """The model's inverse displacement (voxels of its grid): its velocity negated and integrated where the
+    model integrates it (on the coarse grid of a ``downsample`` model, then upsampled as the model does)."""
+    inputs = [tf.constant(image[None, ..., None], tf.float32) for image, _, _ in prepared]
+    if spec.is_hypermorph:
+        inputs.append(tf.constant([[lam]], tf.float32))
+    integrate = vxm.layers.VecInt(method="ss", int_steps=int(spec.options.get("int_steps", 7)))
+    if spec.downsample == 1:
+        return np.asarray(integrate(-model(inputs, training=False)[1]).numpy()[0])
+    # a downsampled model integrates on its coarse grid, then upsamples (networks.resolution): the same here
+    upsample = model.get_layer("upsample_field")
+    velocity = tf.keras.Model(model.inputs, upsample.input)(inputs, training=False)
+    return np.asarray(upsample(integrate(-velocity)).numpy()[0])
 
 
 def _bring(scan: Scan, reference: Reference, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -234,9 +401,11 @@ def _dice_report(registrar: Registrar, flow: np.ndarray,
             "affine_only_model_space": mean_dice(moving, fixed)}
 
 
-def _write(out: pathlib.Path, volumes: dict[str, np.ndarray], affine: np.ndarray, displacement: np.ndarray,
+def _write(out: pathlib.Path, volumes: dict[str, np.ndarray], affine: np.ndarray,
+           fields: dict[str, tuple[np.ndarray, np.ndarray]], affines: dict[str, np.ndarray],
            sidecar: dict[str, Any]) -> RegistrationFiles:
-    """Write the images, the field and the sidecar under temporary names, then rename them."""
+    """Write the images (on ``affine``), the fields (each on its grid), the ``.tfm`` affines and the
+    sidecar under temporary names, then rename them."""
     out.mkdir(parents=True, exist_ok=True)
     staged = {}
     try:
@@ -245,9 +414,13 @@ def _write(out: pathlib.Path, volumes: dict[str, np.ndarray], affine: np.ndarray
             image.header.set_xyzt_units("mm")
             staged[name] = (_temporary(out, ".nii.gz"), out / f"{name}.nii.gz")
             nibabel.save(image, staged[name][0])
-        staged["transform"] = (_temporary(out, ".nii.gz"), out / "transform.nii.gz")
-        sitk.WriteImage(to_sitk(displacement.astype(np.float32), affine, vector=True), staged["transform"][0],
-                        useCompression=True)
+        for name, (displacement, grid) in fields.items():
+            staged[name] = (_temporary(out, ".nii.gz"), out / f"{name}.nii.gz")
+            sitk.WriteImage(to_sitk(displacement.astype(np.float32), grid, vector=True), staged[name][0],
+                            useCompression=True)
+        for name, matrix in affines.items():
+            staged[name] = (_temporary(out, ".tfm"), out / f"{name}.tfm")
+            sitk.WriteTransform(itk_affine(matrix), staged[name][0])
         sidecar = {**sidecar, "files": {name: final.name for name, (_, final) in staged.items()}}
         staged["sidecar"] = (_temporary(out, ".json"), out / SIDECAR)
         pathlib.Path(staged["sidecar"][0]).write_text(json.dumps(sidecar, indent=2))
@@ -257,7 +430,9 @@ def _write(out: pathlib.Path, volumes: dict[str, np.ndarray], affine: np.ndarray
         for temporary, _ in staged.values():
             if os.path.exists(temporary):
                 os.remove(temporary)
-    return RegistrationFiles.in_folder(out, transform="transform.nii.gz", moved_labels="moved_labels" in volumes)
+    return RegistrationFiles.in_folder(out, transform="transform.nii.gz", moved_labels="moved_labels" in volumes,
+                                       jacobian="jacobian" in volumes, inverse_transform="inverse_transform" in fields,
+                                       affines=bool(affines))
 
 
 def _temporary(folder: pathlib.Path, suffix: str) -> str:

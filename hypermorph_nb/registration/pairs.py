@@ -20,10 +20,10 @@ from numpy.typing import ArrayLike
 import numpy as np
 import tensorflow as tf
 
-from ..checks.values import check_lambda
+from ..checks.values import check_lambda, check_refine
 from ..checks.inputs import check_finite, check_model_shape, prepare_pair, spatial_image
 from ..networks.models import spec_of, vxm
-from .refine import check_refine, refine_registration
+from .refine import refine_registration
 
 _REGISTRARS: weakref.WeakKeyDictionary[Any, Registrar] = weakref.WeakKeyDictionary()
 

@@ -42,8 +42,6 @@ True
 from __future__ import annotations
 
 from collections.abc import Sequence
-
-import numbers
 from typing import Any
 
 from numpy.typing import ArrayLike
@@ -51,7 +49,7 @@ import numpy as np
 import tensorflow as tf
 
 from ..checks.affines import orientation, voxel_sizes
-from ..checks.values import check_lambda
+from ..checks.values import check_lambda, check_refine
 from ..networks.description import DEFAULT_BASELINE_LAMBDA
 from ..networks.losses import LossConfig, weighted_terms
 from ..networks.models import ModelSpec, spec_of, vxm
@@ -64,24 +62,6 @@ DEFAULT_LEVELS = 2
 MIN_LEVEL_SIDE = 8
 _BETA1, _BETA2, _EPSILON = 0.9, 0.999, 1e-8
 _LEVEL_CACHE: dict[tuple[tuple[int, ...], LossConfig, int], _Level] = {}
-
-
-def check_refine(refine: Any) -> int:
-    """``refine`` as a number of iterations (an int ≥ 0), or a clear error.
-
-    Examples
-    --------
-    >>> check_refine(20), check_refine(0)
-    (20, 0)
-    >>> check_refine(2.5)
-    Traceback (most recent call last):
-    ...
-    ValueError: refine must be a whole number of iterations >= 0 (0 leaves the network's field as it is), got 2.5
-    """
-    if isinstance(refine, bool) or not isinstance(refine, numbers.Integral) or refine < 0:
-        raise ValueError("refine must be a whole number of iterations >= 0 (0 leaves the network's field "
-                         f"as it is), got {refine!r}")
-    return int(refine)
 
 
 def refine_field(moving: np.ndarray, fixed: np.ndarray, start: np.ndarray, *, lam: float, iterations: int,

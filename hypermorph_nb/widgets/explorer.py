@@ -33,7 +33,8 @@ from ..metrics import dice_batch
 from ..viz.drawing import format_lam, label_colors
 from ..networks.models import require_hypermorph
 from ..registration.pairs import Registrar
-from ..registration.refine import check_refine, refine_registration
+from ..checks.values import check_refine
+from ..registration.refine import refine_registration
 from .controls import LambdaControls
 from .explorer_inputs import ArrayOrFile, pair_dataset, slice_sliders
 from .error_box import ErrorBox
