@@ -117,13 +117,7 @@ def apply_transform(transform: Transforms, image: str | os.PathLike[str] | nibab
         for step in reversed(steps):
             points = step(points)
         warped.flat[start:start + points.shape[1]] = _sample(values, to_voxels, points, order=order)
-    result = nibabel.Nifti1Image(warped, grid.affine)
-    result.header.set_xyzt_units("mm")
-    if target is None:
-        return result
-    target.parent.mkdir(parents=True, exist_ok=True)
-    nibabel.save(result, target)
-    return target
+    return _deliver(nibabel.Nifti1Image(warped, grid.affine), target)
 
 
 def invert_transform(transform: str | os.PathLike[str],
@@ -226,6 +220,11 @@ def invert_transform(transform: str | os.PathLike[str],
         components[start:stop] = (_polish(forward, points, points + components[start:stop].T) - points).T
     result = nibabel.Nifti1Image(components.reshape(*grid.shape[:3], 1, 3).astype(np.float32), grid.affine)
     result.header.set_intent("vector")
+    return _deliver(result, target)
+
+
+def _deliver(result: nibabel.Nifti1Image, target: pathlib.Path | None) -> nibabel.Nifti1Image | pathlib.Path:
+    """The image in mm, returned as it is (no ``target``) or written there and its path returned."""
     result.header.set_xyzt_units("mm")
     if target is None:
         return result
