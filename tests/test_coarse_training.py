@@ -43,6 +43,7 @@ def test_a_downsampled_model_keeps_its_full_resolution_space_and_record():
     assert hnb.networks.spec_of(coarse_network(model)).inshape == (10, 12, 10)
 
 
+@pytest.mark.slow   # trains twice to compare; coarse training itself stays in the fast tier
 def test_a_downsampled_model_resumes_exactly(tmp_path):
     data = hnb.data.synthetic(6, SHAPE, seed=0)
     settings = {"steps_per_epoch": 3, "seed": 2, "label_weight": 0.5, **QUIET}

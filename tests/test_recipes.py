@@ -2,6 +2,7 @@
 import json
 
 import numpy as np
+import pytest
 
 import hypermorph_nb as hnb
 from hypermorph_nb.cli import main
@@ -23,6 +24,7 @@ def test_label_supervision_only_when_the_data_carry_label_maps():
     assert VOLUMES.train_options(labelled)["loss"].image_loss == "ncc"
 
 
+@pytest.mark.slow   # trains with the 3D recipe; building it stays in the fast tier
 def test_the_recipe_trains_and_the_model_records_it():
     data = hnb.data.synthetic(6, (24, 24, 24), seed=0)
     model = VOLUMES.build(data.shape, nb_features=SMALL, seed=0)

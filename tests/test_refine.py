@@ -122,6 +122,7 @@ def test_the_model_loss_settings_are_the_ones_optimised(pair2d):
     assert np.abs(refined - mse_default).max() > 1e-3
 
 
+@pytest.mark.slow   # refines a diffeomorphic model; the other refinement tests stay fast
 def test_a_diffeomorphic_model_is_refined_through_its_velocity(pair2d):
     moving, fixed = pair2d
     model = tiny((32, 32), diffeomorphic=True, int_steps=5)

@@ -75,6 +75,7 @@ def test_the_wrapper_runs_the_coarse_network_on_block_means(builder, shape):
     np.testing.assert_allclose(moved[0, ..., 0], warped, atol=1e-4)  # full-resolution image, upsampled field
 
 
+@pytest.mark.slow   # trains: the fast tier builds and runs downsampled models elsewhere
 def test_a_downsampled_model_trains_saves_and_loads(tmp_path):
     data = hnb.data.synthetic(6, (24, 24, 24), seed=0)
     model = hnb.build_hypermorph((24, 24, 24), nb_features=TINY_FEATURES, conditioning="film", downsample=2,

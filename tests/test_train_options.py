@@ -21,6 +21,7 @@ def _run(**options):
     return model, history
 
 
+@pytest.mark.slow   # trains two models to compare them
 def test_grouped_and_flat_keywords_train_the_same_model(tmp_path):
     validation = synthetic(4, (16, 16), seed=3)
     grouped, history = _run(loss=LossConfig(image_sigma=0.1),

@@ -107,6 +107,7 @@ def test_a_healthy_noisy_run_is_not_stopped(small_data):
     assert history.stop_reason == "" and history.epochs == 5
 
 
+@pytest.mark.slow   # trains a while to show no false alarm
 def test_a_negative_ncc_loss_trains_on_without_a_false_alarm():
     # NCC losses start near 0 and fall towards −1: ten times a negative level is *below* it
     data = hnb.data.synthetic(8, (32, 32), seed=0)
