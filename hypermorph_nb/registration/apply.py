@@ -217,7 +217,7 @@ def invert_transform(transform: str | os.PathLike[str],
     for start in range(0, components.shape[0], CHUNK):
         points = _voxel_points(grid.shape[:3], to_lps, start)
         stop = start + points.shape[1]
-        components[start:stop] = (_polish(forward, points, points + components[start:stop].T) - points).T
+        components[start:stop] = (polish_inverse(forward, points, points + components[start:stop].T) - points).T
     result = nibabel.Nifti1Image(components.reshape(*grid.shape[:3], 1, 3).astype(np.float32), grid.affine)
     result.header.set_intent("vector")
     return _deliver(result, target)
@@ -382,7 +382,7 @@ def _sample(values: np.ndarray, to_voxels: np.ndarray, points: np.ndarray, *, or
     return np.where(_inside(voxels, values.shape), sampled, 0).astype(values.dtype)
 
 
-def _polish(forward: PointMap, points: np.ndarray, inverse: np.ndarray) -> np.ndarray:
+def polish_inverse(forward: PointMap, points: np.ndarray, inverse: np.ndarray) -> np.ndarray:
     """Points ``ψ(q)`` ``(3, n)`` refined towards ``forward(ψ(q)) = q`` by steps ``ψ ← ψ - (forward(ψ) - q)``.
 
     A step is kept where it lowers the error; points that ``forward`` leaves undefined (NaN:

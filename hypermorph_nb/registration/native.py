@@ -70,7 +70,7 @@ from ..data.alignment import RAS_TO_LPS, itk_affine, to_sitk
 from ..data.scans import Reference, Scan, judge, prepare_scan
 from ..metrics import jacobian_determinant, mean_dice
 from ..networks.models import ModelSpec, spec_of, vxm
-from .apply import invert_transform
+from .apply import invert_transform, polish_inverse
 from .cohort import CohortRegistration, Scans, is_cohort, one_pair, register_cohort
 from .files import SIDECAR, RegistrationFiles
 from .pairs import Registrar
@@ -85,8 +85,6 @@ INVERSE_CONVENTION = ("inverse_transform.nii.gz: ITK displacement field on the m
 #: How the affine files are to be read.
 AFFINE_CONVENTION = ("moving_affine.tfm, fixed_affine.tfm: ITK affine (LPS), model-space point -> the scan's "
                      "point; the same maps as *_affine_transform (RAS 4x4)")
-#: Fixed-point steps that refine a velocity-integrated inverse against the forward field.
-REFINING_STEPS = 10
 #: What each mask source is called in the sidecar.
 MASK_SOURCES = {"mask": "mask file", "labels": "labels", "template": "template mask after alignment",
                 "none": "none (the whole grid)"}
@@ -310,24 +308,18 @@ def _inverse(model: Any, lam: float | None, refine: int, field: np.ndarray,
 def _refined_inverse(inverse: np.ndarray, flow: np.ndarray) -> np.ndarray:
     """``inverse`` refined towards ``w(x) = -u(x + w(x))``, the inverse of ``x ↦ x + u(x)`` (grid voxels).
 
-    :data:`REFINING_STEPS` fixed-point steps ``w ← -u(x + w)``, each kept where it lowers the residual.
+    The fixed-point steps of :func:`~hypermorph_nb.registration.apply.polish_inverse` (as for an
+    inverted written field), on the grid's voxel points.
     """
-    grid = _voxel_grid(flow.shape[:3])
+    points = _voxel_grid(flow.shape[:3]).reshape(-1, 3).T
 
-    def residual(candidate: np.ndarray) -> np.ndarray:
-        at = np.moveaxis(grid + candidate, -1, 0)
+    def forward(at: np.ndarray) -> np.ndarray:   # x + u(x) at voxel points (3, n)
         pulled = np.stack([ndimage.map_coordinates(flow[..., axis], at, order=1, mode="nearest")
-                           for axis in range(3)], axis=-1)
-        return np.asarray(candidate + pulled)
+                           for axis in range(3)])
+        return np.asarray(at + pulled)
 
-    remainder = residual(inverse)
-    for _ in range(REFINING_STEPS):
-        candidate = inverse - remainder
-        candidate_remainder = residual(candidate)
-        better = (np.linalg.norm(candidate_remainder, axis=-1) < np.linalg.norm(remainder, axis=-1))[..., None]
-        inverse = np.where(better, candidate, inverse)
-        remainder = np.where(better, candidate_remainder, remainder)
-    return inverse
+    refined = polish_inverse(forward, points, points + inverse.reshape(-1, 3).T)
+    return np.asarray((refined - points).T.reshape(inverse.shape))
 
 
 def _integrated_inverse(model: Any, spec: ModelSpec, prepared: Sequence[tuple[np.ndarray, np.ndarray, np.ndarray]],
