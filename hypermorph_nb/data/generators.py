@@ -16,7 +16,7 @@ seen without the interruption.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any, TYPE_CHECKING
 
 from numpy.typing import ArrayLike
@@ -29,6 +29,7 @@ from ..checks.arrays import check_count
 
 if TYPE_CHECKING:
     from .dataset import Dataset
+    from ..networks.hyperparameters import Hyperparameter
 
 
 
@@ -69,6 +70,10 @@ class PairBatches:
         the voxel-to-world affines of the images drawn (``data`` must be a
         Dataset with affines), e.g. to write registrations as NIfTI files.
         Off by default: the batches hold exactly what training needs.
+    extra_sampling : sequence of (Hyperparameter, LambdaSampling)
+        A model's hyperparameters besides λ and how to draw them: each batch carries
+        ``batch[name]`` ``(B, 1)``, the sampling's draw over [0, 1] mapped onto the
+        hyperparameter's range, drawn after λ (so λ's stream is unchanged).
 
     Examples
     --------
@@ -89,7 +94,8 @@ class PairBatches:
     def __init__(self, data: Dataset | ArrayLike, *, batch_size: int = 1, seed: int = 0,
                  lam_sampling: LambdaSampling | str | dict[str, Any] | float | None = None,
                  include_labels: bool = False, include_affines: bool = False,
-                 label_structures: int | None = None) -> None:
+                 label_structures: int | None = None,
+                 extra_sampling: Sequence[tuple[Hyperparameter, LambdaSampling]] = ()) -> None:
         data = as_dataset(data, name="training images")
         self.images = data.images
         if len(self.images) < 2:
@@ -121,6 +127,7 @@ class PairBatches:
             self.affines = data.affines
         self.seed = int(seed)
         self.lam_sampling = None if lam_sampling is None else LambdaSampling.coerce(lam_sampling)
+        self.extra_sampling = [(hyper, LambdaSampling.coerce(sampling)) for hyper, sampling in extra_sampling]
 
     def batch(self, step: int) -> dict[str, np.ndarray]:
         """The batch of training step ``step``: dict with moving, fixed (and lam, labels)."""
@@ -130,6 +137,9 @@ class PairBatches:
         batch = {"moving": self.images[moving], "fixed": self.images[fixed]}
         if self.lam_sampling is not None:
             batch["lam"] = self.lam_sampling.sample(rng, self.batch_size)[:, None]
+        for hyper, sampling in self.extra_sampling:
+            unit = sampling.sample(rng, self.batch_size)[:, None]
+            batch[hyper.name] = (hyper.low + (hyper.high - hyper.low) * unit).astype(np.float32)
         if self.labels is not None:
             batch["moving_labels"] = self.labels[moving]
             batch["fixed_labels"] = self.labels[fixed]
@@ -165,6 +175,8 @@ class PairBatches:
         }
         if self.lam_sampling is not None:
             signature["lam"] = tf.TensorSpec((self.batch_size, 1), tf.float32)
+        for hyper, _ in self.extra_sampling:
+            signature[hyper.name] = tf.TensorSpec((self.batch_size, 1), tf.float32)
         if self.labels is not None:
             for key in ("moving_labels", "fixed_labels"):
                 signature[key] = tf.TensorSpec((self.batch_size, *shape[:-1]), tf.int32)

@@ -45,7 +45,8 @@ __all__ = ["lambda_sweep", "baseline_sweep", "score_pairs", "identity_scores", "
 
 def score_pairs(model: tf.keras.Model, data: Dataset | np.ndarray, *, pairs: ArrayLike,
                 lam: float | None = None, labels: ArrayLike | None = None,
-                batch_size: int | None = None, progress: bool | str = "none") -> PairScores:
+                batch_size: int | None = None, progress: bool | str = "none",
+                **hyperparameters: float) -> PairScores:
     """Register ``pairs`` of ``data`` (one λ for all) and score each registration.
 
     Parameters
@@ -65,6 +66,8 @@ def score_pairs(model: tf.keras.Model, data: Dataset | np.ndarray, *, pairs: Arr
         image shape (8 for 2D images, fewer for large volumes).
     progress : {'auto', 'bar', 'log', 'none'} or bool
         A progress bar, as ``train``'s ``progress`` (True: 'auto', False: 'none').
+    **hyperparameters : float
+        The other hyperparameters of a model conditioned on more than λ (``label_weight=0.5``).
 
     Returns
     -------
@@ -86,7 +89,7 @@ def score_pairs(model: tf.keras.Model, data: Dataset | np.ndarray, *, pairs: Arr
     labels = labels_of(data, labels)
     with _progress_bar(len(pairs), "registrations", progress) as bar:
         scores = _register_and_score(registrar, data, pairs, None if lam is None else float(lam),
-                                     labels, batch_size, bar)
+                                     labels, batch_size, bar, hyperparameters)
     if scores.dice is not None:
         scores.dice = np.where(label_presence(data, pairs, labels), scores.dice, np.nan)
     return scores
@@ -147,7 +150,8 @@ def identity_scores(data: Dataset | np.ndarray, *, pairs: ArrayLike,
 
 def lambda_sweep(model: tf.keras.Model, data: Dataset | np.ndarray, lams: ArrayLike, *,
                  pairs: ArrayLike | None = None, n_pairs: int = 16, seed: int = 0,
-                 batch_size: int | None = None, progress: bool | str = "auto") -> SweepResult:
+                 batch_size: int | None = None, progress: bool | str = "auto",
+                 **hyperparameters: float) -> SweepResult:
     """Register validation pairs at every λ of a grid and score them (2D or 3D).
 
     All λ × pair registrations go through the model's compiled function in
@@ -176,6 +180,8 @@ def lambda_sweep(model: tf.keras.Model, data: Dataset | np.ndarray, lams: ArrayL
         A progress bar (registrations done, rate, time left): 'auto' shows it except under
         CI or papermill, 'log' writes plain lines for log files; True and False mean 'auto'
         and 'none', as before.
+    **hyperparameters : float
+        Where a model conditioned on more than λ holds the others (``label_weight=0.5``).
 
     Returns
     -------
@@ -204,7 +210,7 @@ def lambda_sweep(model: tf.keras.Model, data: Dataset | np.ndarray, lams: ArrayL
     pairs = resolve_pairs(pairs, len(data), n_pairs=n_pairs, seed=seed)
     labels = labels_of(data, None)
     with _progress_bar(len(lams) * len(pairs), "λ sweep", progress) as bar:
-        scores = [_register_and_score(registrar, data, pairs, float(lam), labels, batch_size, bar)
+        scores = [_register_and_score(registrar, data, pairs, float(lam), labels, batch_size, bar, hyperparameters)
                   for lam in lams]
     return _sweep_result(lams, pairs, labels, data, _concatenate(scores))
 
@@ -256,7 +262,7 @@ def baseline_sweep(models: dict[float, tf.keras.Model], data: Dataset | np.ndarr
     return _sweep_result(lams, pairs, labels, data, _concatenate(scores))
 
 
-def _register_and_score(registrar, data, pairs, lam, labels, batch_size, bar):
+def _register_and_score(registrar, data, pairs, lam, labels, batch_size, bar, hyperparameters=None):
     """Register ``pairs`` at one ``lam`` (None for a baseline) in batches and score them.
 
     Dice is left unmasked: the caller applies :func:`label_presence` once per pair.
@@ -265,7 +271,7 @@ def _register_and_score(registrar, data, pairs, lam, labels, batch_size, bar):
     for start in range(0, len(pairs), batch_size):
         chunk = pairs[start:start + batch_size]
         moving, fixed = data.images[chunk[:, 0]], data.images[chunk[:, 1]]
-        moved, flow = registrar.predict(moving, fixed, lam)
+        moved, flow = registrar.predict(moving, fixed, lam, **(hyperparameters or {}))
         mse.append(image_mse(moved, fixed, per_image=True))
         ncc.append(image_ncc(moved, fixed, per_image=True))
         folding.append(np.atleast_1d(folding_fraction(flow)))

@@ -33,6 +33,8 @@ import tensorflow as tf
 import neurite as ne
 import voxelmorph as vxm
 
+from .hyperparameters import unit_grid
+
 #: Hypernetwork input encodings: the ICLR 2024 magnitude-invariant one, and the tutorial's raw λ.
 HYPER_ENCODINGS = ("mip", "tutorial")
 #: Ways to condition the U-Net on λ.
@@ -44,7 +46,8 @@ RESIDUAL_FRACTION = 0.1
 
 
 class LambdaEncoding(tf.keras.layers.Layer):
-    """Encode λ of shape ``(batch, 1)`` as ``[λ, 1 − λ]`` (constant L1 magnitude).
+    """Encode λ of shape ``(batch, 1)`` as ``[λ, 1 − λ]`` (constant L1 magnitude); ``(batch, k)`` as
+    ``[h, 1 − h]`` (all ``h`` first, then all ``1 − h``).
 
     Examples
     --------
@@ -96,7 +99,7 @@ def check_units(units: Sequence[int], name: str) -> list[int]:
     return units
 
 
-def build_hypernetwork(units: Sequence[int], *, encoding: str = "mip",
+def build_hypernetwork(units: Sequence[int], *, encoding: str = "mip", inputs: int = 1,
                        name: str = "hypernetwork") -> tf.keras.Model:
     """The dense hypernetwork that maps λ to the U-Net's hidden code.
 
@@ -105,12 +108,15 @@ def build_hypernetwork(units: Sequence[int], *, encoding: str = "mip",
     units : sequence of int
         Units of the Dense ReLU layers.
     encoding : {'mip', 'tutorial'}
-        ``'mip'`` feeds ``[λ, 1 − λ]``; ``'tutorial'`` feeds λ itself.
+        ``'mip'`` feeds ``[λ, 1 − λ]`` (for several hyperparameters ``[h, 1 − h]`` of each);
+        ``'tutorial'`` feeds λ itself.
+    inputs : int
+        Number of hyperparameters (1: λ alone).
 
     Returns
     -------
     tf.keras.Model
-        Input ``lambda`` of shape ``(batch, 1)``.
+        Input ``lambda`` of shape ``(batch, inputs)``.
 
     Examples
     --------
@@ -120,7 +126,7 @@ def build_hypernetwork(units: Sequence[int], *, encoding: str = "mip",
     """
     check_conditioning("hypernetwork", encoding)
     units = check_units(units, "hyper_units")
-    lam = tf.keras.Input(shape=[1], name="lambda")
+    lam = tf.keras.Input(shape=[int(inputs)], name="lambda")
     hidden = LambdaEncoding(name="lambda_encoding")(lam) if encoding == "mip" else lam
     for index, width in enumerate(units):
         hidden = tf.keras.layers.Dense(width, activation="relu", name=f"hyper_dense_{index}")(hidden)
@@ -149,7 +155,9 @@ def init_residual_hyperconvs(layers: Iterable[Any], hypernetwork: tf.keras.Model
     int
         Number of layers rescaled.
     """
-    code = hypernetwork(tf.linspace(0.0, 1.0, 11)[:, None])
+    inputs = int(hypernetwork.inputs[0].shape[-1])
+    # λ alone: 11 values over [0, 1]; several hyperparameters: a 5-point grid of the unit cube
+    code = hypernetwork(tf.linspace(0.0, 1.0, 11)[:, None] if inputs == 1 else unit_grid(5, inputs))
     count = 0
     for layer in layers:
         kernel_shape = layer.hyperkernel[3]
@@ -166,7 +174,7 @@ def init_residual_hyperconvs(layers: Iterable[Any], hypernetwork: tf.keras.Model
 
 
 def build_film_vxm(inshape: Sequence[int], *, nb_features: Sequence[Sequence[int]] | None = None,
-                   int_steps: int = 0, film_units: Sequence[int] = FILM_UNITS,
+                   int_steps: int = 0, film_units: Sequence[int] = FILM_UNITS, hyper_inputs: int = 1,
                    name: str = "film") -> tf.keras.Model:
     """A VoxelMorph U-Net conditioned on λ by feature-wise scale and shift (FiLM).
 
@@ -186,6 +194,8 @@ def build_film_vxm(inshape: Sequence[int], *, nb_features: Sequence[Sequence[int
         Scaling-and-squaring steps; 0 for a displacement field.
     film_units : sequence of int
         Hidden units of the λ-MLP (ReLU).
+    hyper_inputs : int
+        Number of hyperparameters the MLP takes (1: λ alone), each encoded as ``[h, 1 − h]``.
     name : str
 
     Returns
@@ -207,7 +217,7 @@ def build_film_vxm(inshape: Sequence[int], *, nb_features: Sequence[Sequence[int
     conv_features = enc_nf + dec_nf
     source = tf.keras.Input(shape=(*inshape, 1), name=f"{name}_source_input")
     target = tf.keras.Input(shape=(*inshape, 1), name=f"{name}_target_input")
-    lam = tf.keras.Input(shape=[1], name="lambda")
+    lam = tf.keras.Input(shape=[int(hyper_inputs)], name="lambda")
 
     hidden = LambdaEncoding(name="lambda_encoding")(lam)
     for index, width in enumerate(film_units):

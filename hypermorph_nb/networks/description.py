@@ -42,7 +42,10 @@ class TrainingRecord:
     lam : float or None
         The fixed λ of a VoxelMorph baseline.
     label_weight : float
-        Weight of the label (Dice) term, 0 when training used images only.
+        Weight of the label (Dice) term, 0 when training used images only (or learned it).
+    hyper_sampling : dict or None
+        How the model's hyperparameters besides λ were drawn (``{'label_weight': 'uniform'}``);
+        None for λ alone.
     steps : int
         Optimizer steps taken so far.
     """
@@ -54,6 +57,7 @@ class TrainingRecord:
     lam: float | None = None
     label_weight: float = 0.0
     steps: int = 0
+    hyper_sampling: dict[str, str] | None = None
 
     def loss_config(self) -> LossConfig:
         """The :class:`LossConfig` the model was trained with."""
@@ -61,8 +65,11 @@ class TrainingRecord:
                           ncc_window=self.ncc_window)
 
     def to_json(self) -> dict[str, Any]:
-        """A JSON-serialisable dict."""
-        return dataclasses.asdict(self)
+        """A JSON-serialisable dict (``hyper_sampling`` only when there is one)."""
+        config = dataclasses.asdict(self)
+        if self.hyper_sampling is None:
+            del config["hyper_sampling"]
+        return config
 
     @classmethod
     def from_json(cls, config: dict[str, Any]) -> TrainingRecord:

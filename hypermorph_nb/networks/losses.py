@@ -157,7 +157,7 @@ def label_term(fixed_labels: tf.Tensor, moved_labels: tf.Tensor) -> tf.Tensor:
 
 def weighted_terms(fixed: tf.Tensor, moved: tf.Tensor, flow: tf.Tensor, lam: tf.Tensor | float,
                    config: LossConfig = LossConfig(), *, labels: tuple[tf.Tensor, tf.Tensor] | None = None,
-                   label_weight: float = 0.0) -> dict[str, tf.Tensor]:
+                   label_weight: tf.Tensor | float = 0.0) -> dict[str, tf.Tensor]:
     """The per-sample terms of the λ-weighted loss.
 
     Parameters
@@ -169,8 +169,9 @@ def weighted_terms(fixed: tf.Tensor, moved: tf.Tensor, flow: tf.Tensor, lam: tf.
     config : LossConfig
     labels : tuple of tf.Tensor, optional
         ``(fixed_onehot, moved_onehot)`` for the label term (:func:`label_term`).
-    label_weight : float
-        Weight ``w`` of the label term beside the image term.
+    label_weight : tf.Tensor or float
+        Weight ``w`` of the label term beside the image term: one for all, or one per sample
+        ``(batch,)`` (a model that learns it).
 
     Returns
     -------

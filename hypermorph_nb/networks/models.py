@@ -21,6 +21,7 @@ import tensorflow as tf
 
 from ..runtime.compat import import_registration_libraries
 from .description import ModelSpace, TrainingRecord
+from .hyperparameters import LAMBDA_ONLY, Hyperparameter, resolve
 from .padding import MIN_SIDE, padded_shape, pooling_multiple, wrap_padded
 from .resolution import coarse_shape, wrap_downsampled
 
@@ -72,6 +73,14 @@ class ModelSpec:
         if not self.is_hypermorph:
             return None
         return self.options.get("conditioning", "hypernetwork")
+
+    @property
+    def hyperparameters(self) -> tuple[Hyperparameter, ...]:
+        """What the model is conditioned on, in input order: λ alone unless built with more; none for a baseline."""
+        if not self.is_hypermorph:
+            return ()
+        entries = self.options.get("hyperparameters")
+        return LAMBDA_ONLY if entries is None else resolve(entries)
 
     @property
     def downsample(self) -> int:
@@ -163,8 +172,9 @@ def build_vxm(inshape: Sequence[int], *, nb_features: Sequence[Sequence[int]] | 
 def build_hypermorph(inshape: Sequence[int], *, conditioning: str = "hypernetwork", hyper_encoding: str = "mip",
                      hyper_units: Sequence[int] = TUTORIAL_HYPER_UNITS, film_units: Sequence[int] = FILM_UNITS,
                      nb_features: Sequence[Sequence[int]] | None = None, diffeomorphic: bool = False,
-                     int_steps: int = 7, downsample: int = 1, seed: int | None = None) -> tf.keras.Model:
-    """Build HyperMorph: a VoxelMorph U-Net whose weights come from λ.
+                     int_steps: int = 7, downsample: int = 1, seed: int | None = None,
+                     hyperparameters: Sequence[str | Hyperparameter] = ("lam",)) -> tf.keras.Model:
+    """Build HyperMorph: a VoxelMorph U-Net whose weights come from λ (and other loss hyperparameters).
 
     A dense hypernetwork (the tutorial's 32-64-128-128 by default, the same
     design as ``vxm.networks.HyperVxmDense``) maps λ to every U-Net convolution
@@ -195,12 +205,18 @@ def build_hypermorph(inshape: Sequence[int], *, conditioning: str = "hypernetwor
         FiLM only: hidden units of the λ-MLP.
     nb_features, diffeomorphic, int_steps, downsample, seed
         As in :func:`build_vxm`.
+    hyperparameters : sequence of str or Hyperparameter
+        What the model is conditioned on (:mod:`hypermorph_nb.networks.hyperparameters`):
+        ``("lam",)`` (default) or e.g. ``("lam", "label_weight")``, λ and the label term's
+        weight γ, learned together; training then needs label maps. Both conditionings take
+        any number.
 
     Returns
     -------
     tf.keras.Model
-        Inputs ``[moving, fixed, lam]`` (``lam`` of shape ``(batch, 1)``; one
-        λ per sample), outputs ``[moved, flow]``.
+        Inputs ``[moving, fixed, lam]`` (``lam`` of shape ``(batch, k)``: one row of the
+        ``k`` hyperparameters per sample, each rescaled to [0, 1] over its range), outputs
+        ``[moved, flow]``.
 
     Examples
     --------
@@ -208,13 +224,19 @@ def build_hypermorph(inshape: Sequence[int], *, conditioning: str = "hypernetwor
     >>> model = hnb.build_hypermorph((64, 64), seed=0)
     >>> [tuple(t.shape) for t in model.inputs]
     [(None, 64, 64, 1), (None, 64, 64, 1), (None, 1)]
+    >>> both = hnb.build_hypermorph((64, 64), hyperparameters=("lam", "label_weight"), seed=0)
+    >>> tuple(both.inputs[2].shape), [h.name for h in hnb.networks.spec_of(both).hyperparameters]
+    ((None, 2), ['lam', 'label_weight'])
     """
     check_conditioning(conditioning, hyper_encoding)
+    hypers = resolve(hyperparameters)
     options = _vxm_options(nb_features, diffeomorphic, int_steps, seed, downsample)
     if conditioning == "film":
         options.update(conditioning="film", film_units=check_units(film_units, "film_units"))
     else:
         options.update(hyper_units=check_units(hyper_units, "hyper_units"), hyper_encoding=hyper_encoding)
+    if hypers != LAMBDA_ONLY:  # absent from λ-only models, so that their saved configs stay as they were
+        options["hyperparameters"] = [h.to_json() for h in hypers]
     return _build(ModelSpec("hypermorph", _check_inshape(inshape), options))
 
 
@@ -356,15 +378,16 @@ def _build_core(spec, inshape):
     if options.get("seed") is not None:
         tf.keras.utils.set_random_seed(int(options["seed"]))
     diffeomorphic = options.get("diffeomorphic", False)
+    inputs = len(spec.hyperparameters)
     if spec.is_hypermorph and options.get("conditioning") == "film":
         return build_film_vxm(inshape, nb_features=options.get("nb_features"),
                               int_steps=options.get("int_steps", 7) if diffeomorphic else 0,
-                              film_units=options["film_units"], name="hypermorph_film")
+                              film_units=options["film_units"], hyper_inputs=inputs, name="hypermorph_film")
     hyp_model = None
     # models saved before hyper_encoding existed have the tutorial's raw-λ input
     encoding = options.get("hyper_encoding", "tutorial")
     if spec.is_hypermorph:
-        hyp_model = build_hypernetwork(options["hyper_units"], encoding=encoding)
+        hyp_model = build_hypernetwork(options["hyper_units"], encoding=encoding, inputs=inputs)
     with fast_hyperconvs():  # the hyper-convolutions without neurite's per-sample loop
         model = vxm.networks.VxmDense(
             inshape,

@@ -22,6 +22,7 @@ import tensorflow as tf
 
 from ..checks.values import check_lambda, check_refine
 from ..checks.inputs import check_finite, check_model_shape, prepare_pair, spatial_image
+from ..networks.hyperparameters import model_inputs
 from ..networks.models import spec_of, vxm
 from .refine import refine_registration
 
@@ -64,7 +65,7 @@ class Registrar:
         image = tf.TensorSpec([None, *self.spec.inshape, 1], tf.float32)
         field = tf.TensorSpec([None, *self.spec.inshape, len(self.spec.inshape)], tf.float32)
         if self.spec.is_hypermorph:
-            lam = tf.TensorSpec([None, 1], tf.float32)
+            lam = tf.TensorSpec([None, len(self.spec.hyperparameters)], tf.float32)
             self._predict = tf.function(
                 lambda m, f, l: self.inference([m, f, l], training=False),
                 input_signature=[image, image, lam])
@@ -90,8 +91,8 @@ class Registrar:
             registrar = _REGISTRARS[model] = cls(model)
         return registrar
 
-    def predict(self, moving: ArrayLike, fixed: ArrayLike,
-                lam: ArrayLike | float | None = None) -> tuple[np.ndarray, np.ndarray]:
+    def predict(self, moving: ArrayLike, fixed: ArrayLike, lam: ArrayLike | float | None = None,
+                **hyperparameters: ArrayLike | float | None) -> tuple[np.ndarray, np.ndarray]:
         """Register batches of pairs.
 
         Parameters
@@ -100,6 +101,8 @@ class Registrar:
             Shape ``(batch, *inshape, 1)``, float32 in [0, 1].
         lam : array_like or float, optional
             λ per pair (HyperMorph only); a scalar applies to every pair.
+        **hyperparameters : array_like or float
+            The model's other hyperparameters (``label_weight=0.5``), likewise.
 
         Returns
         -------
@@ -110,16 +113,32 @@ class Registrar:
         """
         moving_batch = tf.convert_to_tensor(moving, tf.float32)
         fixed_batch = tf.convert_to_tensor(fixed, tf.float32)
-        if self.spec.is_hypermorph:
-            lams = lambda_per_pair(lam, batch=int(moving_batch.shape[0]))
-            moved, flow = self._predict(moving_batch, fixed_batch, tf.constant(lams[:, None]))
+        hypers = self.hyper_inputs(lam, batch=int(moving_batch.shape[0]), **hyperparameters)
+        if hypers is not None:
+            moved, flow = self._predict(moving_batch, fixed_batch, tf.constant(hypers))
         else:
-            if lam is not None:
+            moved, flow = self._predict(moving_batch, fixed_batch)
+        return np.asarray(moved.numpy()), np.asarray(flow.numpy())
+
+    def hyper_inputs(self, lam: ArrayLike | float | None, *, batch: int,
+                     **hyperparameters: ArrayLike | float | None) -> np.ndarray | None:
+        """The network's hyperparameter input for ``batch`` pairs: ``(batch, k)`` float32, checked.
+
+        λ alone goes through :func:`lambda_per_pair` (its messages); several through
+        :func:`~hypermorph_nb.networks.hyperparameters.model_inputs`. None for a baseline
+        (which refuses any value).
+        """
+        if not self.spec.is_hypermorph:
+            if lam is not None or any(v is not None for v in hyperparameters.values()):
                 raise ValueError(
                     "this VoxelMorph baseline was trained at one fixed λ and takes no lam; "
                     "call it with lam=None, or use a HyperMorph model to choose λ at test time")
-            moved, flow = self._predict(moving_batch, fixed_batch)
-        return np.asarray(moved.numpy()), np.asarray(flow.numpy())
+            return None
+        if len(self.spec.hyperparameters) == 1 and not any(v is not None for v in hyperparameters.values()):
+            return lambda_per_pair(lam, batch=batch)[:, None]
+        if lam is None:
+            lambda_per_pair(lam, batch=batch)  # the message that asks for λ
+        return model_inputs(self.spec.hyperparameters, {"lam": lam, **hyperparameters}, batch=batch)
 
     def warp(self, volume: ArrayLike, flow: ArrayLike, *, interp: str = "linear") -> np.ndarray:
         """Warp images (``interp='linear'``) or label maps (``'nearest'``).
@@ -170,7 +189,8 @@ def lambda_per_pair(lam: ArrayLike | None, *, batch: int) -> np.ndarray:
 
 def register(model: tf.keras.Model, moving: np.ndarray, fixed: np.ndarray, *, lam: float | None = None,
              refine: int = 0, normalize: str = "auto", moving_affine: np.ndarray | None = None,
-             fixed_affine: np.ndarray | None = None, resample: bool = False) -> tuple[np.ndarray, np.ndarray]:
+             fixed_affine: np.ndarray | None = None, resample: bool = False,
+             **hyperparameters: float) -> tuple[np.ndarray, np.ndarray]:
     """Register one moving image to one fixed image (2D or 3D).
 
     Parameters
@@ -205,6 +225,10 @@ def register(model: tf.keras.Model, moving: np.ndarray, fixed: np.ndarray, *, la
         (linear interpolation, with a ``UserWarning`` saying so).
     resample : bool
         See ``moving_affine``.
+    **hyperparameters : float
+        The values of a model conditioned on more than λ
+        (``build_hypermorph(..., hyperparameters=("lam", "label_weight"))``), by name:
+        ``label_weight=0.5``. Each is required and checked against the model's range.
 
     Returns
     -------
@@ -234,19 +258,24 @@ def register(model: tf.keras.Model, moving: np.ndarray, fixed: np.ndarray, *, la
     >>> moved.shape, flow.shape
     ((32, 32), (32, 32, 2))
     >>> moved, flow = hnb.register(model, np.zeros((32, 32)), np.zeros((32, 32)), lam=0.3, refine=10)
+    >>> both = hnb.build_hypermorph((32, 32), nb_features=[[8, 8, 8, 8], [8, 8, 8, 8, 8, 8, 8]], seed=0,
+    ...                             hyperparameters=("lam", "label_weight"))
+    >>> moved, flow = hnb.register(both, np.zeros((32, 32)), np.zeros((32, 32)), lam=0.3, label_weight=0.5)
     """
     refine = check_refine(refine)
     registrar = Registrar.for_model(model)
+    registrar.hyper_inputs(lam, batch=1, **hyperparameters)  # refuse bad values before any work
     pair = prepare_pair(registrar.spec.inshape, moving, fixed, normalize=normalize,
                         moving_affine=moving_affine, fixed_affine=fixed_affine, resample=resample)
     for note in pair.notes:
         warnings.warn(note, UserWarning, stacklevel=2)
     if refine:
         moved, flow = refine_registration(model, pair.moving, pair.fixed, lam=lam, iterations=refine,
-                                          fixed_affine=fixed_affine)
+                                          fixed_affine=fixed_affine, hyperparameters=hyperparameters)
         moved, flow = moved[None, ..., None], flow[None]
     else:
-        moved, flow = registrar.predict(pair.moving[None, ..., None], pair.fixed[None, ..., None], lam)
+        moved, flow = registrar.predict(pair.moving[None, ..., None], pair.fixed[None, ..., None], lam,
+                                        **hyperparameters)
     moved = pair.in_moving_units(moved[0, ..., 0])
     has_channel = np.ndim(moving) == len(registrar.spec.inshape) + 1
     return (moved[..., None] if has_channel else moved), flow[0]

@@ -41,7 +41,7 @@ True
 """
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from numpy.typing import ArrayLike
@@ -52,7 +52,8 @@ from ..checks.affines import orientation, voxel_sizes
 from ..checks.values import check_lambda, check_refine
 from ..networks.description import DEFAULT_BASELINE_LAMBDA
 from ..networks.losses import LossConfig, weighted_terms
-from ..networks.models import ModelSpec, spec_of, vxm
+from ..networks.hyperparameters import model_inputs
+from ..networks.models import spec_of, vxm
 
 #: Adam's step (in voxels per iteration, before bias correction) used unless told otherwise.
 DEFAULT_LEARNING_RATE = 0.1
@@ -173,7 +174,8 @@ def warp_image(image: np.ndarray, field: np.ndarray) -> np.ndarray:
 
 def refine_registration(model: tf.keras.Model, moving: np.ndarray, fixed: np.ndarray, *, lam: float | None,
                         iterations: int, fixed_affine: np.ndarray | None = None,
-                        learning_rate: float = DEFAULT_LEARNING_RATE) -> tuple[np.ndarray, np.ndarray]:
+                        learning_rate: float = DEFAULT_LEARNING_RATE,
+                        hyperparameters: Mapping[str, float] | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Register a prepared pair with ``model`` at λ, then refine the field for ``iterations`` steps.
 
     Parameters
@@ -193,6 +195,10 @@ def refine_registration(model: tf.keras.Model, moving: np.ndarray, fixed: np.nda
         (:func:`check_model_space`).
     learning_rate : float
         See :func:`refine_field`.
+    hyperparameters : mapping of str to float, optional
+        The model's other hyperparameters (``{'label_weight': 0.5}``): the network's field at
+        all of them is the start. The refinement optimises the pair's image and smoothness terms
+        at λ (a label term would need the fixed scan's labels, which registration does not have).
 
     Returns
     -------
@@ -226,7 +232,12 @@ def refine_registration(model: tf.keras.Model, moving: np.ndarray, fixed: np.nda
     config = LossConfig() if training is None else training.loss_config()
     diffeomorphic = bool(spec.options.get("diffeomorphic", False))
     int_steps = int(spec.options.get("int_steps", 7)) if diffeomorphic else 0
-    start = _network_flow(model, spec, moving, fixed, lam)
+    hypers = None
+    if spec.is_hypermorph:
+        hypers = model_inputs(spec.hyperparameters, {"lam": lam, **(hyperparameters or {})}, batch=1)
+    elif hyperparameters:
+        raise ValueError(f"this VoxelMorph baseline takes no hyperparameters, got {sorted(hyperparameters)}")
+    start = _network_flow(model, moving, fixed, hypers)
     field = refine_field(moving, fixed, start, lam=lam, iterations=iterations, loss_config=config,
                          int_steps=int_steps, learning_rate=learning_rate)
     return warp_image(np.asarray(moving, np.float32), field), field
@@ -303,12 +314,12 @@ def _image_batch(image: ArrayLike, name: str, shape: Sequence[int]) -> tf.Tensor
     return tf.constant(array[None, ..., None])
 
 
-def _network_flow(model: tf.keras.Model, spec: ModelSpec, moving: ArrayLike, fixed: ArrayLike,
-                  lam: float) -> np.ndarray:
+def _network_flow(model: tf.keras.Model, moving: ArrayLike, fixed: ArrayLike,
+                  hypers: np.ndarray | None) -> np.ndarray:
     """The network's flow output (displacement, or a diffeomorphic model's velocity) for one pair."""
     inputs = [np.asarray(moving, np.float32)[None, ..., None], np.asarray(fixed, np.float32)[None, ..., None]]
-    if spec.is_hypermorph:
-        inputs.append(np.array([[lam]], np.float32))
+    if hypers is not None:
+        inputs.append(hypers)
     outputs = model([tf.constant(x) for x in inputs], training=False)
     return np.asarray(outputs[1].numpy()[0])
 

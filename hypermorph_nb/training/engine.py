@@ -32,7 +32,7 @@ class Engine:
     def __init__(self, model: tf.keras.Model, spec: ModelSpec, strategy: tf.distribute.Strategy, *,
                  use_model: bool, learning_rate: tf.keras.optimizers.schedules.LearningRateSchedule,
                  loss_config: LossConfig, fixed_lam: float | None, global_batch: int,
-                 label_weight: float = 0.0) -> None:
+                 label_weight: float | str = 0.0) -> None:
         self.user_model = model
         self.strategy = strategy
         with strategy.scope():
@@ -49,7 +49,7 @@ class Engine:
         self._save_good = _copier(tracked, backup)
         self._restore_good = _copier(backup, tracked)
         self._run = _compiled_steps(self.model, self.optimizer, strategy, loss_config=loss_config,
-                                    is_hypermorph=spec.is_hypermorph, fixed_lam=fixed_lam,
+                                    hyperparameters=spec.hyperparameters, fixed_lam=fixed_lam,
                                     global_batch=global_batch, label_weight=label_weight)
 
     def set_schedule(self, schedule: tf.keras.optimizers.schedules.LearningRateSchedule) -> None:
@@ -116,8 +116,8 @@ def _copier(sources, targets):
     return copy
 
 
-def _compiled_steps(model, optimizer, strategy, *, loss_config, is_hypermorph, fixed_lam, global_batch,
-                    label_weight: float = 0.0):
+def _compiled_steps(model, optimizer, strategy, *, loss_config, hyperparameters, fixed_lam, global_batch,
+                    label_weight: float | str = 0.0):
     """A ``tf.function`` running ``count`` training steps on a (distributed) iterator.
 
     Each replica sums its per-sample losses and divides by the global batch,
@@ -125,7 +125,9 @@ def _compiled_steps(model, optimizer, strategy, *, loss_config, is_hypermorph, f
     The loop stops after the first step whose loss is not finite. With
     ``label_weight > 0`` the batches carry label maps and ``label_ids``
     (:class:`hypermorph_nb.data.PairBatches` with ``label_structures``), and the
-    loss gains the Dice term of :func:`warped_onehots`.
+    loss gains the Dice term of :func:`warped_onehots`; with ``label_weight='learned'`` each
+    pair's own ``batch['label_weight']`` weighs it. A model with several hyperparameters gets
+    them as one input row per pair, each rescaled to [0, 1] over its range.
     """
     if label_weight:
         with strategy.scope():
@@ -134,16 +136,22 @@ def _compiled_steps(model, optimizer, strategy, *, loss_config, is_hypermorph, f
 
     def replica_step(batch):
         moving, fixed = batch["moving"], batch["fixed"]
-        if is_hypermorph:
+        if len(hyperparameters) == 1:
             lam = batch["lam"]
             inputs = [moving, fixed, lam]
+        elif hyperparameters:
+            lam = batch["lam"]
+            inputs = [moving, fixed, tf.concat([(batch[h.name] - h.low) / (h.high - h.low)
+                                                for h in hyperparameters], axis=-1)]
         else:
             lam = tf.fill([tf.shape(moving)[0]], fixed_lam)
             inputs = [moving, fixed]
         with tf.GradientTape() as tape:
             if label_weight:
                 moved, flow, field = network(inputs, training=True)
-                terms = weighted_terms(fixed, moved, flow, lam, loss_config, label_weight=label_weight,
+                weight = (tf.reshape(batch["label_weight"], [-1]) if label_weight == "learned"
+                          else label_weight)
+                terms = weighted_terms(fixed, moved, flow, lam, loss_config, label_weight=weight,
                                        labels=warped_onehots(batch, field, label_warp))
             else:
                 moved, flow = model(inputs, training=True)

@@ -14,6 +14,7 @@ parallelism.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -34,7 +35,7 @@ def train(model: tf.keras.Model, data: Dataset | np.ndarray, *, epochs: int, ste
           learning_rate: float | None = None, lr_schedule: str | tf.keras.optimizers.schedules.LearningRateSchedule | None = None,
           warmup_steps: int = 0, lam: float | None = None,
           lam_sampling: str | dict | LambdaSampling = "uniform", loss: LossConfig | None = None,
-          label_weight: float = 0.0, label_structures: int = DEFAULT_LABEL_STRUCTURES, batch_size: int = 1,
+          hyper_sampling: Mapping[str, str | dict | LambdaSampling] | None = None, label_weight: float = 0.0, label_structures: int = DEFAULT_LABEL_STRUCTURES, batch_size: int = 1,
           seed: int = 0, checkpoints: CheckpointConfig | str | os.PathLike[str] | None = None,
           resume: bool = False, validation: ValidationConfig | Dataset | None = None,
           strategy: str | tf.distribute.Strategy | None = "auto", steps_per_call: str | int = "auto",
@@ -80,6 +81,12 @@ def train(model: tf.keras.Model, data: Dataset | np.ndarray, *, epochs: int, ste
     lam_sampling : str, dict or LambdaSampling
         HyperMorph only: how λ is drawn per pair (see
         :class:`hypermorph_nb.data.LambdaSampling`).
+    hyper_sampling : mapping of str to str, dict or LambdaSampling, optional
+        A model conditioned on more than λ (``build_hypermorph(..., hyperparameters=...)``):
+        how each other hyperparameter is drawn per pair, over [0, 1] mapped onto its range
+        (default ``'uniform'`` for each). A learned ``label_weight`` γ needs label maps in
+        ``data``: the loss is ``(1 − λ) · (image + γ · (1 − Dice)) + λ · smooth`` with the
+        pair's own γ, and the ``label_weight`` argument stays 0.
     loss : LossConfig, optional
         The similarity term and its scale (:class:`hypermorph_nb.networks.LossConfig`: MSE
         with σ, default 0.2, or NCC with its window). The tutorial's σ values are 0.1 for the
@@ -165,7 +172,7 @@ def train(model: tf.keras.Model, data: Dataset | np.ndarray, *, epochs: int, ste
     run = TrainingRun(
         model, data, epochs=epochs, steps_per_epoch=steps_per_epoch, learning_rate=learning_rate,
         lr_schedule=lr_schedule, warmup_steps=warmup_steps, lam=lam, lam_sampling=lam_sampling,
-        loss_config=options.loss, label_weight=label_weight, label_structures=label_structures,
+        hyper_sampling=hyper_sampling, loss_config=options.loss, label_weight=label_weight, label_structures=label_structures,
         batch_size=batch_size, seed=seed, checkpoints=options.checkpoints, validation=options.validation,
         strategy=strategy, steps_per_call=steps_per_call)
     if resume:

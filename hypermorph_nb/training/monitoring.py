@@ -42,6 +42,8 @@ class Validation:
         else:
             self.lams = [None]
         self.labels = data.label_values() if data.has_labels else None
+        # a model conditioned on more than λ is validated with the others at their defaults
+        self.others: dict[str, Any] = {h.name: h.default for h in spec.hyperparameters if h.name != "lam"}
 
     def config(self) -> dict[str, Any]:
         return {"pairs": len(self.pairs), "lams": self.lams, "dice": self.labels is not None}
@@ -50,7 +52,7 @@ class Validation:
         """Mean MSE per λ and mean Dice per λ (None without label maps)."""
         mse, dice = [], []
         for lam in self.lams:
-            scores = score_pairs(model, self.data, pairs=self.pairs, lam=lam, labels=self.labels)
+            scores = score_pairs(model, self.data, pairs=self.pairs, lam=lam, labels=self.labels, **self.others)
             mse.append(float(np.mean(scores.mse)))
             if scores.dice is not None:
                 with quiet_nan_warnings():

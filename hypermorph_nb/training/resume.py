@@ -19,20 +19,23 @@ if TYPE_CHECKING:
 
 
 #: Settings a checkpoint must share with the call that resumes it.
-RESUME_KEYS = ("model", "data", "lam", "lam_sampling", "loss", "label_weight", "labels", "learning_rate",
-               "lr_schedule", "batch_size", "seed", "steps_per_epoch")
+RESUME_KEYS = ("model", "data", "lam", "lam_sampling", "hyper_sampling", "loss", "label_weight", "labels",
+               "learning_rate", "lr_schedule", "batch_size", "seed", "steps_per_epoch")
 #: What checkpoints written before a setting existed used (a constant rate, images only).
-_OLD_DEFAULTS = {"lr_schedule": {"name": None, "warmup_steps": 0}, "label_weight": 0.0, "labels": None}
+_OLD_DEFAULTS = {"lr_schedule": {"name": None, "warmup_steps": 0}, "label_weight": 0.0, "labels": None,
+                 "hyper_sampling": {}}
 
 
 def resume_config(spec: ModelSpec, images: np.ndarray, *, fixed_lam: float | None,
                   sampling: LambdaSampling | None, loss_config: LossConfig, learning_rate: float | None,
                   lr_schedule: Any, batch_size: int, seed: int, steps_per_epoch: int,
                   label_weight: float = 0.0, label_structures: int | None = None,
-                  labels: np.ndarray | None = None) -> dict[str, Any]:
+                  labels: np.ndarray | None = None,
+                  hyper_sampling: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """The settings that fix the training stream and loss, as stored in checkpoints.
 
-    With label supervision (``label_weight > 0``) ``labels`` holds the structures per
+    ``hyper_sampling`` maps the model's hyperparameters besides λ to their samplings' JSON.
+    With label supervision (``label_weight > 0`` or a learned one) ``labels`` holds the structures per
     pair and a checksum of the label maps, which the stream and the loss depend on.
     """
     model = spec.to_json()
@@ -41,7 +44,7 @@ def resume_config(spec: ModelSpec, images: np.ndarray, *, fixed_lam: float | Non
     model["options"] = {k: v for k, v in model["options"].items() if k != "seed"}
     digest = hashlib.blake2b(np.ascontiguousarray(images).data, digest_size=16).hexdigest()
     label_settings = None
-    if label_weight:
+    if label_structures is not None:
         label_settings = {"structures": label_structures,
                           "checksum": hashlib.blake2b(np.ascontiguousarray(labels).data, digest_size=16).hexdigest()}
     config = {
@@ -49,6 +52,7 @@ def resume_config(spec: ModelSpec, images: np.ndarray, *, fixed_lam: float | Non
         "data": {"images": int(len(images)), "shape": list(images.shape[1:]), "checksum": digest},
         "lam": fixed_lam,
         "lam_sampling": None if sampling is None else sampling.to_json(),
+        "hyper_sampling": dict(hyper_sampling or {}),
         "loss": dataclasses.asdict(loss_config),
         "label_weight": float(label_weight),
         "labels": label_settings,

@@ -6,6 +6,7 @@ blows up), and records on the model how it was trained.
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, TYPE_CHECKING, cast
 
 import dataclasses
@@ -53,7 +54,7 @@ class TrainingRun:
 
     def __init__(self, model: tf.keras.Model, data: Dataset | ArrayLike, *, epochs: int, steps_per_epoch: int,
                  learning_rate: float | None, lr_schedule: Any, warmup_steps: int, lam: float | None,
-                 lam_sampling: Any, loss_config: LossConfig, label_weight: float,
+                 lam_sampling: Any, loss_config: LossConfig, hyper_sampling: Mapping[str, Any] | None, label_weight: float,
                  label_structures: int | None, batch_size: int, seed: int,
                  checkpoints: CheckpointConfig | None, validation: ValidationConfig | None, strategy: Any,
                  steps_per_call: int | str) -> None:
@@ -77,14 +78,16 @@ class TrainingRun:
         schedule, self.learning_rate = schedule_settings(lr_schedule, learning_rate=learning_rate,
                                                          warmup_steps=warmup_steps, ndim=len(spec.inshape))
         self.lr_schedule = lr_schedule
-        label_weight, label_structures = _label_settings(data, label_weight, label_structures)
+        extra = _extra_sampling(spec, hyper_sampling)
+        learned = any(hyper.name == "label_weight" for hyper, _ in extra)
+        label_weight, label_structures = _label_settings(data, label_weight, label_structures, learned=learned)
         data = as_dataset(data, name="training images")
         check_model_shape(data.shape, spec.inshape, name="data")
         # a downsample=f model trains its U-Net at the U-Net's own grid, on block averages (coarse.py)
         network = coarse_network(model)
         self.batches = PairBatches(coarse_copy(data, spec.downsample), batch_size=batch_size, seed=seed,
-                                   lam_sampling=sampling, include_labels=label_weight > 0,
-                                   label_structures=label_structures)
+                                   lam_sampling=sampling, include_labels=label_structures is not None,
+                                   label_structures=label_structures, extra_sampling=extra)
         self.strategy, default_strategy = resolve_strategy(strategy, self.batches.batch_size)
         self.role = WorkerRole.of(self.strategy)  # chief or another worker of a multi-worker job
         self.validation = None if validation is None else Validation(
@@ -94,7 +97,8 @@ class TrainingRun:
             spec, self.batches.images, fixed_lam=fixed_lam, sampling=sampling, loss_config=loss_config,
             learning_rate=self.learning_rate, lr_schedule=schedule, batch_size=self.batches.batch_size,
             seed=int(seed), steps_per_epoch=self.steps_per_epoch, label_weight=label_weight,
-            label_structures=label_structures, labels=self.batches.labels)
+            label_structures=label_structures, labels=self.batches.labels,
+            hyper_sampling={hyper.name: sampling.to_json() for hyper, sampling in extra})
         self.history = History(
             config={
                 "kind": spec.kind, "epochs": self.epochs, **self.resume_config,
@@ -110,12 +114,13 @@ class TrainingRun:
             image_loss=loss_config.image_loss, image_sigma=float(loss_config.image_sigma),
             ncc_window=int(loss_config.ncc_window),
             lam_sampling="fixed" if sampling is None else sampling.mode, lam=fixed_lam,
-            label_weight=label_weight)
+            label_weight=label_weight,
+            hyper_sampling={hyper.name: sampling.mode for hyper, sampling in extra} or None)
         self.space = ModelSpace.from_dataset(data)
         self.engine = Engine(network, spec_of(network), self.strategy, use_model=default_strategy,
                               learning_rate=self._schedule(self.total_steps), loss_config=loss_config,
                               fixed_lam=fixed_lam, global_batch=self.batches.batch_size,
-                              label_weight=label_weight)
+                              label_weight="learned" if learned else label_weight)
         self.step = 0
         self.epoch_sums = np.zeros(3)
         self.epoch_steps = 0
@@ -316,18 +321,40 @@ class TrainingRun:
         reporter.message(text)
 
 
-def _label_settings(data, label_weight, label_structures):
-    """``(label_weight, label_structures)`` checked; ``label_structures`` is None without label supervision."""
+def _extra_sampling(spec, hyper_sampling):
+    """``[(hyperparameter, LambdaSampling)]`` for the model's hyperparameters besides λ, checked."""
+    extra = [hyper for hyper in spec.hyperparameters if hyper.name != "lam"]
+    given = dict(hyper_sampling or {})
+    unknown = sorted(set(given) - {hyper.name for hyper in extra})
+    if unknown:
+        learned = [hyper.name for hyper in extra] or "λ alone"
+        raise ValueError(f"hyper_sampling names {unknown}, which this model does not learn (it learns "
+                         f"{learned}; λ is drawn by lam_sampling)")
+    return [(hyper, LambdaSampling.coerce(given.get(hyper.name, "uniform"))) for hyper in extra]
+
+
+def _label_settings(data, label_weight, label_structures, *, learned=False):
+    """``(label_weight, label_structures)`` checked; ``label_structures`` is None without label supervision.
+
+    ``learned``: the model takes γ as a hyperparameter (each pair's own weight), so the fixed
+    ``label_weight`` must stay 0 and the data must carry label maps.
+    """
     try:
         weight = float(label_weight)
     except (TypeError, ValueError):
         raise TypeError(f"label_weight must be a number >= 0, got {label_weight!r}") from None
     if not (np.isfinite(weight) and weight >= 0):
         raise ValueError(f"label_weight must be a finite number >= 0 (0: images only), got {label_weight!r}")
-    if weight == 0:
+    if learned and weight:
+        raise ValueError(f"this model learns label_weight as a hyperparameter (each pair draws its own γ), so "
+                         f"train(..., label_weight={weight:g}) has no meaning: leave label_weight out, and set "
+                         "how γ is drawn with hyper_sampling={'label_weight': ...}")
+    if weight == 0 and not learned:
         return 0.0, None
     if getattr(data, "labels", None) is None:
+        what = "a model that learns label_weight" if learned else f"label_weight={weight:g}"
         raise ValueError(
-            f"label_weight={weight:g} needs training data with label maps: pass a Dataset with labels "
-            "(e.g. hnb.data.load_source('ixi3d') or synthetic(...)), or label_weight=0 to train on images only")
+            f"{what} needs training data with label maps: pass a Dataset with labels "
+            "(e.g. hnb.data.load_source('ixi3d') or synthetic(...)), or train on images only "
+            "(label_weight=0 and a model built without 'label_weight')")
     return weight, check_count(label_structures, "label_structures")
