@@ -123,3 +123,22 @@ def test_training_a_label_weight_model_needs_labels_and_no_fixed_weight():
     with pytest.raises(ValueError, match=r"does not learn"):
         hnb.train(model, synthetic(4, (32, 32)), epochs=1, steps_per_epoch=1, hyper_sampling={"lam": "beta"},
                   progress="none", live_plot=False, verbose=False)
+
+
+def test_pairs_draw_each_extra_hyperparameter_over_its_range_and_keep_the_lambda_stream():
+    from hypermorph_nb.data import PairBatches
+
+    data = synthetic(4, (32, 32), seed=0)
+    gamma = Hyperparameter("label_weight", low=0.5, high=2.0, default=1.0)
+    plain = PairBatches(data, batch_size=4, seed=2, lam_sampling="uniform")
+    both = PairBatches(data, batch_size=4, seed=2, lam_sampling="uniform", extra_sampling=[(gamma, "uniform")])
+    drawn = []
+    for step in range(50):
+        batch, extended = plain.batch(step), both.batch(step)
+        for key in ("moving", "fixed", "lam"):
+            assert np.array_equal(batch[key], extended[key])
+        drawn.append(extended["label_weight"][:, 0])
+    drawn = np.concatenate(drawn)
+    assert drawn.min() >= 0.5 and drawn.max() <= 2.0
+    assert drawn.min() < 0.6 and drawn.max() > 1.9          # it covers the range, not the unit interval
+
