@@ -33,7 +33,9 @@ True
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+from collections.abc import Iterator
 
 import numpy as np
 import SimpleITK as sitk
@@ -44,6 +46,11 @@ RAS_TO_LPS = np.diag([-1.0, -1.0, 1.0, 1.0])
 #: Shrink factors of the multi-resolution pyramid, coarse to fine, per stage.
 RIGID_LEVELS = (4, 2)
 AFFINE_LEVELS = (2, 1)
+#: Threads of each ITK registration. ITK's multi-threaded metric sums in an order that varies from
+#: run to run (transforms then differ by ~1e-4 mm between two runs of one process), so the
+#: alignment runs on one thread: the same result in every process, on every executor and
+#: machine; cohorts get their speed from running scans side by side (``workers=``).
+ALIGNMENT_THREADS = 1
 
 
 def to_sitk(array: np.ndarray, affine: np.ndarray, *, vector: bool = False) -> sitk.Image:
@@ -280,6 +287,31 @@ def align_affine(fixed: np.ndarray, fixed_affine: np.ndarray, moving: np.ndarray
     >>> (np.round(found.matrix[:3, 3]) + 0.0).tolist()      # fixed point x is at x + 2 mm in moving
     [2.0, 0.0, 0.0]
     """
+    with itk_threads(ALIGNMENT_THREADS):
+        return _align(fixed, fixed_affine, moving, moving_affine, fixed_mask, moving_mask, affine, iterations,
+                      levels, affine_levels, sampling, seed)
+
+
+@contextlib.contextmanager
+def itk_threads(threads: int) -> Iterator[None]:
+    """Run the block with SimpleITK's global default thread count at ``threads`` (restored after).
+
+    Examples
+    --------
+    >>> with itk_threads(1):
+    ...     sitk.ProcessObject.GetGlobalDefaultNumberOfThreads()
+    1
+    """
+    before = sitk.ProcessObject.GetGlobalDefaultNumberOfThreads()
+    sitk.ProcessObject.SetGlobalDefaultNumberOfThreads(int(threads))
+    try:
+        yield
+    finally:
+        sitk.ProcessObject.SetGlobalDefaultNumberOfThreads(before)
+
+
+def _align(fixed, fixed_affine, moving, moving_affine, fixed_mask, moving_mask, affine, iterations, levels,
+           affine_levels, sampling, seed):
     fixed_image = to_sitk(np.asarray(fixed, np.float32), fixed_affine)
     moving_image = to_sitk(np.asarray(moving, np.float32), moving_affine)
     start = sitk.CenteredTransformInitializer(
