@@ -122,7 +122,7 @@ class HyperMap:
     >>> hyper_map.scores.score.shape, hyper_map.scores.metric
     ((3, 3), 'mean Dice')
     >>> hyper_map.mark({"lam": 0.2, "label_weight": 0.7})
-    >>> hyper_map.marker.get_xdata().tolist(), hyper_map.marker.get_ydata().tolist()
+    >>> hyper_map.marker.get_data()
     ([0.2], [0.7])
     """
 
@@ -178,7 +178,7 @@ class HyperMap:
             value = scores.score[index]
             shade = (value - low) / max(high - low, 1e-12)
             text = self.texts[index[0]][index[1]]
-            text.set_text("" if np.isnan(value) else f"{value:.2f}" if dice else f"{value:.3f}")
+            text.set_text("" if np.isnan(value) else f"{value:.2f}" if dice else f"{value:.3g}")
             text.set_color("black" if (shade > 0.6) == dice else "white")
             text.set_fontweight("bold" if index == best else "normal")
         if self._contours is not None:
