@@ -10,7 +10,7 @@ from numpy.typing import ArrayLike
 import numpy as np
 
 from ..checks.values import check_lambdas
-from ..viz.drawing import format_lam
+from .state import format_values
 
 
 #: λ of an exported sweep by default: evenly spaced on the log scale of 1 − λ, as the play button.
@@ -23,8 +23,8 @@ def save_lambda_animation(explorer: Any, path: str | os.PathLike[str], *,
     """Register the explorer's current pair at each λ and write the frames of its current view.
 
     Every frame is the whole figure (all planes of a volume, at the current
-    slices), with λ in the moved panel's title. The explorer's display is
-    left as it was.
+    slices), with λ (and the model's other hyperparameters, held at their sliders'
+    values) in the moved panel's title. The explorer's display is left as it was.
 
     Parameters
     ----------
@@ -78,6 +78,7 @@ def save_lambda_animation(explorer: Any, path: str | os.PathLike[str], *,
     pair = explorer.pair
     partial = path.with_name(path.name + ".partial" + suffix)  # a failed export leaves no half file
     title = explorer.axes["moved"].title
+    labels = {hyper.name: hyper.label for hyper in explorer.hyperparameters}
     with live.lock:
         for artist in live.animated:
             artist.set_animated(False)
@@ -86,7 +87,7 @@ def save_lambda_animation(explorer: Any, path: str | os.PathLike[str], *,
                 for lam in frame_lams:
                     state = explorer.state_at(lam, *pair)
                     explorer.show_state(state)
-                    title.set_text(f"moved, λ = {format_lam(lam)}")
+                    title.set_text(f"moved, {format_values(state.values, labels)}")
                     writer.grab_frame()
             os.replace(partial, path)
         finally:

@@ -1,19 +1,27 @@
-"""The λ controls: a linear slider that *is* λ, plus a log scale on 1 − λ, a text box and play.
+"""The explorer's controls: λ's (:class:`LambdaControls`) and the other hyperparameters' sliders.
 
+λ: a linear slider that *is* λ, plus a log scale on 1 − λ, a text box and play.
 With the tutorial's MSE loss, registrations are only useful for λ close to 1
 (≳ 0.9 on OASIS slices), the last tenth of a linear slider. The second slider
 moves on a log scale of ``1 − λ`` (from 1 down to 10⁻⁴), so every factor of ten
 closer to λ = 1 gets the same travel; the text box takes exact values. All
 three stay in step both ways, and ``lam_slider.value`` is the one value of λ.
+
+A model conditioned on more than λ (e.g. the label weight γ) gets one more linear
+slider per hyperparameter (:class:`HyperparameterSliders`), over the range the model
+was trained on; :func:`initial_values` checks the values a caller starts from.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
 
 import math
 
 import ipywidgets as widgets
 import numpy as np
 
+from ..networks.hyperparameters import Hyperparameter
 from ..viz.drawing import format_lam
 
 
@@ -62,8 +70,10 @@ class LambdaControls(widgets.VBox):
     image_sigma : float, optional
         σ of the MSE term the model was trained with; when given, the
         equivalent VoxelMorph weight (:func:`effective_weight`) is shown.
+    lam_range : tuple of float
+        ``(low, high)``: the λ the model was trained over (within [0, 1]).
     min_one_minus : float
-        Smallest ``1 − λ`` on the log slider (it reaches λ = 1 − this).
+        Smallest ``1 − λ`` on the log slider (it reaches λ = 1 − this, or the range's top).
     play_frames : int
         Frames of the play animation, from λ = 0 to ``1 − min_one_minus``,
         evenly spaced on the log scale.
@@ -94,10 +104,14 @@ class LambdaControls(widgets.VBox):
     0.1
     """
 
-    def __init__(self, *, lam: float = 0.5, image_sigma: float | None = None, min_one_minus: float = 1e-4,
+    def __init__(self, *, lam: float = 0.5, image_sigma: float | None = None,
+                 lam_range: tuple[float, float] = (0.0, 1.0), min_one_minus: float = 1e-4,
                  play_frames: int = 33, play_interval: int = 250) -> None:
-        if not 0.0 <= float(lam) <= 1.0:
-            raise ValueError(f"lam must lie in [0, 1], got {lam!r}")
+        low, high = (float(end) for end in lam_range)
+        if not 0.0 <= low < high <= 1.0:
+            raise ValueError(f"lam_range must satisfy 0 <= low < high <= 1, got {lam_range!r}")
+        if not low <= float(lam) <= high:
+            raise ValueError(f"lam must lie in [{low:g}, {high:g}], got {lam!r}")
         if image_sigma is not None and not image_sigma > 0:
             raise ValueError(f"image_sigma must be > 0 (or None), got {image_sigma!r}")
         if not 0 < min_one_minus < 1:
@@ -106,18 +120,18 @@ class LambdaControls(widgets.VBox):
             raise ValueError(f"play_frames must be at least 2, got {play_frames!r}")
         lam = float(lam)
         self.image_sigma = image_sigma
-        self.min_one_minus = float(min_one_minus)
+        self.min_one_minus = max(float(min_one_minus), 1.0 - high)
         self.lam_slider = widgets.FloatSlider(
-            value=lam, min=0.0, max=1.0, step=1e-4, readout_format=".4f", description="λ",
+            value=lam, min=low, max=high, step=1e-4, readout_format=".4f", description="λ",
             continuous_update=True, layout=widgets.Layout(width="420px"))
         self.one_minus_slider = widgets.FloatLogSlider(
             value=max(1.0 - lam, self.min_one_minus), base=10, min=math.log10(self.min_one_minus),
-            max=0.0, step=0.02, readout_format=".1e", description="1 − λ",
+            max=math.log10(1.0 - low), step=0.02, readout_format=".1e", description="1 − λ",
             continuous_update=True, layout=widgets.Layout(width="420px"))
         self.lam_text = widgets.BoundedFloatText(
-            value=lam, min=0.0, max=1.0, step=1e-4, description="exact λ",
+            value=lam, min=low, max=high, step=1e-4, description="exact λ",
             layout=widgets.Layout(width="180px"))
-        exponents = np.linspace(0.0, math.log10(self.min_one_minus), int(play_frames))
+        exponents = np.linspace(math.log10(1.0 - low), math.log10(self.min_one_minus), int(play_frames))
         self.play_lams = 1.0 - 10.0 ** exponents
         self.play = widgets.Play(value=0, min=0, max=len(self.play_lams) - 1, step=1,
                                  interval=int(play_interval), description="play λ")
@@ -199,3 +213,117 @@ class LambdaControls(widgets.VBox):
             f"<span title='(1−λ)·MSE/σ² + λ·Grad has the minimiser of MSE + w·Grad'>"
             f"equivalent VoxelMorph weight w = λσ²/(1−λ) = <b>{text}</b> "
             f"(σ = {format_lam(self.image_sigma)})</span>")
+
+
+class HyperparameterSliders(widgets.VBox):
+    """The sliders of a model's hyperparameters: λ's (given) and one linear slider per other one.
+
+    Parameters
+    ----------
+    hyperparameters : sequence of Hyperparameter
+        The model's, λ first (``spec_of(model).hyperparameters``).
+    lam_slider : ipywidgets.FloatSlider
+        λ's slider (:attr:`LambdaControls.lam_slider`; not among this box's children).
+    values : mapping of str to float, optional
+        Initial values of the others by name; default their ``default``.
+
+    Attributes
+    ----------
+    sliders : dict
+        Name -> ``ipywidgets.FloatSlider``, ``'lam'`` first; the others are labelled with
+        their ``label`` and span their range.
+
+    Examples
+    --------
+    >>> import ipywidgets
+    >>> from hypermorph_nb.networks.hyperparameters import KNOWN
+    >>> controls = HyperparameterSliders([KNOWN["lam"], KNOWN["label_weight"]], ipywidgets.FloatSlider(0.5),
+    ...                                  {"label_weight": 0.2})
+    >>> controls.sliders["label_weight"].description, controls.values
+    ('γ', {'lam': 0.5, 'label_weight': 0.2})
+    >>> controls.set_values(label_weight=0.9)
+    >>> controls.values["label_weight"]
+    0.9
+    """
+
+    def __init__(self, hyperparameters: Sequence[Hyperparameter], lam_slider: widgets.FloatSlider,
+                 values: Mapping[str, float] | None = None) -> None:
+        self.hyperparameters = tuple(hyperparameters)
+        start = initial_values(self.hyperparameters, {**(values or {}), "lam": lam_slider.value})
+        self.sliders = {"lam": lam_slider}
+        for hyper in self.hyperparameters[1:]:
+            self.sliders[hyper.name] = widgets.FloatSlider(
+                value=start[hyper.name], min=hyper.low, max=hyper.high, step=(hyper.high - hyper.low) / 1000,
+                readout_format=".3f", description=hyper.label, continuous_update=True,
+                layout=widgets.Layout(width="420px"))
+        super().__init__([widgets.HBox(list(self.inputs))] if self.inputs else [])
+
+    @property
+    def values(self) -> dict[str, float]:
+        """The current value of each hyperparameter, by name."""
+        return {name: float(slider.value) for name, slider in self.sliders.items()}
+
+    @property
+    def inputs(self) -> tuple[widgets.FloatSlider, ...]:
+        """The sliders of the hyperparameters other than λ."""
+        return tuple(slider for name, slider in self.sliders.items() if name != "lam")
+
+    def set_values(self, **values: float) -> None:
+        """Move the sliders named in ``values``, all checked first (see :func:`initial_values`)."""
+        checked = initial_values(self.hyperparameters, values)
+        for name in values:
+            self.sliders[name].value = checked[name]
+
+
+class HyperparameterValuesMixin:
+    """``sliders``, ``values`` and ``set_values`` for a widget whose ``hyper_controls`` are
+    :class:`HyperparameterSliders`; the class mixing it in provides ``_update()``, which reads
+    the sliders, and skips the updates of its slider observers while ``_holding`` is true."""
+
+    hyper_controls: HyperparameterSliders
+    _holding: bool
+    _update: Callable[[], None]
+
+    @property
+    def sliders(self) -> dict[str, widgets.FloatSlider]:
+        """Hyperparameter name -> its slider (``'lam'``: λ's)."""
+        return self.hyper_controls.sliders
+
+    @property
+    def values(self) -> dict[str, float]:
+        """The current value of every hyperparameter by name, λ first (``{'lam': 0.5}`` for a λ-only model)."""
+        return self.hyper_controls.values
+
+    def set_values(self, **values: float) -> None:
+        """Move the sliders named in ``values`` (``ValueError`` for an unknown name or a value out of
+        its range, before any moves) and update once."""
+        self._holding = True  # one update for all sliders, not one each
+        try:
+            self.hyper_controls.set_values(**values)
+        finally:
+            self._holding = False
+        self._update()
+
+
+def initial_values(hyperparameters: Sequence[Hyperparameter], values: Mapping[str, float]) -> dict[str, float]:
+    """Every hyperparameter's value: ``values`` where given (checked), else its ``default``.
+
+    Raises
+    ------
+    ValueError
+        For a name the model is not conditioned on, or a value outside its range.
+
+    Examples
+    --------
+    >>> from hypermorph_nb.networks.hyperparameters import KNOWN
+    >>> initial_values([KNOWN["lam"], KNOWN["label_weight"]], {"label_weight": 1})
+    {'lam': 0.5, 'label_weight': 1.0}
+    """
+    names = [hyper.name for hyper in hyperparameters]
+    unknown = sorted(set(values) - set(names))
+    if unknown:
+        raise ValueError(f"this model takes no {', '.join(unknown)}; its hyperparameters are {names}")
+    for hyper in hyperparameters:
+        if hyper.name in values:
+            hyper.check(values[hyper.name])  # float32: keep the float given
+    return {hyper.name: float(values.get(hyper.name, hyper.default)) for hyper in hyperparameters}

@@ -1,6 +1,9 @@
 """LambdaExplorer: move λ and watch a trained HyperMorph model re-register a pair, 2D or 3D.
 
-A λ change runs the model's compiled function once (fixed input signature, so
+A model conditioned on more than λ gets one slider per hyperparameter
+(:mod:`hypermorph_nb.widgets.controls`) and, for two, a small map of the pair's
+scores over both (:mod:`hypermorph_nb.widgets.hyper_map`). A λ (or other) change
+runs the model's compiled function once (fixed input signature, so
 no retracing; on the GPU when TensorFlow sees one), warps the moving label map
 and computes the Jacobian determinant of the whole field; the results are kept.
 Moving a slice slider of a volume redraws that plane from the kept volumes
@@ -29,20 +32,18 @@ import numpy as np
 from ..checks.pairs import check_pair
 from ..data.dataset import Dataset, as_dataset
 from ..networks.description import FROM_MODEL, resolve_image_sigma
-from ..metrics import dice_batch
-from ..viz.drawing import format_lam, label_colors
+from ..viz.drawing import label_colors
 from ..networks.models import require_hypermorph
-from ..registration.pairs import Registrar
 from ..checks.values import check_refine
-from ..registration.refine import refine_registration
-from .controls import LambdaControls
-from .explorer_inputs import ArrayOrFile, pair_dataset, slice_sliders
+from .controls import HyperparameterSliders, HyperparameterValuesMixin, LambdaControls
+from .explorer_inputs import FromArraysMixin, pair_pickers, slice_sliders
 from .error_box import ErrorBox
+from .hyper_map import DEFAULT_MAP_POINTS, HyperMap
 from .live_figure import LiveFigure
 from .panels import PlanePanels, build_panels, figure_size, summary_line
 from .pictures import PictureMixin
-from .state import ExplorerState, mean_present, readout_html
-from .step import RegistrationStep
+from .state import ExplorerState, format_values, readout_html, unregistered_scores
+from .step import RegistrationStep, registration_state
 from .updates import Coalescer, changed_by_frontend
 from .views import plane_views
 
@@ -52,7 +53,7 @@ if TYPE_CHECKING:
 __all__ = ["ExplorerState", "LambdaExplorer", "RegistrationStep"]
 
 
-class LambdaExplorer(PictureMixin, widgets.VBox):
+class LambdaExplorer(HyperparameterValuesMixin, FromArraysMixin, PictureMixin, widgets.VBox):
     """Explore a trained HyperMorph model's registrations over λ, inline, in 2D or 3D.
 
     Panels, per plane (one for a 2D image; axial, coronal and sagittal for a
@@ -65,12 +66,17 @@ class LambdaExplorer(PictureMixin, widgets.VBox):
     mean Dice over the image or volume. Under the figure: λ, image MSE, Dice
     and % folding, each against the unregistered pair.
 
-    Volumes are oriented by their affine (RAS, as in NIfTI): superior and
-    anterior up; by default in the **neurological convention** (the subject's
-    left on the left of axial and coronal views), ``convention='radiological'``
-    for the subject's left on the right; sagittal views have anterior on the
-    left. The convention is printed under the figure and edge letters (L/R,
-    A/P, S/I) mark each plane.
+    A model conditioned on several hyperparameters (``hyperparameters=("lam", "label_weight")``)
+    gets one slider per hyperparameter (its label, over its trained range), all used by every
+    registration; with two, a small map right of the panels shows the pair's mean Dice (image
+    MSE without label maps) and folding over a coarse grid of both, with a ring where the
+    sliders stand (:class:`~hypermorph_nb.widgets.hyper_map.HyperMap`: ``hyper_map ** 2``
+    registrations, like as many slider moves, once per pair shown; ``hyper_map=0``: no map).
+
+    Volumes are oriented by their affine (RAS, as in NIfTI; :func:`plane_views`): superior and
+    anterior up, the subject's left on the left of axial and coronal views by default
+    (``convention='radiological'``: on the right), anterior on the left of sagittal views;
+    the convention is printed under the figure and edge letters (L/R, A/P, S/I) mark each plane.
 
     Parameters
     ----------
@@ -83,8 +89,13 @@ class LambdaExplorer(PictureMixin, widgets.VBox):
         takes them). To explore two arrays or NIfTI files of your own, use :meth:`from_arrays`.
     pair : tuple of int
         Initial (moving, fixed) indices.
-    lam : float
-        Initial λ.
+    lam : float, optional
+        Initial λ (default: the model's default λ, 0.5).
+    values : mapping of str to float, optional
+        Initial values of the model's other hyperparameters by name (default: their
+        ``default``), e.g. ``{"label_weight": 1.0}`` (``lam`` wins over a ``'lam'`` here).
+    hyper_map : int
+        Grid points per hyperparameter of the map of a two-hyperparameter model (0: no map).
     image_sigma : float, 'model' or None
         σ of the MSE loss, for the equivalent VoxelMorph weight readout (see
         :func:`effective_weight`): by default the σ the model was trained with (from its
@@ -113,6 +124,15 @@ class LambdaExplorer(PictureMixin, widgets.VBox):
     ----------
     lam_slider : ipywidgets.FloatSlider
         λ; setting ``.value`` from Python re-runs the model before returning.
+    sliders : dict
+        Hyperparameter name -> its slider (``'lam'``: ``lam_slider``), each like ``lam_slider``;
+        :meth:`set_values` sets several with one model run.
+    hyperparameters : tuple of Hyperparameter
+        What the model is conditioned on.
+    hyper_controls : HyperparameterSliders
+        All the sliders; shows those besides λ (none for a λ-only model).
+    hyper_map : HyperMap or None
+        The map of a two-hyperparameter model.
     slice_sliders : dict
         Plane name (``'axial'``, ``'coronal'``, ``'sagittal'``) -> ``ipywidgets.IntSlider``;
         empty for 2D images. Setting ``.value`` redraws that plane without running the model.
@@ -151,15 +171,23 @@ class LambdaExplorer(PictureMixin, widgets.VBox):
     >>> explorer.lam_slider.value = 0.9
     >>> explorer.state.lam, explorer.n_updates
     (0.9, 2)
+    >>> both = hnb.build_hypermorph((32, 32), nb_features=[[8, 8, 8, 8], [8, 8, 8, 8, 8, 8, 8]], seed=0,
+    ...                             hyperparameters=("lam", "label_weight"))
+    >>> explorer = LambdaExplorer(both, data, display="image", hyper_map=3)
+    >>> explorer.set_values(lam=0.8, label_weight=0.2)
+    >>> explorer.values, explorer.state.values == explorer.values
+    ({'lam': 0.8, 'label_weight': 0.2}, True)
     """
 
     def __init__(self, model: tf.keras.Model, data: Dataset | ArrayLike, *, pair: Sequence[int] = (0, 1),
-                 lam: float = 0.5, image_sigma: float | str | None = FROM_MODEL,
+                 lam: float | None = None, values: Mapping[str, float] | None = None,
+                 hyper_map: int = DEFAULT_MAP_POINTS, image_sigma: float | str | None = FROM_MODEL,
                  affine: ArrayLike | None = None, convention: str = "neurological",
                  slices: Mapping[str, int] | None = None, display: str = "auto", image_format: str = "jpeg",
                  grid_step: int | None = None, dpi: int = 90, play_interval: int = 250) -> None:
         spec = require_hypermorph(model, "LambdaExplorer")
-        self.model = model
+        self.model, self.hyperparameters = model, spec.hyperparameters
+        start = {**(values or {}), **({} if lam is None else {"lam": lam})}
         self.data = as_dataset(data, inshape=spec.inshape)
         if len(self.data) < 2:
             raise ValueError(f"data holds {len(self.data)} image; the explorer needs a pair: "
@@ -175,7 +203,8 @@ class LambdaExplorer(PictureMixin, widgets.VBox):
         self.state: ExplorerState | None = None
         self.n_updates = 0
         self.last_seconds: dict[str, float] = {}
-        self._shown_key: tuple[float, int, int] | None = None  # (λ, moving index, fixed index) on display
+        # (λ, moving index, fixed index, the other hyperparameters' values) on display
+        self._shown_key: tuple[float, int, int, tuple[float, ...]] | None = None
         self._shown_slices: dict[str, int] | None = None
         self._identity: dict[str, float] = {}
         self._pair_images: tuple[np.ndarray, np.ndarray] | None = None
@@ -183,13 +212,15 @@ class LambdaExplorer(PictureMixin, widgets.VBox):
         self._refine = self.refined = 0
 
         image_sigma = resolve_image_sigma(spec.training, image_sigma)
-        self.controls = LambdaControls(lam=lam, image_sigma=image_sigma, play_interval=play_interval)
+        lam_hyper = self.hyperparameters[0]  # λ comes first (hypermorph_nb.networks.hyperparameters)
+        self.controls = LambdaControls(lam=start.get("lam", lam_hyper.default), image_sigma=image_sigma,
+                                       lam_range=(lam_hyper.low, lam_hyper.high), play_interval=play_interval)
         self.lam_slider = self.controls.lam_slider
+        self.hyper_controls = HyperparameterSliders(self.hyperparameters, self.lam_slider, start)
+        self._labels = {hyper.name: hyper.label for hyper in self.hyperparameters}
         self.slice_sliders = slice_sliders(self.views, slices)
-        names = self.data.names or [f"#{index}" for index in range(len(self.data))]
-        options = [(str(name), index) for index, name in enumerate(names)]
-        self.moving_picker = widgets.Dropdown(options=options, value=moving_index, description="moving")
-        self.fixed_picker = widgets.Dropdown(options=options, value=fixed_index, description="fixed")
+        self.moving_picker, self.fixed_picker = pair_pickers(self.data.names or len(self.data), moving_index,
+                                                             fixed_index)
         self.readout = widgets.HTML()
         self.error_box = ErrorBox()
         self.refine_box = widgets.BoundedIntText(value=50, min=1, max=10000, description="iterations")
@@ -199,56 +230,31 @@ class LambdaExplorer(PictureMixin, widgets.VBox):
         self.refine_button.on_click(lambda _: self.refine(self.refine_box.value))
         blank = np.zeros(self.data.shape)
         shapes = [view.image(blank, 0).shape for view in self.views]
-        self.live = LiveFigure(figsize=figure_size(self.views, shapes, self.data.has_labels), dpi=dpi,
-                               mode=display, image_format=image_format)
+        with_map = len(self.hyperparameters) == 2 and bool(hyper_map)
+        self.live = LiveFigure(figsize=figure_size(self.views, shapes, self.data.has_labels, with_map=with_map),
+                               dpi=dpi, mode=display, image_format=image_format)
         self.figure = self.live.figure
         self._lut = label_colors(max(int(self.data.labels.max()), 1)) if self.data.labels is not None else None
-        self.planes, self._summary = build_panels(self.live, self.views, shapes, lut=self._lut,
-                                                  grid_step=self.grid_step, convention=convention)
+        self.planes, self._summary, map_axes = build_panels(
+            self.live, self.views, shapes, lut=self._lut, grid_step=self.grid_step, convention=convention,
+            with_map=with_map)
+        self.hyper_map = None if map_axes is None else HyperMap(map_axes, self.hyperparameters, points=hyper_map)
+        if self.hyper_map is not None:
+            self.live.animate(self.hyper_map.marker)
         self.artists, self.axes = self.planes[0].artists, self.planes[0].axes
         self._updates = Coalescer(functools.partial(self._update, from_frontend=True),
                                   on_error=self.error_box.show)
 
-        for widget in (self.lam_slider, self.moving_picker, self.fixed_picker, *self.slice_sliders.values()):
+        for widget in (self.lam_slider, *self.hyper_controls.inputs, self.moving_picker, self.fixed_picker,
+                       *self.slice_sliders.values()):
             widget.observe(self._on_input, "value")
-        rows = [self.controls, widgets.HBox([self.moving_picker, self.fixed_picker]),
+        rows = [self.controls, *([self.hyper_controls] if self.hyper_controls.inputs else []),
+                widgets.HBox([self.moving_picker, self.fixed_picker]),
                 widgets.HBox([self.refine_button, self.refine_box])]
         if self.slice_sliders:
             rows.append(widgets.HBox(list(self.slice_sliders.values())))
         super().__init__(rows + [self.live.widget, self.readout, self.error_box])
         self._update()
-
-    @classmethod
-    def from_arrays(cls, model: tf.keras.Model, moving: ArrayOrFile, fixed: ArrayOrFile, *,
-                    moving_labels: ArrayOrFile | None = None, fixed_labels: ArrayOrFile | None = None,
-                    moving_affine: ArrayLike | None = None, fixed_affine: ArrayLike | None = None,
-                    resample: bool = False, normalize: str = "auto", **options: Any) -> LambdaExplorer:
-        """Explore one pair of your own arrays or NIfTI files.
-
-        The pair and its label maps are checked and read by
-        :func:`~hypermorph_nb.widgets.explorer_inputs.pair_dataset` (its parameters, as
-        :func:`hypermorph_nb.register` and :func:`hypermorph_nb.export_registration` check theirs);
-        ``**options`` go to :class:`LambdaExplorer` (``lam``, ``display``, ``affine``, ...).
-
-        Returns
-        -------
-        LambdaExplorer
-
-        Examples
-        --------
-        >>> import numpy as np, hypermorph_nb as hnb
-        >>> model = hnb.build_hypermorph((32, 32), nb_features=[[8, 8, 8, 8], [8, 8, 8, 8, 8, 8, 8]], seed=0)
-        >>> rng = np.random.default_rng(0)
-        >>> explorer = LambdaExplorer.from_arrays(model, rng.random((32, 32)), rng.random((32, 32)),
-        ...                                       display="image")
-        >>> explorer.moving_picker.label
-        'moving'
-        """
-        inshape = require_hypermorph(model, "LambdaExplorer").inshape
-        data = pair_dataset(inshape, moving, fixed, moving_labels=moving_labels, fixed_labels=fixed_labels,
-                            moving_affine=moving_affine, fixed_affine=fixed_affine, resample=resample,
-                            normalize=normalize)
-        return cls(model, data, pair=(0, 1), **options)
 
     @property
     def last_error(self) -> BaseException | None:
@@ -282,7 +288,7 @@ class LambdaExplorer(PictureMixin, widgets.VBox):
         self._update()
 
     def refresh(self) -> None:
-        """Re-run the model at the current λ and pair (e.g. after training the model further)."""
+        """Re-run the model at the current values and pair (e.g. after training the model further)."""
         with self.live.lock:
             self._shown_key = None
             self._update()
@@ -316,20 +322,15 @@ class LambdaExplorer(PictureMixin, widgets.VBox):
             self._update()
 
     def wait(self, timeout: float | None = None) -> bool:
-        """Block until updates started from the browser have been drawn.
-
-        Returns
-        -------
-        bool
-            False if ``timeout`` seconds passed first.
-        """
+        """Block until updates started from the browser have been drawn (False: ``timeout`` s passed first)."""
         return self._updates.wait(timeout)
 
     def savefig(self, fname: Any, **kwargs: Any) -> None:
-        """Save the current figure, with λ in the moved panel's title (``Figure.savefig`` options)."""
+        """Save the current figure, with λ (and any other values) in the moved panel's title
+        (``Figure.savefig`` options)."""
         title = self.axes["moved"].title
         if self.state is not None:
-            title.set_text(f"moved, λ = {format_lam(self.state.lam)}")
+            title.set_text(f"moved, {format_values(self.state.values, self._labels)}")
         try:
             self.live.savefig(fname, **kwargs)
         finally:
@@ -351,8 +352,9 @@ class LambdaExplorer(PictureMixin, widgets.VBox):
             return super().close()
         self.wait(10)
         self.live.close()
-        for child in (self.controls, self.moving_picker, self.fixed_picker, self.readout, self.error_box,
-                      self.refine_button, self.refine_box, *self.slice_sliders.values()):
+        for child in (self.controls, *self.hyper_controls.inputs, self.hyper_controls, self.moving_picker,
+                      self.fixed_picker, self.readout, self.error_box, self.refine_button, self.refine_box,
+                      *self.slice_sliders.values()):
             child.close()
         super().close()
 
@@ -361,28 +363,29 @@ class LambdaExplorer(PictureMixin, widgets.VBox):
     def _on_input(self, change) -> None:
         if self._holding:
             return
-        if changed_by_frontend(*self.controls.inputs, self.moving_picker, self.fixed_picker,
-                               *self.slice_sliders.values()):
+        if changed_by_frontend(*self.controls.inputs, *self.hyper_controls.inputs, self.moving_picker,
+                               self.fixed_picker, *self.slice_sliders.values()):
             self._updates.request()  # the browser is waiting on this kernel: don't block it
         else:
             self._update()
 
     def _update(self, *, from_frontend: bool = False) -> None:
         with self.live.lock:
-            lam, (moving_index, fixed_index), slices = self.lam, self.pair, self.slices
-            key = (lam, moving_index, fixed_index)
+            values, (moving_index, fixed_index), slices = self.values, self.pair, self.slices
+            others = {name: value for name, value in values.items() if name != "lam"}
+            key = (values["lam"], moving_index, fixed_index, tuple(others.values()))
             if key == self._shown_key and slices == self._shown_slices:
                 return
             if self._shown_key is not None and key != self._shown_key:
-                self._refine = 0   # a refinement belongs to the pair and λ it was made for
+                self._refine = 0   # a refinement belongs to the pair and values it was made for
             try:
                 start = time.perf_counter()
-                pair_changed = self._shown_key is None or self._shown_key[1:] != key[1:]
+                pair_changed = self._shown_key is None or self._shown_key[1:3] != key[1:3]
                 if pair_changed:
                     self._load_pair(moving_index, fixed_index)
                 state = self.state
                 if key != self._shown_key or state is None:  # no state is shown before the first key
-                    state = self.state_at(lam, moving_index, fixed_index)
+                    state = self.state_at(values["lam"], moving_index, fixed_index, **others)
                 drawn = time.perf_counter()
                 shown = self._shown_slices or {}
                 changed = [plane for plane in self.planes if state is not self.state
@@ -407,14 +410,14 @@ class LambdaExplorer(PictureMixin, widgets.VBox):
             self._view_changed(from_frontend=from_frontend)
             self.readout.value = readout_html(state, unregistered=self._identity,
                                               image_sigma=self.controls.image_sigma,
-                                              model_runs=self.n_updates)
+                                              model_runs=self.n_updates, labels=self._labels)
             self.error_box.clear()
 
     def show_state(self, state: ExplorerState) -> None:
         """Put ``state`` into every plane at the current slices (drawn by the next refresh).
 
         Used with :meth:`state_at` by :func:`hypermorph_nb.widgets.animation.save_lambda_animation`
-        to draw frames at other λ without changing the widget's controls.
+        to draw frames at other λ without changing the widget's controls (the map's ring follows).
         """
         self._show(self.planes, state, self.slices)
 
@@ -423,41 +426,25 @@ class LambdaExplorer(PictureMixin, widgets.VBox):
         for plane in planes:  # _pair_images: set by _load_pair before any state is shown
             plane.show(self._pair_images, state, slices.get(plane.view.name, 0))  # type: ignore[arg-type]
         if self._summary is not None:
-            self._summary.set_text(summary_line(state))
+            self._summary.set_text(summary_line(state, self._labels))
+        if self.hyper_map is not None:
+            self.hyper_map.mark(state.values)
 
     def _load_pair(self, moving_index: int, fixed_index: int) -> None:
         moving = self.data.images[moving_index, ..., 0]
         fixed = self.data.images[fixed_index, ..., 0]
         self._pair_images = (moving, fixed)
-        difference = np.abs(moving - fixed)
+        largest = max(float(np.abs(moving - fixed).max()), 1e-6)
         for plane in self.planes:
-            plane.artists["difference"].set_clim(0.0, max(float(difference.max()), 1e-6))
-        self._identity = {"mse": float(np.mean(difference ** 2))}
-        if self.data.labels is not None:
-            identity = dice_batch(self.data.labels[moving_index][None], self.data.labels[fixed_index][None],
-                                  self.label_values)[0]
-            self._identity["dice"] = mean_present(identity)
+            plane.artists["difference"].set_clim(0.0, largest)
+        self._identity = unregistered_scores(self.data, moving_index, fixed_index, self.label_values)
+        if self.hyper_map is not None:
+            self.hyper_map.show_pair(self.model, self.data, (moving_index, fixed_index))
 
-    def state_at(self, lam: float, moving_index: int, fixed_index: int) -> ExplorerState:
-        """Register pair ``(moving_index, fixed_index)`` at ``lam`` (refined as the widget refines)
-        and score it; an :class:`ExplorerState` that nothing shows until :meth:`show_state`."""
-        data = self.data
-        start = time.perf_counter()
-        moving_labels = data.labels[moving_index] if data.labels is not None else None
-        if self._refine:
-            moved, flow = refine_registration(
-                self.model, data.images[moving_index, ..., 0], data.images[fixed_index, ..., 0], lam=lam,
-                iterations=self._refine, fixed_affine=None if data.affines is None else data.affines[fixed_index])
-            warped_labels = None if moving_labels is None else Registrar.for_model(self.model).warp(
-                moving_labels[None], flow[None], interp="nearest")[0]
-        else:
-            moved, flow, warped_labels = self._step(data.images[moving_index], data.images[fixed_index], lam,
-                                                    moving_labels)
-        computed = time.perf_counter()
-        state = ExplorerState.scored(
-            lam=lam, moving_index=moving_index, fixed_index=fixed_index, moved=moved, flow=flow,
-            fixed=data.images[fixed_index, ..., 0], warped_labels=warped_labels,
-            fixed_labels=data.labels[fixed_index] if data.labels is not None else None,
-            label_values=self.label_values)
-        state.seconds = {"model": computed - start, "metrics": time.perf_counter() - computed}
-        return state
+    def state_at(self, lam: float, moving_index: int, fixed_index: int, **hyperparameters: float) -> ExplorerState:
+        """Register pair ``(moving_index, fixed_index)`` at ``lam`` (and the other hyperparameters, by
+        name; default the sliders' values), refined as the widget refines, and score it; an
+        :class:`ExplorerState` that nothing shows until :meth:`show_state`."""
+        values = {**self.values, **hyperparameters, "lam": lam}
+        return registration_state(self.model, self.data, moving_index, fixed_index, values=values,
+                                  refine=self._refine, label_values=self.label_values, step=self._step)

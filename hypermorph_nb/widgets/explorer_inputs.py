@@ -1,9 +1,9 @@
-"""What the λ explorer is given: arrays or NIfTI files, initial slices."""
+"""What the λ explorer is given: arrays or NIfTI files (:class:`FromArraysMixin`), initial slices."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, TypeAlias
+from typing import Any, TYPE_CHECKING, TypeAlias
 
 import os
 import pathlib
@@ -20,11 +20,62 @@ from ..data.dataset import Dataset
 from ..data.readers import read_file
 
 if TYPE_CHECKING:
+    import tensorflow as tf
+    from typing_extensions import Self
+
     from .views import PlaneView
 
 #: An image or label map: an array, or the path of a NIfTI file.
 ArrayOrFile: TypeAlias = "ArrayLike | str | os.PathLike[str]"
 
+
+class FromArraysMixin:
+    """Adds :meth:`from_arrays` to an explorer class: one pair of arrays or NIfTI files as its data."""
+
+    @classmethod
+    def from_arrays(cls, model: tf.keras.Model, moving: ArrayOrFile, fixed: ArrayOrFile, *,
+                    moving_labels: ArrayOrFile | None = None, fixed_labels: ArrayOrFile | None = None,
+                    moving_affine: ArrayLike | None = None, fixed_affine: ArrayLike | None = None,
+                    resample: bool = False, normalize: str = "auto", **options: Any) -> Self:
+        """Explore one pair of your own arrays or NIfTI files.
+
+        The pair and its label maps are checked and read by
+        :func:`~hypermorph_nb.widgets.explorer_inputs.pair_dataset` (its parameters, as
+        :func:`hypermorph_nb.register` and :func:`hypermorph_nb.export_registration` check theirs);
+        ``**options`` go to :class:`LambdaExplorer` (``lam``, ``display``, ``affine``, ...).
+
+        Returns
+        -------
+        LambdaExplorer
+
+        Examples
+        --------
+        >>> import numpy as np, hypermorph_nb as hnb
+        >>> from hypermorph_nb.widgets import LambdaExplorer
+        >>> model = hnb.build_hypermorph((32, 32), nb_features=[[8, 8, 8, 8], [8, 8, 8, 8, 8, 8, 8]], seed=0)
+        >>> rng = np.random.default_rng(0)
+        >>> explorer = LambdaExplorer.from_arrays(model, rng.random((32, 32)), rng.random((32, 32)),
+        ...                                       display="image")
+        >>> explorer.moving_picker.label
+        'moving'
+        """
+        from ..networks.models import require_hypermorph
+
+        inshape = require_hypermorph(model, "LambdaExplorer").inshape
+        data = pair_dataset(inshape, moving, fixed, moving_labels=moving_labels, fixed_labels=fixed_labels,
+                            moving_affine=moving_affine, fixed_affine=fixed_affine, resample=resample,
+                            normalize=normalize)
+        explorer: Any = cls  # the explorer's constructor: (model, data, *, pair, **options)
+        return explorer(model, data, pair=(0, 1), **options)
+
+
+def pair_pickers(names: Sequence[str] | int, moving: int, fixed: int) -> tuple[widgets.Dropdown, widgets.Dropdown]:
+    """The moving and fixed pickers over images named ``names`` (or numbered ``#0``... for a count)."""
+    if isinstance(names, int):
+        names = [f"#{index}" for index in range(names)]
+    options = [(str(name), index) for index, name in enumerate(names)]
+    return (widgets.Dropdown(options=options, value=moving, description="moving"),
+            widgets.Dropdown(options=options, value=fixed, description="fixed"))
 
 
 def slice_sliders(views: Sequence[PlaneView],

@@ -4,17 +4,20 @@ Per plane: moving, fixed, moved, ``|moved − fixed|``, the deformation grid of 
 in-plane field components over the moving image, the Jacobian determinant of the
 whole field (folding, det <= 0, in black) and, with label maps, the warped moving
 labels' outlines over the fixed image. A 2D image is one plane on two rows; a
-volume gets one row per plane (axial, coronal, sagittal).
+volume gets one row per plane (axial, coronal, sagittal). A model conditioned on two
+hyperparameters adds, right of the panels, the axes of its small map
+(:mod:`hypermorph_nb.widgets.hyper_map`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, TYPE_CHECKING
 
 import numpy as np
 
-from ..viz.drawing import format_lam, grid_lines, label_outlines
+from ..viz.drawing import grid_lines, label_outlines
+from .state import format_values
 from .views import convention_note
 
 if TYPE_CHECKING:
@@ -30,6 +33,8 @@ TITLES = {"moving": "moving", "fixed": "fixed", "moved": "moved", "difference": 
           "grid": "deformation grid", "jacobian": "Jacobian determinant",
           "labels": "warped labels on fixed"}
 _COLUMN_INCHES = {2: 2.1, 3: 1.7}
+#: Width the hyperparameter map adds to the figure, and the side of its square axes.
+MAP_INCHES, MAP_SIDE_INCHES = 2.5, 1.8
 
 
 def panel_names(has_labels: bool) -> list[str]:
@@ -133,31 +138,33 @@ class PlanePanels:
                 artists["dice_text"].set_text(f"Dice {state.dice:.3f}")
 
 
-def summary_line(state: ExplorerState) -> str:
-    """A volume's numbers under its planes: folding and Dice of the whole volume."""
-    text = f"λ = {format_lam(state.lam)}   folding {100 * state.folding:.2f}% of the volume"
+def summary_line(state: ExplorerState, labels: Mapping[str, str] | None = None) -> str:
+    """A volume's numbers under its planes: the hyperparameters (by their ``labels``), folding and Dice."""
+    values = format_values(state.values, labels).replace(", ", "   ")
+    text = f"{values}   folding {100 * state.folding:.2f}% of the volume"
     if state.warped_labels is not None:
         text += f"   mean Dice {state.dice:.3f} over the volume"
     return text
 
 
 def figure_size(views: Sequence[PlaneView], shapes: Sequence[tuple[int, int]],
-                has_labels: bool) -> tuple[float, float]:
-    """Inches for the panels of ``views`` whose displayed shapes are ``shapes``."""
+                has_labels: bool, *, with_map: bool = False) -> tuple[float, float]:
+    """Inches for the panels of ``views`` whose displayed shapes are ``shapes`` (and the map's)."""
     column = _COLUMN_INCHES[2 if views[0].axis is None else 3]
+    extra = MAP_INCHES if with_map else 0.0
     if views[0].axis is None:  # 2D: two rows of four
         (height, width), = shapes
         row = column * height * views[0].aspect / width + 0.35
-        return (2.3 * (4 if has_labels else 3), 2 * row + 0.1)
+        return (2.3 * (4 if has_labels else 3) + extra, max(2 * row + 0.1, MAP_SIDE_INCHES + 1.0 if with_map else 0.0))
     columns = len(panel_names(has_labels))
     rows = [column * height * view.aspect / width + 0.12 for view, (height, width) in zip(views, shapes)]
-    return (column * columns + 0.6, sum(rows) + 0.55)
+    return (column * columns + 0.6 + extra, max(sum(rows) + 0.55, MAP_SIDE_INCHES + 1.0 if with_map else 0.0))
 
 
 def build_panels(live: LiveFigure, views: Sequence[PlaneView], shapes: Sequence[tuple[int, int]], *,
-                 lut: np.ndarray | None, grid_step: int,
-                 convention: str) -> tuple[list[PlanePanels], Text | None]:
-    """Lay out the panels of every plane in ``live.figure``.
+                 lut: np.ndarray | None, grid_step: int, convention: str,
+                 with_map: bool = False) -> tuple[list[PlanePanels], Text | None, Axes | None]:
+    """Lay out the panels of every plane in ``live.figure`` (sized by :func:`figure_size`).
 
     Returns
     -------
@@ -165,13 +172,18 @@ def build_panels(live: LiveFigure, views: Sequence[PlaneView], shapes: Sequence[
         One per view.
     summary : matplotlib.text.Text or None
         For a volume, the line under the planes for :func:`summary_line` (animated).
+    map_axes : matplotlib.axes.Axes or None
+        With ``with_map``, square axes right of the panels, at the top.
     """
     figure = live.figure
     has_labels = lut is not None
     names = panel_names(has_labels)
+    width, height = figure.get_size_inches()
+    extra = MAP_INCHES if with_map else 0.0  # the panels keep the margins they have without the map
     if views[0].axis is None:
         grid = figure.subplots(2, 4 if has_labels else 3)
-        figure.subplots_adjust(left=0.01, right=0.95, top=0.93, bottom=0.02, wspace=0.06, hspace=0.14)
+        figure.subplots_adjust(left=0.01, right=1 - (0.05 * (width - extra) + extra) / width, top=0.93,
+                               bottom=0.02, wspace=0.06, hspace=0.14)
         order = ["moving", "fixed", "moved", "difference"] + (["labels"] if has_labels else []) + \
             ["grid", "jacobian"]
         if has_labels:
@@ -182,9 +194,8 @@ def build_panels(live: LiveFigure, views: Sequence[PlaneView], shapes: Sequence[
         ratios = [height * view.aspect / width for view, (height, width) in zip(views, shapes)]
         grid = figure.subplots(len(views), len(names), squeeze=False,
                                gridspec_kw={"height_ratios": ratios})
-        inches = figure.get_size_inches()
-        figure.subplots_adjust(left=0.01, right=1 - 0.55 / inches[0], top=1 - 0.3 / inches[1],
-                               bottom=0.25 / inches[1], wspace=0.05, hspace=0.05)
+        figure.subplots_adjust(left=0.01, right=1 - (0.55 + extra) / width, top=1 - 0.3 / height,
+                               bottom=0.25 / height, wspace=0.05, hspace=0.05)
         rows = [dict(zip(names, row)) for row in grid]
         figure.text(0.01, 0.005, convention_note(views, convention), fontsize=7, va="bottom")
         summary = figure.text(0.99, 0.005, "", fontsize=8, va="bottom", ha="right", fontweight="bold")
@@ -204,15 +215,18 @@ def build_panels(live: LiveFigure, views: Sequence[PlaneView], shapes: Sequence[
             colorbar = figure.colorbar(plane.artists["jacobian"], ax=axes["jacobian"], fraction=0.046,
                                        pad=0.02, extend="min")
             colorbar.ax.tick_params(labelsize=7)
-        elif number == 0:  # one colour bar for the Jacobian panels of all planes, at the right edge
-            inches = figure.get_size_inches()
+        elif number == 0:  # one colour bar for the Jacobian panels of all planes, right of them
             colorbar = figure.colorbar(plane.artists["jacobian"], extend="min", cax=figure.add_axes(
-                (1 - 0.4 / inches[0], 0.2, 0.1 / inches[0], 0.6)))
+                (1 - (0.4 + extra) / width, 0.2, 0.1 / width, 0.6)))
             colorbar.ax.tick_params(labelsize=6)
         for artist in plane.animated:
             live.animate(artist)
         planes.append(plane)
-    return planes, summary
+    map_axes = None
+    if with_map:
+        map_axes = figure.add_axes(((width - extra + 0.55) / width, 1 - (MAP_SIDE_INCHES + 0.35) / height,
+                                    MAP_SIDE_INCHES / width, MAP_SIDE_INCHES / height))
+    return planes, summary, map_axes
 
 
 def corner_text(ax: Axes) -> Text:
