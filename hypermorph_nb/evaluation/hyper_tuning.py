@@ -218,8 +218,8 @@ def pattern_search(score: Score, coarse_scores: np.ndarray, *, budget: int,
     >>> grid = score(np.stack(np.meshgrid(axis, axis, indexing="ij"), -1).reshape(-1, 2)).reshape(5, 5)
     >>> trace = pattern_search(score, grid, budget=30, tol=0.01)
     >>> best, _ = max(trace, key=lambda item: item[1])
-    >>> np.round(best, 2).tolist(), len(trace) <= 30
-    ([0.8, 0.3], True)
+    >>> bool(np.abs(best - peak).max() < 0.02), len(trace) <= 30
+    (True, True)
     """
     grid = np.where(np.isnan(coarse_scores), -np.inf, coarse_scores)
     count, dims = grid.shape[0], grid.ndim
