@@ -99,7 +99,7 @@ class HyperSweepResult:
         """Name of a structure label value (its number as text when unknown)."""
         return (self.label_names or {}).get(int(label), str(int(label)))
 
-    def point(self, index: Sequence[int]) -> dict[str, float]:
+    def point(self, index: Sequence[int | np.integer]) -> dict[str, float]:
         """The hyperparameter values at a grid index."""
         return {name: float(axis[i]) for name, axis, i in zip(self.names, self.values, index)}
 

@@ -228,7 +228,8 @@ def pattern_search(score: Score, coarse_scores: np.ndarray, *, budget: int,
         if np.isfinite(grid).any() else 0.0
     best = np.array(np.unravel_index(int(np.argmax(grid)), grid.shape), dtype=float) / (count - 1)
     best_score = float(np.max(grid))
-    step, trace = 0.5 / (count - 1), []
+    step = 0.5 / (count - 1)
+    trace: list[tuple[np.ndarray, float]] = []
     while spread > 0 and step >= tol and len(trace) < budget:
         neighbours = {tuple(np.round(np.clip(best + sign * step * np.eye(dims)[axis], 0.0, 1.0), 9))
                       for axis in range(dims) for sign in (1.0, -1.0)}
