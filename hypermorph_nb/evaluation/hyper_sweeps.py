@@ -71,6 +71,15 @@ class HyperSweepResult:
     label_names: dict[int, str] | None = None
     axis_labels: tuple[str, ...] = ()
 
+    def __repr__(self) -> str:
+        axes = ", ".join(f"{name}: {len(axis)} values in [{axis.min():g}, {axis.max():g}]"
+                         for name, axis in zip(self.names, self.values))
+        best = ""
+        if self.dice is not None and not np.all(np.isnan(self.mean_dice)):
+            point = ", ".join(f"{k}={v:g}" for k, v in self.optimum().items())
+            best = f"; best mean Dice {np.nanmax(self.mean_dice):.4f} at {point}"
+        return f"HyperSweepResult({axes}; {len(self.pairs)} pairs, {len(self.labels)} structures{best})"
+
     @property
     def grid_shape(self) -> tuple[int, ...]:
         """Number of values along each axis."""

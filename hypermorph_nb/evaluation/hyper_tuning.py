@@ -60,7 +60,7 @@ class HyperOptimum:
     dice: float
     evaluations: int
     coarse: HyperSweepResult
-    trace: list[tuple[dict[str, float], float]] = dataclasses.field(default_factory=list)
+    trace: list[tuple[dict[str, float], float]] = dataclasses.field(default_factory=list, repr=False)
     structure: int | None = None
 
 
