@@ -267,8 +267,10 @@ def test_tuning_needs_label_maps(two, data):
 
 # --- slow tier: a trained (λ, γ) model ----------------------------------------------------------------
 
-#: Measured over training seeds 0, 1, 2 (64×64, 300 steps, 16 held-out pairs): the search's mean Dice
-#: minus the best of a 9×9 grid was -0.0005, -0.0002 and +0.0003, on surfaces spanning 0.02-0.04 Dice.
+#: Measured over training seeds 0, 1, 2 (64×64, 300 steps, 16 held-out pairs): the best of the 11×11
+#: grid minus the search's mean Dice was +0.0004, -0.0000 and +0.0006, on surfaces spanning 0.04, 0.023
+#: and 0.021 Dice; on λ-only models the hard Dice at optimize_lambda's λ minus the search's was
+#: -0.0016, -0.0003 and -0.0001.
 SEARCH_MARGIN = 0.002
 
 
@@ -286,7 +288,7 @@ def test_a_trained_two_hyperparameter_model_is_tuned_as_well_as_a_finer_grid(see
     surface = np.array([[np.nanmean(np.nanmean(score_pairs(model, held_out, pairs=found.coarse.pairs, lam=lam,
                                                            label_weight=gamma).dice, axis=1))
                          for gamma in fine] for lam in fine])
-    assert np.ptp(surface) > 10 * SEARCH_MARGIN, "the surface must not be flat for the comparison to mean much"
+    assert np.ptp(surface) > 5 * SEARCH_MARGIN, "the surface must not be flat for the comparison to mean much"
     assert found.dice >= surface.max() - SEARCH_MARGIN, (found.values, found.dice, surface.max())
 
 
