@@ -18,7 +18,7 @@ package and the layers below; ``tests/test_layers.py`` runs the contract in ``py
 - :mod:`~hypermorph_nb.io`: saved models, checkpoints, reports;
 - :mod:`~hypermorph_nb.data`: datasets and loaders, raw-scan preparation and its QC picture, λ sampling;
 - :mod:`~hypermorph_nb.registration`: ``register``, ``export_registration``, ``register_scans``, refinement;
-- :mod:`~hypermorph_nb.evaluation`: λ sweeps, the optimal λ;
+- :mod:`~hypermorph_nb.evaluation`: λ sweeps, the optimal λ; sweeps and tuning over several hyperparameters;
 - :mod:`~hypermorph_nb.viz`: static figures, training progress;
 - :mod:`~hypermorph_nb.training`: ``train`` and its options;
 - :mod:`~hypermorph_nb.widgets`: the λ explorer and sweep panel;
@@ -66,6 +66,7 @@ _HOMES = {
     "register_scans": "registration.native", "apply_transform": "registration.apply",
     "lambda_sweep": "evaluation.sweeps", "baseline_sweep": "evaluation.sweeps",
     "optimize_lambda": "evaluation.lambda_tuning", "compare_sweeps": "evaluation.results",
+    "hyper_sweep": "evaluation.hyper_sweeps", "optimize_hyperparameters": "evaluation.hyper_tuning",
 }
 #: The packages (and the ground module ``metrics``), each imported on first use.
 _PACKAGES = ("checks", "runtime", "metrics", "data", "networks", "io", "pretrained", "viz", "training",
@@ -102,6 +103,7 @@ __all__ = [
     "build_vxm", "build_hypermorph", "save_model", "load_model",
     "prepare_scans", "train", "register", "export_registration", "register_scans", "apply_transform",
     "lambda_sweep", "baseline_sweep", "optimize_lambda", "compare_sweeps",
+    "hyper_sweep", "optimize_hyperparameters",
     "checks", "runtime", "metrics", "data", "networks", "io", "pretrained", "viz", "training",
     "registration", "evaluation", "widgets",
 ]

@@ -8,6 +8,8 @@ to its map of homes (``tests/test_cli.py`` checks they agree).
 from . import checks, data, evaluation, io, metrics, networks, pretrained, registration, runtime  # noqa: F401
 from . import training, viz, widgets  # noqa: F401
 from .data.preparation import prepare_scans  # noqa: F401
+from .evaluation.hyper_sweeps import hyper_sweep  # noqa: F401
+from .evaluation.hyper_tuning import optimize_hyperparameters  # noqa: F401
 from .evaluation.lambda_tuning import optimize_lambda  # noqa: F401
 from .evaluation.results import compare_sweeps  # noqa: F401
 from .evaluation.sweeps import baseline_sweep, lambda_sweep  # noqa: F401

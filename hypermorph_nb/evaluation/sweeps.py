@@ -17,7 +17,7 @@ cut every structure); elsewhere its Dice is NaN and means skip it.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from typing import TYPE_CHECKING
 
@@ -40,7 +40,7 @@ if TYPE_CHECKING:
 
     from ..data.dataset import Dataset
 
-__all__ = ["lambda_sweep", "baseline_sweep", "score_pairs", "identity_scores", "auto_batch_size"]
+__all__ = ["lambda_sweep", "baseline_sweep", "score_pairs", "identity_scores", "auto_batch_size", "score_settings"]
 
 
 def score_pairs(model: tf.keras.Model, data: Dataset | np.ndarray, *, pairs: ArrayLike,
@@ -209,10 +209,9 @@ def lambda_sweep(model: tf.keras.Model, data: Dataset | np.ndarray, lams: ArrayL
     batch_size = _batch_size(batch_size, data)
     pairs = resolve_pairs(pairs, len(data), n_pairs=n_pairs, seed=seed)
     labels = labels_of(data, None)
-    with _progress_bar(len(lams) * len(pairs), "λ sweep", progress) as bar:
-        scores = [_register_and_score(registrar, data, pairs, float(lam), labels, batch_size, bar, hyperparameters)
-                  for lam in lams]
-    return _sweep_result(lams, pairs, labels, data, _concatenate(scores))
+    scores = score_settings(registrar, data, pairs, labels, [(float(lam), hyperparameters) for lam in lams],
+                            batch_size=batch_size, progress=progress, desc="λ sweep")
+    return _sweep_result(lams, pairs, labels, data, scores)
 
 
 def baseline_sweep(models: dict[float, tf.keras.Model], data: Dataset | np.ndarray, *,
@@ -260,6 +259,56 @@ def baseline_sweep(models: dict[float, tf.keras.Model], data: Dataset | np.ndarr
         scores = [_register_and_score(registrar, data, pairs, None, labels, batch_size, bar)
                   for registrar in registrars]
     return _sweep_result(lams, pairs, labels, data, _concatenate(scores))
+
+
+def score_settings(registrar: Registrar, data: Dataset, pairs: np.ndarray, labels: np.ndarray,
+                   settings: Sequence[tuple[float | None, Mapping[str, float]]], *,
+                   batch_size: int | None = None, progress: bool | str = "none",
+                   desc: str = "registrations") -> PairScores:
+    """Register every pair at each setting (λ, the other hyperparameters) and score them.
+
+    The one loop of every sweep: per setting, the pairs go through the model's
+    compiled function in batches of ``batch_size``; one progress bar counts all
+    registrations. Dice is left unmasked (apply :func:`label_presence`).
+
+    Parameters
+    ----------
+    registrar : Registrar
+        The model's (:func:`dataset_and_registrar`).
+    data : Dataset
+    pairs : np.ndarray
+        ``(P, 2)`` (moving, fixed) indices.
+    labels : np.ndarray
+        Structures to score (:func:`labels_of`).
+    settings : sequence of (float or None, mapping)
+        λ (None for a baseline) and the other hyperparameters by name, one entry per setting.
+    batch_size : int, optional
+        Registrations per model call; default :func:`auto_batch_size`.
+    progress : {'auto', 'bar', 'log', 'none'} or bool
+    desc : str
+        The progress bar's title.
+
+    Returns
+    -------
+    PairScores
+        Settings × pairs rows, setting by setting.
+
+    Examples
+    --------
+    >>> import hypermorph_nb as hnb
+    >>> from hypermorph_nb.data import synthetic
+    >>> model = hnb.build_hypermorph((32, 32), nb_features=[[8, 8, 8, 8], [8, 8, 8, 8, 8, 8, 8]], seed=0)
+    >>> data, registrar = dataset_and_registrar(model, synthetic(4, (32, 32), seed=0))
+    >>> scores = score_settings(registrar, data, np.array([[0, 1], [2, 3]]), labels_of(data, None),
+    ...                         [(0.2, {}), (0.8, {})])
+    >>> scores.mse.shape
+    (4,)
+    """
+    batch_size = _batch_size(batch_size, data)
+    with _progress_bar(len(settings) * len(pairs), desc, progress) as bar:
+        scores = [_register_and_score(registrar, data, pairs, lam, labels, batch_size, bar, dict(others))
+                  for lam, others in settings]
+    return _concatenate(scores)
 
 
 def _register_and_score(registrar, data, pairs, lam, labels, batch_size, bar, hyperparameters=None):

@@ -1,6 +1,7 @@
 """Pictures: static figures, the shared drawing helpers, and training progress.
 
 - :mod:`.plotting`: the λ-row figure, image rows, Dice/folding-vs-λ plots, comparisons;
+- :mod:`.hyper_plotting`: the Dice surface of a sweep over several hyperparameters;
 - :mod:`.drawing`: λ axes and labels, label colours and outlines, grid lines;
 - :mod:`.training_display`: progress bars, log lines and the live loss plot of ``train``.
 
@@ -12,6 +13,7 @@ Examples
 >>> drawing.format_lam(0.5)
 '0.5'
 """
-from . import drawing, plotting, training_display
+from . import drawing, hyper_plotting, plotting, training_display
+from .hyper_plotting import plot_hyper_sweep
 
-__all__ = ["plotting", "drawing", "training_display"]
+__all__ = ["plotting", "hyper_plotting", "drawing", "training_display", "plot_hyper_sweep"]
