@@ -18,9 +18,8 @@ import dataclasses
 
 import numpy as np
 
-from ..evaluation.sweeps import score_pairs
+from ..evaluation.hyper_sweeps import hyper_sweep
 from ..networks.hyperparameters import Hyperparameter
-from .state import mean_present
 
 if TYPE_CHECKING:
     import tensorflow as tf
@@ -73,20 +72,14 @@ def _hyper_map(model: tf.keras.Model, data: Dataset, pair: tuple[int, int],
                grid: Mapping[str, np.ndarray]) -> HyperMapScores:
     """Register ``pair`` at every point of ``grid`` (name -> values, the model's order) and score it.
 
-    One batched :func:`~hypermorph_nb.evaluation.sweeps.score_pairs` call per grid point:
-    as many registrations as grid points, each like one slider move.
+    One :func:`hypermorph_nb.hyper_sweep` of the pair: as many registrations as grid points,
+    each like one slider move, batched.
     """
-    names = tuple(grid)
-    values = tuple(np.asarray(grid[name], float) for name in names)
-    shape = tuple(len(axis) for axis in values)
-    score, folding = np.full(shape, np.nan), np.zeros(shape)
-    for index in np.ndindex(*shape):
-        point: dict[str, Any] = {name: float(axis[i]) for name, axis, i in zip(names, values, index)}
-        scores = score_pairs(model, data, pairs=[pair], progress="none", **point)
-        folding[index] = scores.folding[0]
-        score[index] = scores.mse[0] if scores.dice is None else mean_present(scores.dice[0])
-    return HyperMapScores(names=names, values=values, score=score, folding=folding, pair=pair,
-                          metric="image MSE" if not data.has_labels else "mean Dice")
+    result = hyper_sweep(model, data, grid, pairs=[pair], progress="none")
+    score = result.mse[..., 0] if result.dice is None else result.mean_dice
+    return HyperMapScores(names=result.names, values=tuple(np.asarray(v, float) for v in result.values),
+                          score=np.asarray(score, float), folding=np.asarray(result.folding[..., 0], float),
+                          pair=pair, metric="image MSE" if result.dice is None else "mean Dice")
 
 
 class HyperMap:
