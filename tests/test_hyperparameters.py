@@ -142,3 +142,9 @@ def test_pairs_draw_each_extra_hyperparameter_over_its_range_and_keep_the_lambda
     assert drawn.min() >= 0.5 and drawn.max() <= 2.0
     assert drawn.min() < 0.6 and drawn.max() > 1.9          # it covers the range, not the unit interval
 
+
+
+def test_optimize_lambda_points_a_several_hyperparameter_model_to_optimize_hyperparameters():
+    model = hnb.build_hypermorph((32, 32), nb_features=SMALL, seed=0, hyperparameters=BOTH)
+    with pytest.raises(ValueError, match=r"optimize_hyperparameters\(model, data, fixed=\{'label_weight': ...\}\)"):
+        hnb.optimize_lambda(model, synthetic(4, (32, 32)), n_pairs=2)

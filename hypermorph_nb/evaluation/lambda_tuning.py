@@ -148,6 +148,12 @@ def optimize_lambda(model: tf.keras.Model, data: Dataset | np.ndarray, *,
     if not spec_of(model).is_hypermorph:
         raise ValueError("optimize_lambda needs a λ-conditioned model (build_hypermorph); a "
                          "VoxelMorph baseline was trained at one fixed λ")
+    others = [h.name for h in spec_of(model).hyperparameters if h.name != "lam"]
+    if others:
+        held = ", ".join(f"{name!r}: ..." for name in others)
+        raise ValueError(f"this model is also conditioned on {', '.join(others)}: tune λ with them held, "
+                         f"hnb.optimize_hyperparameters(model, data, fixed={{{held}}}), or all of them "
+                         "together, hnb.optimize_hyperparameters(model, data)")
     data = as_dataset(data, inshape=spec_of(model).inshape)
     if objective not in ("dice", "image"):
         raise ValueError(f"objective must be 'dice' or 'image', got {objective!r}")
