@@ -159,15 +159,15 @@ def _hyper_values(lam: float | None, assignments: Sequence[str]) -> dict[str, An
     return values
 
 
-def _check_register(args: argparse.Namespace) -> dict[str, float]:
+def _check_register(args: argparse.Namespace) -> dict[str, Any]:
     """Every argument of ``register`` checked before the model (and TensorFlow) loads.
 
     Sets ``args.lam`` from ``--lam`` or ``--hyper lam=X``; returns the other hyperparameters' values.
     """
+    values = _hyper_values(args.lam, args.hyper)
     from .checks.files import check_out_folder, check_scan_arguments
     from .checks.values import check_lambda, check_model_hyperparameters, check_refine
 
-    values = _hyper_values(args.lam, args.hyper)
     args.lam = values.pop("lam", None)
     config = _recorded_config(args.model)
     if config is not None:
@@ -228,7 +228,7 @@ def _register(args):
     return 0
 
 
-def _register_raw(args: argparse.Namespace, hyperparameters: dict[str, float]) -> int:
+def _register_raw(args: argparse.Namespace, hyperparameters: dict[str, Any]) -> int:
     from .io.persistence import load_model
     from .networks.models import spec_of
     from .registration.files import RegistrationFiles

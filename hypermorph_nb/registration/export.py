@@ -199,7 +199,7 @@ def export_registration(model: Any, moving: ImageInput, fixed: ImageInput, out_d
         "files": {name: f"{name}.nii.gz" for name in volumes},
     }
     if len(spec.hyperparameters) > 1:   # a model conditioned on several: every value (a λ-only sidecar is as before)
-        given = {"lam": lam, **hyperparameters}
+        given: dict[str, Any] = {"lam": lam, **hyperparameters}
         sidecar["hyperparameters"] = {hyper.name: float(given[hyper.name]) for hyper in spec.hyperparameters}
     _write_all(out_dir, volumes, out_affine, sidecar, units)
     return RegistrationFiles.in_folder(out_dir, transform="flow.nii.gz", moved_labels=labels is not None,

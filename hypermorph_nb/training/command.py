@@ -119,7 +119,7 @@ def worker_argv(args: argparse.Namespace) -> list[str]:
     return argv
 
 
-def hyper_options(args: argparse.Namespace) -> tuple[dict[str, object], dict[str, str]]:
+def hyper_options(args: argparse.Namespace) -> tuple[dict[str, tuple[str, ...]], dict[str, str]]:
     """``build_hypermorph`` keywords and ``train``'s ``hyper_sampling`` from ``--hyperparameters`` and
     ``--hyper-sampling``, their syntax checked.
 
