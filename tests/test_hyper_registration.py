@@ -137,6 +137,23 @@ def test_export_registration_takes_and_records_every_hyperparameter(flat, tmp_pa
     assert not (tmp_path / "refused").exists()
 
 
+def test_the_lambda_row_holds_the_other_hyperparameters(flat):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from hypermorph_nb.viz.plotting import lambda_row_figure
+
+    model, (moving, fixed), labels = flat
+    rows = [lambda_row_figure(model, moving, fixed, [0.0, 1.0], moving_labels=labels, fixed_labels=labels,
+                              label_weight=gamma) for gamma in (0.0, 1.0)]
+    moved = [[image.get_array() for axis in figure.axes[2:] for image in axis.get_images()] for figure in rows]
+    assert len(moved[0]) == 2 and np.abs(np.asarray(moved[0]) - np.asarray(moved[1])).max() > 1e-3
+    with pytest.raises(ValueError, match="pass label_weight="):
+        lambda_row_figure(model, moving, fixed, [0.0, 1.0])
+    plt.close("all")
+
+
 def test_the_register_command_with_hyper_writes_what_export_registration_writes(tmp_path, capsys):
     model = _varying(hnb.build_hypermorph((16, 16, 16), seed=0, hyperparameters=BOTH, **TINY))
     hnb.save_model(model, tmp_path / "model")
