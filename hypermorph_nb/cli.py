@@ -164,7 +164,7 @@ def _check_register(args: argparse.Namespace) -> dict[str, Any]:
 
     Sets ``args.lam`` from ``--lam`` or ``--hyper lam=X``; returns the other hyperparameters' values.
     """
-    values = _hyper_values(args.lam, args.hyper)
+    values = _hyper_values(args.lam, args.hyper)   # its syntax first: a mistake there needs no import
     from .checks.files import check_out_folder, check_scan_arguments
     from .checks.values import check_lambda, check_model_hyperparameters, check_refine
 

@@ -135,6 +135,9 @@ def test_export_registration_takes_and_records_every_hyperparameter(flat, tmp_pa
         with pytest.raises(ValueError, match=message):
             hnb.export_registration(model, moving, fixed, tmp_path / "refused", fixed_affine=affine, **values)
     assert not (tmp_path / "refused").exists()
+    lam_only = hnb.build_hypermorph((32, 32), seed=0, **TINY)   # its sidecar is as before: λ alone
+    assert "hyperparameters" not in _sidecar(hnb.export_registration(lam_only, moving, fixed, tmp_path / "lam", lam=0.4,
+                                                                     fixed_affine=affine))
 
 
 def test_the_lambda_row_holds_the_other_hyperparameters(flat):
