@@ -74,7 +74,11 @@ def _register_arguments(parser) -> None:
                         help="output folder: moved, moved_labels, flow, jacobian .nii.gz + registration.json "
                              "(with --raw: moved, moved_labels, transform, jacobian [, inverse_transform] .nii.gz, "
                              "moving_affine.tfm, fixed_affine.tfm + registration.json)")
-    parser.add_argument("--lam", type=float, default=None, help="λ in [0, 1] (HyperMorph models)")
+    parser.add_argument("--lam", type=float, default=None, help="λ in [0, 1] (HyperMorph models); the same as "
+                                                                "--hyper lam=X")
+    parser.add_argument("--hyper", nargs="+", default=[], metavar="NAME=VALUE",
+                        help="the values of a model conditioned on several hyperparameters, each in its range, "
+                             "e.g. --hyper lam=0.3 label_weight=0.5 (model.json lists them)")
     parser.add_argument("--moving-labels", default=None, nargs="+", metavar="LABELS",
                         help="label map of the moving image (warped by nearest neighbour); for a cohort one per "
                              "--moving in the same order, or a folder holding one named as each scan")
@@ -105,10 +109,10 @@ def _register_arguments(parser) -> None:
                              "scan's grid: brings the fixed scan onto the moving one)")
 
 
-def _recorded_kind(model: str) -> str | None:
-    """The kind a saved model's ``model.json`` records (``"hypermorph"``, ``"vxm"``), read without TensorFlow.
+def _recorded_config(model: str) -> dict[str, Any] | None:
+    """A saved model's ``model.json`` (its ``kind``, ``options``, ...), read without TensorFlow.
 
-    None when the file cannot be read as JSON (loading the model then says what is wrong).
+    None when the file cannot be read as a JSON object (loading the model then says what is wrong).
     """
     import json
 
@@ -119,20 +123,58 @@ def _recorded_kind(model: str) -> str | None:
         raise FileNotFoundError(f"--model {model}: no model.json there; give a folder that hnb.save_model (or a "
                                 "training checkpoint) wrote, or pretrained:NAME (e.g. pretrained:ixi-t1-2mm)")
     try:
-        kind = json.loads((folder / "model.json").read_text()).get("kind")
-    except (OSError, ValueError, AttributeError):
+        config = json.loads((folder / "model.json").read_text())
+    except (OSError, ValueError):
         return None
-    return kind if isinstance(kind, str) else None
+    return config if isinstance(config, dict) else None
 
 
-def _check_register(args: argparse.Namespace) -> None:
-    """Every argument of ``register`` checked before the model (and TensorFlow) loads."""
+def _hyper_values(lam: float | None, assignments: Sequence[str]) -> dict[str, Any]:
+    """``--lam`` and ``--hyper NAME=VALUE ...`` as one mapping of name to value (``lam`` when given).
+
+    Examples
+    --------
+    >>> _hyper_values(None, ["lam=0.3", "label_weight=0.5"])
+    {'lam': 0.3, 'label_weight': 0.5}
+    >>> _hyper_values(0.5, ["lam=0.3"])
+    Traceback (most recent call last):
+    ...
+    ValueError: --lam 0.5 and --hyper lam=0.3 disagree; give λ once (--lam X is --hyper lam=X)
+    """
+    values: dict[str, Any] = {}
+    for assignment in assignments:
+        name, equals, text = assignment.partition("=")
+        name = name.strip()
+        if not equals or not name.isidentifier():
+            raise ValueError(f"--hyper {assignment}: give NAME=VALUE pairs, e.g. --hyper lam=0.3 label_weight=0.5")
+        if name in values:
+            raise ValueError(f"--hyper names {name} twice; give each hyperparameter once")
+        try:
+            values[name] = float(text)
+        except ValueError:
+            raise ValueError(f"--hyper {assignment}: {text!r} is not a number; e.g. --hyper {name}=0.5") from None
+    if lam is not None and values.setdefault("lam", lam) != lam:
+        raise ValueError(f"--lam {lam:g} and --hyper lam={values['lam']:g} disagree; give λ once "
+                         "(--lam X is --hyper lam=X)")
+    return values
+
+
+def _check_register(args: argparse.Namespace) -> dict[str, Any]:
+    """Every argument of ``register`` checked before the model (and TensorFlow) loads.
+
+    Sets ``args.lam`` from ``--lam`` or ``--hyper lam=X``; returns the other hyperparameters' values.
+    """
+    values = _hyper_values(args.lam, args.hyper)   # its syntax first: a mistake there needs no import
     from .checks.files import check_out_folder, check_scan_arguments
-    from .checks.values import check_lambda, check_model_lambda, check_refine
+    from .checks.values import check_lambda, check_model_hyperparameters, check_refine
 
-    kind = _recorded_kind(args.model)
-    if kind is not None:
-        check_model_lambda(args.lam, hypermorph=kind == "hypermorph", model=args.model, name="--lam")
+    args.lam = values.pop("lam", None)
+    config = _recorded_config(args.model)
+    if config is not None:
+        options = config.get("options")
+        recorded = options.get("hyperparameters") if isinstance(options, dict) else None
+        check_model_hyperparameters({"lam": args.lam, **values}, recorded, hypermorph=config.get("kind") == "hypermorph",
+                                    model=args.model, command_line=True)
     if args.raw:
         changed = [option for option, value, default in (("--resample", args.resample, False),
                                                          ("--normalize", args.normalize, "auto"),
@@ -144,11 +186,11 @@ def _check_register(args: argparse.Namespace) -> None:
             if args.lam is not None:
                 check_lambda(args.lam)
             check_refine(args.refine)
-            return
+            return values
         check_scan_arguments(lam=args.lam, refine=args.refine, out_dir=args.out, scans={
             "moving": (args.moving[0], {"labels": (args.moving_labels or [None])[0], "mask": args.moving_mask}),
             "fixed": (args.fixed, {"labels": args.fixed_labels, "mask": args.fixed_mask})})
-        return
+        return values
     if len(args.moving) > 1 or len(args.moving_labels or ()) > 1 or args.workers != 1:
         raise ValueError("several --moving (a cohort) and --workers are read with --raw only; add --raw, or "
                          "give one --moving")
@@ -161,16 +203,17 @@ def _check_register(args: argparse.Namespace) -> None:
         check_lambda(args.lam)
     check_refine(args.refine)
     check_out_folder(args.out)
+    return values
 
 
 def _register(args):
-    _check_register(args)
+    hyperparameters = _check_register(args)
     from .io.persistence import load_model
     from .networks.models import spec_of
     from .registration.export import export_registration
 
     if args.raw:
-        return _register_raw(args)
+        return _register_raw(args, hyperparameters)
     args.moving, args.moving_labels = args.moving[0], (args.moving_labels or [None])[0]
     model = load_model(args.model)
     if args.lam is None and spec_of(model).is_hypermorph:
@@ -179,13 +222,13 @@ def _register(args):
                          "a smoother field)")
     paths = export_registration(model, args.moving, args.fixed, args.out, lam=args.lam, refine=args.refine,
                                 moving_labels=args.moving_labels, resample=args.resample,
-                                normalize=args.normalize, units=args.units)
+                                normalize=args.normalize, units=args.units, **hyperparameters)
     for path in paths.written().values():
         print(path)
     return 0
 
 
-def _register_raw(args: argparse.Namespace) -> int:
+def _register_raw(args: argparse.Namespace, hyperparameters: dict[str, Any]) -> int:
     from .io.persistence import load_model
     from .networks.models import spec_of
     from .registration.files import RegistrationFiles
@@ -199,7 +242,8 @@ def _register_raw(args: argparse.Namespace) -> int:
     labels = args.moving_labels[0] if args.moving_labels and len(args.moving_labels) == 1 else args.moving_labels
     result = register_scans(model, moving, args.fixed, args.out, lam=args.lam, refine=args.refine,
                             moving_labels=labels, fixed_labels=args.fixed_labels, moving_mask=args.moving_mask,
-                            fixed_mask=args.fixed_mask, inverse=args.inverse, workers=args.workers)
+                            fixed_mask=args.fixed_mask, inverse=args.inverse, workers=args.workers,
+                            **hyperparameters)
     if isinstance(result, RegistrationFiles):
         for path in result.written().values():
             print(path)

@@ -158,6 +158,43 @@ def test_bad_arguments_exit_with_usage():
     assert result.returncode == 2 and "--out" in result.stderr
 
 
+HYPER_MISTAKES = [
+    (["--hyper", "lam=0.3"], "is conditioned on lam in [0, 1], label_weight in [0, 1]: pass --hyper "
+                             "label_weight=<value in [0, 1]> too, e.g. --hyper lam=0.5 label_weight=0.5"),
+    (["--raw", "--hyper", "label_weight=0.5"], "pass --hyper lam=<value in [0, 1]> too"),
+    (["--hyper", "lam=0.3", "label_weight=1.5"], "--hyper label_weight must lie in [0, 1]"),
+    (["--hyper", "lam=0.3", "label_weight=0.5", "sigma=1"], "takes no sigma; its hyperparameters are"),
+    (["--hyper", "lam"], "--hyper lam: give NAME=VALUE pairs"),
+    (["--hyper", "lam=0.3", "label_weight=half"], "'half' is not a number"),
+    (["--lam", "0.5", "--hyper", "lam=0.3", "label_weight=0.5"], "--lam 0.5 and --hyper lam=0.3 disagree"),
+    (["--model", "pretrained:ixi-t1-2mm", "--lam", "0.5", "--hyper", "label_weight=0.5"],
+     "is conditioned on λ alone and takes no label_weight"),
+]
+
+
+@pytest.mark.parametrize("case", range(len(HYPER_MISTAKES)))
+def test_register_refuses_each_bad_hyper_fast_without_tensorflow(tmp_path, case):
+    from hypermorph_nb.networks.hyperparameters import resolve
+
+    change, message = HYPER_MISTAKES[case]
+    (tmp_path / "model").mkdir()   # the model.json of a (λ, γ) model: what the check reads
+    options = {"hyperparameters": [hyper.to_json() for hyper in resolve(("lam", "label_weight"))]}
+    (tmp_path / "model" / "model.json").write_text(json.dumps({"kind": "hypermorph", "options": options}))
+    argv = ["register", "--model", str(tmp_path / "model"), "--moving", "a.nii.gz", "--fixed", "b.nii.gz",
+            "--out", str(tmp_path / "out"), *change]
+    script = ("import sys, time; from hypermorph_nb.cli import main; start = time.process_time(); "
+              "code = main(sys.argv[1:]); seconds = time.process_time() - start; "
+              "print('tensorflow loaded' if 'tensorflow' in sys.modules else 'light', seconds); sys.exit(code)")
+    result = subprocess.run([sys.executable, "-c", script, *argv], capture_output=True, text=True, timeout=60,
+                            cwd=Path(__file__).resolve().parents[1])
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.startswith("hypermorph-nb: error: ") and message in result.stderr, result.stderr
+    loaded, seconds = result.stdout.split()
+    assert loaded == "light"
+    assert float(seconds) < 1.0, seconds   # the command's own CPU time (a busy machine leaves it), start left out
+    assert not (tmp_path / "out").exists()
+
+
 def test_the_demo_function_leaves_matplotlibs_backend_to_the_caller(tmp_path, monkeypatch):
     import matplotlib
 

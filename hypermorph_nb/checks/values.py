@@ -1,5 +1,6 @@
 """λ values: one rule for a single λ, a λ per pair, and a list of λ (a sweep grid, figure panels);
-λ of one registration by a model that takes it or not (:func:`check_model_lambda`); and the
+λ of one registration by a model that takes it or not (:func:`check_model_lambda`), and every
+hyperparameter of a model conditioned on several (:func:`check_model_hyperparameters`); and the
 number of refinement iterations (:func:`check_refine`).
 
 λ weighs smoothness against image similarity and lies in [0, 1] (0: similarity
@@ -11,6 +12,7 @@ function loops over (float64, kept exactly as given, repeats refused on request)
 from __future__ import annotations
 
 import numbers
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -162,3 +164,93 @@ def check_model_lambda(lam: float | None, *, hypermorph: bool, model: str = "thi
         raise ValueError(f"{model} is a VoxelMorph baseline, trained at one fixed λ, and takes no {name}; leave "
                          f"{name} out, or use a HyperMorph model to choose λ at test time")
     return None if lam is None else float(check_lambda(lam, name=name.lstrip("-")).reshape(-1)[0])
+
+
+def check_model_hyperparameters(values: Mapping[str, Any], recorded: Sequence[Mapping[str, Any]] | None, *,
+                                hypermorph: bool, model: str = "this model",
+                                command_line: bool = False) -> dict[str, float]:
+    """The hyperparameter values of one registration, checked against those the model records.
+
+    The rule of :func:`hypermorph_nb.networks.hyperparameters.model_inputs` (the values the
+    network is fed), applied before any work from the model's configuration alone, so that
+    the command line can use it before TensorFlow loads.
+
+    Parameters
+    ----------
+    values : mapping of str to float or None
+        Name -> value, ``'lam'`` included; None counts as not given.
+    recorded : sequence of mapping, or None
+        The model's ``options["hyperparameters"]`` (each with ``name``, ``low``, ``high``, as
+        ``model.json`` holds them); None for a model conditioned on λ alone (then
+        :func:`check_model_lambda`'s rule and messages).
+    hypermorph : bool
+        Whether the model takes hyperparameters at all (a baseline takes none).
+    model : str
+        How the model is called in errors (e.g. its folder).
+    command_line : bool
+        Name the values as ``--hyper NAME=VALUE`` (the command line) instead of ``NAME=VALUE``.
+
+    Returns
+    -------
+    dict of str to float
+        Every hyperparameter of the model with its value, in the model's order (empty for a
+        baseline).
+
+    Raises
+    ------
+    ValueError
+        For a value the model does not take, a missing one, or one outside its range.
+
+    Examples
+    --------
+    >>> both = [{"name": "lam", "low": 0.0, "high": 1.0}, {"name": "label_weight", "low": 0.0, "high": 1.0}]
+    >>> check_model_hyperparameters({"lam": 0.3, "label_weight": 0.5}, both, hypermorph=True)
+    {'lam': 0.3, 'label_weight': 0.5}
+    >>> check_model_hyperparameters({"lam": 0.3}, both, hypermorph=True)
+    Traceback (most recent call last):
+    ...
+    ValueError: this model is conditioned on lam in [0, 1], label_weight in [0, 1]: pass label_weight=<value in [0, 1]> too, e.g. lam=0.5, label_weight=0.5
+    >>> check_model_hyperparameters({"lam": 0.3, "label_weight": 0.5}, None, hypermorph=True)
+    Traceback (most recent call last):
+    ...
+    ValueError: this model is conditioned on λ alone and takes no label_weight; leave it out, or use a model built with hyperparameters=("lam", "label_weight")
+    """
+    given = {name: value for name, value in values.items() if value is not None}
+    shown = "--hyper " if command_line else ""
+    if recorded is None or not hypermorph:
+        others = sorted(set(given) - {"lam"})
+        if others and hypermorph:
+            names = ", ".join(f'"{name}"' for name in others)
+            raise ValueError(f"{model} is conditioned on λ alone and takes no {', '.join(others)}; leave it out, "
+                             f'or use a model built with hyperparameters=("lam", {names})')
+        if others:
+            raise ValueError(f"{model} is a VoxelMorph baseline, trained at one fixed λ, and takes no "
+                             f"{', '.join(others)}; leave {shown}{others[0]} out")
+        lam = check_model_lambda(given.get("lam"), hypermorph=hypermorph, model=model,
+                                 name="--lam" if command_line else "lam")
+        return {} if lam is None else {"lam": lam}
+    ranges = {str(entry["name"]): (float(entry.get("low", 0.0)), float(entry.get("high", 1.0)))
+              for entry in recorded}
+    defaults = {str(entry["name"]): float(entry.get("default", sum(ranges[str(entry["name"])]) / 2))
+                for entry in recorded}
+    unknown = sorted(set(given) - set(ranges))
+    if unknown:
+        raise ValueError(f"{model} takes no {', '.join(unknown)}; its hyperparameters are {list(ranges)}")
+    checked = {}
+    for name, (low, high) in ranges.items():
+        if name not in given:
+            described = ", ".join(f"{other} in [{low_:g}, {high_:g}]" for other, (low_, high_) in ranges.items())
+            example = (" " if command_line else ", ").join(f"{other}={value:g}" for other, value in defaults.items())
+            raise ValueError(f"{model} is conditioned on {described}: pass {shown}{name}=<value in "
+                             f"[{low:g}, {high:g}]> too, e.g. {shown}{example}")
+        try:
+            if isinstance(given[name], bool):
+                raise TypeError
+            value = float(given[name])
+        except (TypeError, ValueError):
+            raise ValueError(f"{shown}{name} must be a number in [{low:g}, {high:g}], got {given[name]!r}") from None
+        if not (np.isfinite(value) and low <= value <= high):
+            raise ValueError(f"{shown}{name} must lie in [{low:g}, {high:g}] (the range the model was trained "
+                             f"over), got {given[name]!r}")
+        checked[name] = value
+    return checked

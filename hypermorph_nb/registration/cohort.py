@@ -41,7 +41,7 @@ from collections.abc import Sequence
 from concurrent.futures import Executor
 from typing import Any, cast
 
-from ..checks.values import check_model_lambda, check_refine
+from ..checks.values import check_model_hyperparameters, check_refine
 from ..data.readers import split_suffix
 from ..data.scan_lists import Entry, ScanErrors, check_scans, find_scans
 from ..io.persistence import load_model, save_model
@@ -50,7 +50,8 @@ from ..pretrained.registry import is_pretrained_name
 from ..runtime.parallel import check_workers, progress_bar, run_each
 from .files import SIDECAR, RegistrationFiles
 
-#: Columns of ``results.csv``, one row per pair (empty cells: no label maps to score, no figure).
+#: Columns of ``results.csv``, one row per pair (empty cells: no label maps to score, no figure); a model
+#: conditioned on several hyperparameters adds one column per other hyperparameter after ``lam``.
 TABLE_COLUMNS = ("pair", "moving", "fixed", "lam", "dice", "folding_percent", "seconds", "status", "error")
 #: The table's file name in ``out_dir``.
 TABLE = "results.csv"
@@ -86,6 +87,8 @@ class PairResult:
         Why it failed ('' when it did not).
     files : RegistrationFiles or None
         What it wrote (None when it failed).
+    hyperparameters : dict of str to float
+        The model's hyperparameters besides λ and their values (empty for a λ-only model).
     """
 
     pair: str
@@ -98,13 +101,27 @@ class PairResult:
     status: str
     error: str = ""
     files: RegistrationFiles | None = None
+    hyperparameters: dict[str, float] = dataclasses.field(default_factory=dict)
 
     def row(self) -> dict[str, str]:
-        """The table's cells (:data:`TABLE_COLUMNS`) as text."""
+        """The table's cells (:func:`table_columns`) as text."""
         def cell(value: Any) -> str:
             return "" if value is None else f"{value:.6g}" if isinstance(value, float) else str(value)
 
-        return {column: cell(getattr(self, column)) for column in TABLE_COLUMNS}
+        values = {**{column: getattr(self, column) for column in TABLE_COLUMNS}, **self.hyperparameters}
+        return {column: cell(value) for column, value in values.items()}
+
+
+def table_columns(hyperparameters: Sequence[str] = ()) -> tuple[str, ...]:
+    """The columns of ``results.csv``: :data:`TABLE_COLUMNS`, the other ``hyperparameters`` after ``lam``.
+
+    Examples
+    --------
+    >>> table_columns(["label_weight"])[2:6]
+    ('fixed', 'lam', 'label_weight', 'dice')
+    """
+    at = TABLE_COLUMNS.index("lam") + 1
+    return TABLE_COLUMNS[:at] + tuple(hyperparameters) + TABLE_COLUMNS[at:]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -159,12 +176,13 @@ def is_cohort(moving: Any, fixed: Any) -> bool:
 
 def register_cohort(model: Any, moving: Scans, fixed: Scans, out_dir: str | os.PathLike[str], *,
                     workers: int = 1, executor: Executor | None = None, progress: bool | str = "auto",
-                    **options: Any) -> CohortRegistration:
+                    hyperparameters: dict[str, float] | None = None, **options: Any) -> CohortRegistration:
     """Register each pair of a cohort (see the module documentation); the table and one folder per pair.
 
     ``model`` is a model, a saved model folder or ``"pretrained:NAME"``; ``options`` are
     :func:`hypermorph_nb.register_scans`'s keywords, those of :data:`SIDE_KEYWORDS` one per scan
-    of a side that is a list (a list, or a folder holding a file named as each scan).
+    of a side that is a list (a list, or a folder holding a file named as each scan);
+    ``hyperparameters`` the model's besides λ (``{'label_weight': 0.5}``), a column each in the table.
 
     Raises
     ------
@@ -172,16 +190,19 @@ def register_cohort(model: Any, moving: Scans, fixed: Scans, out_dir: str | os.P
         Naming every bad scan, label map or mask at once, before any work.
     ValueError
         For sides of different lengths, two pairs of one name, or an argument every pair would
-        fail on (λ, ``refine``, a model without a space, an output path that is a file).
+        fail on (λ or another hyperparameter, ``refine``, a model without a space, an output path
+        that is a file).
     """
     check_workers(workers, executor)
     out = pathlib.Path(out_dir)
     if out.exists() and not out.is_dir():
         raise ValueError(f"{out}: exists and is not a folder; give register_scans a folder for the pairs' "
                          "folders and results.csv")
-    tasks = _tasks(moving, fixed, _absolute(out), options)
+    hyperparameters = dict(hyperparameters or {})
+    tasks = _tasks(moving, fixed, _absolute(out), {**options, **hyperparameters})
     loaded = load_model(model) if isinstance(model, (str, os.PathLike)) else model
-    _check_model(loaded, options)
+    values = _check_model(loaded, options.get("lam"), options.get("refine", 0), hyperparameters)
+    others = {name: value for name, value in values.items() if name != "lam"}
     here = workers == 1 and executor is None
     saved = None if here or isinstance(model, (str, os.PathLike)) else tempfile.mkdtemp(prefix="hypermorph-cohort-")
     try:
@@ -191,14 +212,14 @@ def register_cohort(model: Any, moving: Scans, fixed: Scans, out_dir: str | os.P
             os.fspath(model) if is_pretrained_name(model) else os.path.abspath(model)
         out.mkdir(parents=True, exist_ok=True)
         with progress_bar(len(tasks), "pairs", progress, unit="pair") as bar:
-            results = run_each(functools.partial(_run_pair, reference), tasks, workers=workers, executor=executor,
-                               done=lambda _: bar.update())
+            results = run_each(functools.partial(_run_pair, reference, others), tasks, workers=workers,
+                               executor=executor, done=lambda _: bar.update())
     finally:
         if saved is not None:
             shutil.rmtree(saved, ignore_errors=True)
     table = out / TABLE
     with open(table, "w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=TABLE_COLUMNS)
+        writer = csv.DictWriter(handle, fieldnames=table_columns(list(others)))
         writer.writeheader()
         writer.writerows(result.row() for result in results)
     failed = [result for result in results if result.status != "ok"]
@@ -313,23 +334,28 @@ def _companions(given: Any, paths: Sequence[pathlib.Path],
     return listed, []
 
 
-def _check_model(model: Any, options: dict[str, Any]) -> None:
-    """Refuse what every pair would fail on, before any work."""
-    check_refine(options.get("refine", 0))
+def _check_model(model: Any, lam: float | None, refine: Any, hyperparameters: dict[str, float]) -> dict[str, float]:
+    """Refuse what every pair would fail on, before any work; the model's hyperparameters and their values."""
+    check_refine(refine)
     spec = spec_of(model)
-    check_model_lambda(options.get("lam"), hypermorph=spec.is_hypermorph)
+    values = check_model_hyperparameters({"lam": lam, **hyperparameters}, spec.options.get("hyperparameters"),
+                                         hypermorph=spec.is_hypermorph)
     if spec.space is None or spec.space.reference is None or len(spec.space.shape) != 3:
         raise ValueError("this model does not know a 3D space (the grid it was trained on and a template), "
                          "so raw scans cannot be brought to it; see hnb.register_scans for how to give it one")
+    return values
 
 
-def _run_pair(model: Any, task: _Task) -> PairResult:
-    """Register one pair (loading the model once per process when given by reference); never raises."""
+def _run_pair(model: Any, hyperparameters: dict[str, float], task: _Task) -> PairResult:
+    """Register one pair (loading the model once per process when given by reference); never raises.
+
+    ``hyperparameters``: the model's besides λ, recorded in the row (they are in ``task.options`` too).
+    """
     from .native import register_scans
 
     lam = task.options.get("lam")
     row = PairResult(pair=task.pair, moving=task.moving, fixed=task.fixed, lam=None if lam is None else float(lam),
-                     dice=None, folding_percent=None, seconds=0.0, status="failed")
+                     dice=None, folding_percent=None, seconds=0.0, status="failed", hyperparameters=hyperparameters)
     start = time.perf_counter()
     try:
         if isinstance(model, str):

@@ -18,7 +18,8 @@
 ``jacobian.nii.gz``
     The Jacobian determinant of ``x -> x + u(x)`` (≤ 0 where the field folds).
 ``registration.json``
-    λ, the model, the field convention, what was done to the input, the files.
+    λ (and, for a model conditioned on several, every hyperparameter: ``hyperparameters``), the
+    model, the field convention, what was done to the input, the files.
 
 **Field convention.** With ``units='voxel'`` (default) ``u`` is in voxels of
 the fixed grid, component ``i`` along array axis ``i`` (the NIfTI ``(i, j, k)``
@@ -75,7 +76,7 @@ def export_registration(model: Any, moving: ImageInput, fixed: ImageInput, out_d
                         lam: float | None = None, refine: int = 0, moving_labels: ImageInput | None = None,
                         moving_affine: np.ndarray | None = None, fixed_affine: np.ndarray | None = None,
                         resample: bool = False, normalize: str = "auto", units: str = "voxel",
-                        affine: np.ndarray | None = None) -> RegistrationFiles:
+                        affine: np.ndarray | None = None, **hyperparameters: float) -> RegistrationFiles:
     """Register ``moving`` to ``fixed`` and write the result as NIfTI files.
 
     Parameters
@@ -112,6 +113,11 @@ def export_registration(model: Any, moving: ImageInput, fixed: ImageInput, out_d
         Units and axes of ``flow.nii.gz`` (see the module documentation).
     affine : array_like, optional
         Deprecated name of ``fixed_affine`` (one release, with a ``DeprecationWarning``).
+    **hyperparameters : float
+        The other hyperparameters of a model conditioned on several
+        (``build_hypermorph(..., hyperparameters=("lam", "label_weight"))``), by name, e.g.
+        ``label_weight=0.5``; each is required, and the sidecar records them all
+        (``hyperparameters``).
 
     Returns
     -------
@@ -139,6 +145,8 @@ def export_registration(model: Any, moving: ImageInput, fixed: ImageInput, out_d
         fixed_affine = affine
     refine = check_refine(refine)
     spec = spec_of(model)
+    registrar = Registrar.for_model(model)
+    registrar.hyper_inputs(lam, batch=1, **hyperparameters)   # refuse bad values before any work
     moving_image, moving_file_affine, moving_name = read_input(moving, "moving image")
     fixed_image, fixed_file_affine, fixed_name = read_input(fixed, "fixed image")
     fixed_affine = input_affine(fixed_file_affine, fixed_affine, name=fixed_name, keyword="fixed_affine")
@@ -157,12 +165,12 @@ def export_registration(model: Any, moving: ImageInput, fixed: ImageInput, out_d
                                 labels_affine=labels_affine, image_affine=moving_affine, pair=pair,
                                 fixed_affine=fixed_affine)
 
-    registrar = Registrar.for_model(model)
     if refine:
         moved, flow = refine_registration(model, pair.moving, pair.fixed, lam=lam, iterations=refine,
-                                          fixed_affine=fixed_affine)
+                                          fixed_affine=fixed_affine, hyperparameters=hyperparameters)
     else:
-        moved, flow = registrar.predict(pair.moving[None, ..., None], pair.fixed[None, ..., None], lam)
+        moved, flow = registrar.predict(pair.moving[None, ..., None], pair.fixed[None, ..., None], lam,
+                                        **hyperparameters)
         moved, flow = moved[0, ..., 0], flow[0]
     moved = pair.in_moving_units(moved)
     ndims = len(spec.inshape)
@@ -190,6 +198,9 @@ def export_registration(model: Any, moving: ImageInput, fixed: ImageInput, out_d
         "notes": pair.notes,
         "files": {name: f"{name}.nii.gz" for name in volumes},
     }
+    if len(spec.hyperparameters) > 1:   # a model conditioned on several: every value (a λ-only sidecar is as before)
+        given: dict[str, Any] = {"lam": lam, **hyperparameters}
+        sidecar["hyperparameters"] = {hyper.name: float(given[hyper.name]) for hyper in spec.hyperparameters}
     _write_all(out_dir, volumes, out_affine, sidecar, units)
     return RegistrationFiles.in_folder(out_dir, transform="flow.nii.gz", moved_labels=labels is not None,
                                        jacobian=True)

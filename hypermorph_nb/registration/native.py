@@ -65,7 +65,7 @@ import tensorflow as tf
 from scipy import ndimage
 
 from ..checks.files import check_scan_arguments
-from ..checks.values import check_model_lambda
+from ..checks.values import check_model_hyperparameters
 from ..data.alignment import RAS_TO_LPS, itk_affine, to_sitk
 from ..data.scans import Reference, Scan, judge, prepare_scan
 from ..metrics import jacobian_determinant, mean_dice
@@ -97,7 +97,7 @@ def register_scans(model: Any, moving: Scans, fixed: Scans,
                    moving_mask: Scans | None = None,
                    fixed_mask: Scans | None = None, seed: int = 0,
                    workers: int = 1, executor: Executor | None = None,
-                   inverse: bool = False) -> RegistrationFiles | CohortRegistration:
+                   inverse: bool = False, **hyperparameters: float) -> RegistrationFiles | CohortRegistration:
     """Register a raw moving scan to a raw fixed scan; write the result on the fixed scan's grid.
 
     Given several scans (a list or a folder) as ``moving`` or ``fixed``, it registers a cohort
@@ -142,6 +142,10 @@ def register_scans(model: Any, moving: Scans, fixed: Scans,
     inverse : bool
         Also write ``inverse_transform.nii.gz`` (fixed ← moving on the moving scan's grid, see
         the module documentation).
+    **hyperparameters : float
+        The other hyperparameters of a model conditioned on several
+        (``build_hypermorph(..., hyperparameters=("lam", "label_weight"))``), by name, e.g.
+        ``label_weight=0.5``; each is required and recorded in the sidecar (``hyperparameters``).
 
     Returns
     -------
@@ -154,7 +158,8 @@ def register_scans(model: Any, moving: Scans, fixed: Scans,
         (``jacobian.nii.gz``), ``moving_affine`` and ``fixed_affine`` (``.tfm``),
         ``inverse_transform`` (with ``inverse=True``, else None) and ``sidecar``
         (``registration.json``: λ, the conventions, both affine transforms, the mask sources, the
-        folding %, the Dice scores when both label maps are given).
+        folding %, the Dice scores when both label maps are given; for a model conditioned on
+        several hyperparameters, ``hyperparameters``: each one's value).
 
     Raises
     ------
@@ -162,7 +167,8 @@ def register_scans(model: Any, moving: Scans, fixed: Scans,
         For a missing scan, label map or mask.
     ValueError
         Before any work: for a model without a space (saying how to give it one), a 2D model,
-        λ outside [0, 1] (or missing for a HyperMorph model), a bad ``refine``, an output folder
+        λ outside [0, 1] (or missing for a HyperMorph model), a hyperparameter the model does not
+        take, lacks or was not trained over, a bad ``refine``, an output folder
         that is a file or cannot be written, files that are not readable 3D NIfTI/MGZ or lie on
         another grid than their scan; after the preparation: bad scans (as
         :func:`hypermorph_nb.prepare_scans`), or a scan whose affine alignment to the
@@ -178,10 +184,14 @@ def register_scans(model: Any, moving: Scans, fixed: Scans,
     ValueError: this model does not know its space ...
     """
     if is_cohort(moving, fixed):   # several scans: one call of this function per pair
-        return register_cohort(**locals())
+        return register_cohort(model, moving, fixed, out_dir, workers=workers, executor=executor,
+                               hyperparameters=hyperparameters, lam=lam, refine=refine, moving_labels=moving_labels,
+                               fixed_labels=fixed_labels, moving_mask=moving_mask, fixed_mask=fixed_mask, seed=seed,
+                               inverse=inverse)
     moving, fixed, moving_labels, fixed_labels, moving_mask, fixed_mask = one_pair(
         moving, fixed, moving_labels, fixed_labels, moving_mask, fixed_mask)
-    check_model_lambda(lam, hypermorph=spec_of(model).is_hypermorph)   # before the scans are prepared
+    values = check_model_hyperparameters({"lam": lam, **hyperparameters}, spec_of(model).options.get("hyperparameters"),
+                                         hypermorph=spec_of(model).is_hypermorph)   # before the scans are prepared
     space = spec_of(model).space
     if space is None or space.reference is None:
         raise ValueError(
@@ -203,10 +213,10 @@ def register_scans(model: Any, moving: Scans, fixed: Scans,
     sources = [_mask_source(scans[0], reference, "moving"), _mask_source(scans[1], reference, "fixed")]  # warns the caller
     if refine:
         _, field = refine_registration(model, prepared[0][0], prepared[1][0], lam=lam, iterations=refine,
-                                       fixed_affine=space.affine)
+                                       fixed_affine=space.affine, hyperparameters=hyperparameters)
     else:
         batch = [image[None, ..., None] for image, _, _ in prepared]
-        field = Registrar.for_model(model).predict(batch[0], batch[1], lam)[1][0]
+        field = Registrar.for_model(model).predict(batch[0], batch[1], lam, **hyperparameters)[1][0]
     points = _pull_points(field, space.affine, prepared[0][2], prepared[1][2],
                           scans[1].array.shape, scans[1].affine)
     moved = _sample(scans[0].array, scans[0].affine, points, order=1)
@@ -218,6 +228,8 @@ def register_scans(model: Any, moving: Scans, fixed: Scans,
                "fixed_affine_transform": prepared[1][2].tolist(), "affine_convention": AFFINE_CONVENTION,
                "mask_sources": {"moving": sources[0], "fixed": sources[1]},
                "model_space": space.to_json()}
+    if len(values) > 1:   # a model conditioned on several: every value (a λ-only sidecar is as before)
+        sidecar["hyperparameters"] = values
     if scans[0].labels is not None:
         volumes["moved_labels"] = _sample(scans[0].labels, scans[0].affine, points, order=0).astype(np.int32)
         if scans[1].labels is not None:
@@ -230,7 +242,7 @@ def register_scans(model: Any, moving: Scans, fixed: Scans,
     fields = {"transform": (_displacement(points, scans[1].affine), scans[1].affine)}
     if inverse:
         fields["inverse_transform"] = _inverse(model, lam, refine, field, prepared, scans, fields["transform"],
-                                               space.affine, sidecar)
+                                               space.affine, sidecar, hyperparameters)
     affines = {"moving_affine": prepared[0][2], "fixed_affine": prepared[1][2]}
     return _write(pathlib.Path(out_dir), volumes, scans[1].affine, fields, affines, sidecar)
 
@@ -277,8 +289,8 @@ def _native_brain(scan: Scan, template_mask: np.ndarray | None, grid: np.ndarray
 
 def _inverse(model: Any, lam: float | None, refine: int, field: np.ndarray,
              prepared: Sequence[tuple[np.ndarray, np.ndarray, np.ndarray]], scans: Sequence[Scan],
-             forward: tuple[np.ndarray, np.ndarray], grid: np.ndarray,
-             sidecar: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
+             forward: tuple[np.ndarray, np.ndarray], grid: np.ndarray, sidecar: dict[str, Any],
+             hyperparameters: dict[str, float]) -> tuple[np.ndarray, np.ndarray]:
     """The inverse field (LPS mm) on the moving scan's grid and that grid's affine; the method in ``sidecar``.
 
     A diffeomorphic model's velocity field, negated and integrated in the model's space as the
@@ -292,7 +304,7 @@ def _inverse(model: Any, lam: float | None, refine: int, field: np.ndarray,
     if spec.options.get("diffeomorphic", False) and not refine:
         sidecar["inverse_method"] = ("the model's velocity field, negated and integrated in the model's space, "
                                      "refined by fixed-point steps against its forward field")
-        inverse_field = _refined_inverse(_integrated_inverse(model, spec, prepared, lam), field)
+        inverse_field = _refined_inverse(_integrated_inverse(model, spec, prepared, lam, hyperparameters), field)
         points = _pull_points(inverse_field, grid, prepared[1][2], prepared[0][2], scans[0].array.shape,
                               scans[0].affine)
         return _displacement(points, scans[0].affine), scans[0].affine
@@ -323,12 +335,12 @@ def _refined_inverse(inverse: np.ndarray, flow: np.ndarray) -> np.ndarray:
 
 
 def _integrated_inverse(model: Any, spec: ModelSpec, prepared: Sequence[tuple[np.ndarray, np.ndarray, np.ndarray]],
-                        lam: float | None) -> np.ndarray:
+                        lam: float | None, hyperparameters: dict[str, float]) -> np.ndarray:
     """The model's inverse displacement (voxels of its grid): its velocity negated and integrated where the
     model integrates it (on the coarse grid of a ``downsample`` model, then upsampled as the model does)."""
     inputs = [tf.constant(image[None, ..., None], tf.float32) for image, _, _ in prepared]
     if spec.is_hypermorph:
-        inputs.append(tf.constant([[lam]], tf.float32))
+        inputs.append(tf.constant(Registrar.for_model(model).hyper_inputs(lam, batch=1, **hyperparameters)))
     integrate = vxm.layers.VecInt(method="ss", int_steps=int(spec.options.get("int_steps", 7)))
     if spec.downsample == 1:
         return np.asarray(integrate(-model(inputs, training=False)[1]).numpy()[0])

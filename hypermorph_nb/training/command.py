@@ -56,6 +56,13 @@ _OPTIONS = (
     ("--lam-sampling", dict(default=None, help="HyperMorph: how λ is drawn (uniform, oversample, ...)")),
     ("--label-weight", dict(type=float, default=None, help="weight of a Dice term on warped label maps beside "
                                                            "the image term (needs data with labels; 0: none)")),
+    ("--hyperparameters", dict(nargs="+", default=None, metavar="NAME",
+                               help="HyperMorph: what the model is conditioned on (default: lam), e.g. lam "
+                                    "label_weight: one model over λ and the label term's weight γ (needs data with "
+                                    "labels; leave out --label-weight)")),
+    ("--hyper-sampling", dict(nargs="+", default=None, metavar="NAME=MODE",
+                              help="how each of --hyperparameters besides λ is drawn per pair, e.g. "
+                                   "label_weight=uniform (the default)")),
     ("--seed", dict(type=int, default=0)),
     ("--checkpoint-every", dict(type=int, default=1, help="epochs between checkpoints")),
     ("--resume", dict(action="store_true", help="continue from the newest intact checkpoint in OUT/checkpoints")),
@@ -112,17 +119,47 @@ def worker_argv(args: argparse.Namespace) -> list[str]:
     return argv
 
 
+def hyper_options(args: argparse.Namespace) -> tuple[dict[str, tuple[str, ...]], dict[str, str]]:
+    """``build_hypermorph`` keywords and ``train``'s ``hyper_sampling`` from ``--hyperparameters`` and
+    ``--hyper-sampling``, their syntax checked.
+
+    Examples
+    --------
+    >>> import argparse
+    >>> parser = argparse.ArgumentParser()
+    >>> add_arguments(parser)
+    >>> hyper_options(parser.parse_args(["--out", "o", "--hyperparameters", "lam", "label_weight",
+    ...                                  "--hyper-sampling", "label_weight=uniform"]))
+    ({'hyperparameters': ('lam', 'label_weight')}, {'label_weight': 'uniform'})
+    """
+    if args.hyperparameters is None:
+        if args.hyper_sampling:
+            raise ValueError("--hyper-sampling says how --hyperparameters besides λ are drawn; add "
+                             "--hyperparameters (e.g. --hyperparameters lam label_weight)")
+        return {}, {}
+    if args.model != "hypermorph":
+        raise ValueError("--hyperparameters conditions a HyperMorph model; leave out --model vxm")
+    sampling = {}
+    for assignment in args.hyper_sampling or ():
+        name, equals, mode = assignment.partition("=")
+        if not equals or not name or not mode:
+            raise ValueError(f"--hyper-sampling {assignment}: give NAME=MODE pairs, e.g. label_weight=uniform")
+        sampling[name] = mode
+    return {"hyperparameters": tuple(args.hyperparameters)}, sampling
+
+
 def _train(args):
     from ..data import load_source
     from ..networks.models import build_hypermorph, build_vxm
     from ..io.persistence import save_model
     from .loop import train
 
+    hyper_build, hyper_sampling = hyper_options(args)
     cluster = cluster_from_env()
     chief = cluster is None or cluster.num_workers == 1 or cluster.is_chief
     data = load_source(args.data, path=args.path, shape=None if args.size is None else tuple(args.size),
                        subset=args.subset, seed=args.seed, n_synthetic=args.images, verbose=chief)
-    options = {"seed": args.seed}
+    options = {"seed": args.seed, **hyper_build}
     if args.features:
         try:
             options["nb_features"] = json.loads(args.features)
@@ -138,6 +175,10 @@ def _train(args):
     given = {"learning_rate": args.learning_rate, "label_weight": args.label_weight}
     if args.model == "hypermorph":
         given["lam_sampling"] = args.lam_sampling
+    if "label_weight" in hyper_build.get("hyperparameters", ()):   # γ is learned: each pair draws its own
+        settings.pop("label_weight", None)
+    if hyper_build:
+        settings["hyper_sampling"] = hyper_sampling
     settings.update({name: value for name, value in given.items() if value is not None})
     history = train(model, data, epochs=args.epochs, steps_per_epoch=args.steps_per_epoch,
                     batch_size=args.batch_size, seed=args.seed, strategy="auto",

@@ -82,7 +82,8 @@ def image_row(images: Sequence[np.ndarray], *, titles: Sequence[str] | None = No
 def lambda_row_figure(model: tf.keras.Model, moving: np.ndarray, fixed: np.ndarray,
                       lams: Sequence[float] = (0.0, 0.25, 0.5, 0.75, 1.0), *,
                       moving_labels: np.ndarray | None = None, fixed_labels: np.ndarray | None = None,
-                      show_difference: bool = False, figsize: tuple[float, float] | None = None) -> Figure:
+                      show_difference: bool = False, figsize: tuple[float, float] | None = None,
+                      **hyperparameters: float) -> Figure:
     """The seed tutorial's figure: moving, fixed, then the moved image per λ.
 
     All λ values are registered in one batched call of the compiled model.
@@ -101,6 +102,9 @@ def lambda_row_figure(model: tf.keras.Model, moving: np.ndarray, fixed: np.ndarr
     show_difference : bool
         Add a second row with ``|moved − fixed|`` per λ.
     figsize : tuple, optional
+    **hyperparameters : float
+        A model conditioned on more than λ: the others' values, held in every panel (e.g.
+        ``label_weight=0.5``).
 
     Returns
     -------
@@ -122,6 +126,7 @@ def lambda_row_figure(model: tf.keras.Model, moving: np.ndarray, fixed: np.ndarr
     require_2d_hypermorph(model, "lambda_row_figure")
     registrar = Registrar.for_model(model)
     lams = check_lambdas(lams).tolist()
+    registrar.hyper_inputs(lams, batch=len(lams), **hyperparameters)   # refuse bad values before any work
     shape = registrar.spec.inshape
     moving = one_image_batch(moving, "moving", shape)[0]
     fixed = one_image_batch(fixed, "fixed", shape)[0]
@@ -133,7 +138,7 @@ def lambda_row_figure(model: tf.keras.Model, moving: np.ndarray, fixed: np.ndarr
         fixed_labels = prepare_labels(fixed_labels, fixed[..., 0], role="fixed",
                                       name="fixed_labels", image_name="fixed", inshape=shape)
     moved, flow = registrar.predict(np.repeat(moving[None], len(lams), 0),
-                                    np.repeat(fixed[None], len(lams), 0), lams)
+                                    np.repeat(fixed[None], len(lams), 0), lams, **hyperparameters)
     dice, identity_dice = None, None
     if moving_labels is not None and fixed_labels is not None:
         values = np.union1d(np.unique(moving_labels), np.unique(fixed_labels))
