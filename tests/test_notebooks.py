@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 import nbformat
+import numpy as np
 import pytest
 
 from hypermorph_nb.notebooks import QUICK, NotebookFailed, find_notebooks, run_all, run_notebook, scale_epochs
@@ -21,6 +22,10 @@ ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = ROOT / "notebooks"
 ARTIFACTS = Path(os.environ.get("HYPERMORPH_NB_ARTIFACTS", ROOT / "artifacts")) / "notebooks"
 
+#: Notebook 06's (λ, γ) grids at small and tiny settings: the surface's axes and the separately trained models.
+SMALL_06 = {"surface_lams": [0.0, 0.2, 0.5, 0.8, 1.0], "surface_gammas": [0.0, 0.5, 1.0],
+            "baseline_points": [[0.2, 0.0], [0.2, 1.0]]}
+TINY_06 = {"surface_lams": [0.0, 0.5, 1.0], "surface_gammas": [0.0, 1.0], "baseline_points": [[0.5, 0.0], [0.5, 1.0]]}
 #: Small settings for CI: the embedded synthetic data, a few hundred training steps. The
 #: notebooks' one knob, ``scale``, shortens every epoch count: 01 trains 4 epochs of its 100,
 #: 02 8 of 200, 04 2 of 40 per baseline and 3 of 80 for HyperMorph.
@@ -28,11 +33,11 @@ SMALL = {
     "data_source": "synthetic", "image_shape": [64, 64], "seed": 0,
     "scale": 0.04, "steps_per_epoch": 50, "learning_rate": 1e-3,
     "lam_sampling": {"mode": "oversample", "oversample_rate": 0.5}, "image_sigma": 0.2,
-    "n_pairs": 8, "sweep_lams": [0.0, 0.5, 0.9, 0.99, 1.0], "lams": [0.5, 0.9],
+    "n_pairs": 8, "sweep_lams": [0.0, 0.5, 0.9, 0.99, 1.0], "lams": [0.5, 0.9], **SMALL_06,
 }
 #: Tiny settings for the fast tier: 32×32 images, one epoch of 5 steps per training, 2 pairs.
 TINY = {**SMALL, "image_shape": [32, 32], "scale": 0.001, "steps_per_epoch": 5, "n_pairs": 2,
-        "sweep_lams": [0.0, 0.5, 1.0]}
+        "sweep_lams": [0.0, 0.5, 1.0], **TINY_06}
 TINY_ARTIFACTS = ARTIFACTS.with_name("notebooks-tiny")
 #: What TensorFlow prints while it loads (see hypermorph_nb/runtime/startup_logs.py); no output may hold it.
 STARTUP_NOISE = ("absl::InitializeLog", "oneDNN custom operations", "Could not find cuda drivers",
@@ -42,11 +47,11 @@ COLAB_GUARD = 'if "google.colab" in sys.modules:\n    source = os.environ.get("H
 #: Epoch counts that ``scale`` multiplies, per notebook that trains.
 EPOCH_PARAMETERS = {"01_voxelmorph_baseline": ["epochs"], "02_train_hypermorph": ["epochs"],
                     "04_hypermorph_vs_separate_models": ["baseline_epochs", "hypermorph_epochs"],
-                    "05_your_own_scans": ["epochs"]}
+                    "05_your_own_scans": ["epochs"], "06_several_hyperparameters": ["epochs", "baseline_epochs"]}
 #: Notebooks that load what an earlier one saved.
 DEPENDS_ON = {"03_explore_lambda": "02_train_hypermorph"}
 EXPECTED = ["01_voxelmorph_baseline", "02_train_hypermorph", "03_explore_lambda",
-            "04_hypermorph_vs_separate_models", "05_your_own_scans"]
+            "04_hypermorph_vs_separate_models", "05_your_own_scans", "06_several_hyperparameters"]
 
 
 def notebook_runner(parameters, artifacts):
@@ -279,6 +284,20 @@ def test_04_compares_hypermorph_with_separate_models(executed):
     assert png_outputs("04_hypermorph_vs_separate_models") >= 1
 
 
+@pytest.mark.slow
+def test_06_one_model_learns_lambda_and_gamma_and_the_label_term_helps_the_supervised_structures(executed):
+    metrics = executed("06_several_hyperparameters")
+    check_executed("06_several_hyperparameters")
+    surface = np.asarray(metrics["surface"]["mean_dice"])
+    assert surface.shape == (len(SMALL_06["surface_lams"]), len(SMALL_06["surface_gammas"]))
+    assert np.nanmax(surface) > metrics["identity_dice"] + 0.02
+    folding = np.asarray(metrics["surface"]["folding"])
+    assert folding[-1].mean() <= folding[0].mean(), "λ = 1 must fold no more than λ = 0"
+    supervised = {(row["lam"], row["label_weight"]): row["one model, with labels in training"] for row in metrics["rows"]}
+    assert supervised[0.2, 1.0] > supervised[0.2, 0.0] - 0.01, "γ = 1 must not cost the labelled structures Dice"
+    assert png_outputs("06_several_hyperparameters") >= 3
+
+
 def check_contract(stem, metrics, keys, pictures):
     """The fast tier's check of one notebook run at :data:`TINY` settings: what it wrote and showed."""
     check_executed(stem, TINY_ARTIFACTS)
@@ -324,3 +343,27 @@ def test_04_runs_at_tiny_settings_and_tabulates_each_lambda(executed_tiny):
     assert [row["lam"] for row in metrics["rows"]] == TINY["lams"]
     assert metrics["baseline_seconds"] > 0 and metrics["hypermorph_seconds"] > 0
     assert metrics["optimum_steps_apart"] in range(len(TINY["lams"]))
+
+
+def test_06_runs_at_tiny_settings_and_chooses_lambda_and_gamma(executed_tiny):
+    metrics = executed_tiny("06_several_hyperparameters")
+    check_contract("06_several_hyperparameters", metrics,
+                   {"epochs", "supervised", "unsupervised", "trained_labels", "identity_dice", "surface", "optimum",
+                    "optimum_by_group", "optimum_per_structure", "target", "choice", "rows",
+                    "hypermorph_seconds", "baseline_seconds"}, 3)
+    assert metrics["epochs"] == 1
+    supervised, unsupervised = set(metrics["supervised"]), set(metrics["unsupervised"])
+    assert supervised and unsupervised and not supervised & unsupervised and len(supervised) - len(unsupervised) in (0, 1)
+    assert set(metrics["trained_labels"]) == supervised, "training must see the supervised structures' labels only"
+    lams, gammas = TINY["surface_lams"], TINY["surface_gammas"]
+    assert np.shape(metrics["surface"]["mean_dice"]) == np.shape(metrics["surface"]["folding"]) == (len(lams), len(gammas))
+    for optimum in [metrics["optimum"], *metrics["optimum_by_group"].values(), *metrics["optimum_per_structure"].values()]:
+        assert optimum["lam"] in lams and optimum["label_weight"] in gammas
+    assert set(map(int, metrics["optimum_per_structure"])) <= supervised | unsupervised
+    assert metrics["target"] in unsupervised
+    choice = metrics["choice"]
+    assert 0 <= choice["values"]["lam"] <= 1 and 0 <= choice["values"]["label_weight"] <= 1
+    assert 0 <= choice["dice"] <= 1 and choice["evaluations"] >= 1
+    assert [[row["lam"], row["label_weight"]] for row in metrics["rows"]] == TINY["baseline_points"]
+    assert all(0 <= value <= 1 for row in metrics["rows"] for key, value in row.items() if key.startswith(("separate", "one")))
+    assert metrics["baseline_seconds"] > 0 and metrics["hypermorph_seconds"] > 0
