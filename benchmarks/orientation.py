@@ -90,7 +90,8 @@ def main(argv=None):
              + ", ".join(f"{r['name']} {r['score']:+.4f} (correlation {r['correlation']:.3f})" for r in lowest)
              + "; highest flipped copies: " + ", ".join(f"{r['name']} {r['score']:+.4f}" for r in highest)
              + ". Seconds: the check alone (two rigid + affine alignments on the model's 80×96×80 grid), "
-             "SimpleITK's default threads; `prepare s/scan`: the preparation before it, for scale.\n")
+             "SimpleITK's default threads; `prepare s/scan`: the preparation before it, for scale. Load average "
+             f"at the end: {os.getloadavg()[0]:.1f} (above the cores, wall seconds grow; CPU seconds do not).\n")
     name = "orientation_quick" if args.quick else "orientation"
     command = "python benchmarks/orientation.py" + (" --quick" if args.quick else
                                                    f" --scans {args.scans}" if args.scans != 40 else "")
