@@ -94,8 +94,12 @@ def test_the_check_itself_on_a_prepared_head_and_its_mirror_image(prepared):
 
 def test_a_flipped_reference_is_named_when_most_scans_fit_its_mirror_image(heads, tmp_path):
     scans = [heads / f"{name}.nii.gz" for name in ("scan1_flipped", "scan0", "scan1", "scan2")]
-    with pytest.warns(UserWarning, match=r"3 of 4 scans fit the reference's mirror image.*reference itself"):
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
         result = prepare_scans(scans, tmp_path / "out", reference=0, spacing=4.0)
+    said = [str(warning.message) for warning in caught if "flipped left-right" in str(warning.message)]
+    assert [message.split(":")[0] for message in said[:3]] == [str(scan) for scan in scans[1:]]
+    assert said[3].startswith("3 of 4 scans fit the reference's mirror image") and "reference itself" in said[3]
     assert [record["left_right_flipped"] for record in result.manifest["scans"]] == [False, True, True, True]
 
 

@@ -13,8 +13,9 @@ model's mean brain, a cohort template or one scan): it mirrors the prepared scan
 reference's mid-sagittal plane (the world's left–right axis, RAS x, through the reference
 brain's centre), aligns the scan and its mirror image to the reference in the same way (rigid
 then affine), and compares their mutual information with the reference (the alignment's own
-metric: Mattes, 32 bins, a seeded sample of the reference's brain region). The score is the scan's information minus its mirror's:
-positive when the scan fits as it is, negative when its mirror image fits better. Aligning both
+metric: Mattes, 32 bins, a seeded sample of the reference's brain region, at half resolution).
+The score is the scan's information minus its mirror's: positive when the scan fits as it is,
+negative when its mirror image fits better. Aligning both
 the same way matters: the scan was already aligned to the template, and an affine alignment
 absorbs part of any asymmetry (the torque of the petalia is nearly a shear), so comparing the
 aligned scan with its mirror without realigning the mirror favours the scan as it is.
@@ -51,8 +52,10 @@ if TYPE_CHECKING:  # the scans module calls this one
 #: A scan whose mutual information with the reference exceeds its mirror image's by less than
 #: this (nats) is flagged as flipped left–right: below zero its mirror image fits better.
 FLIP_THRESHOLD = 0.0
-#: Shrink factors of the realignments (rigid, then affine), coarse to fine.
-LEVELS = ((2, 1), (1,))
+#: Shrink factors of the realignments (rigid, then affine), coarse to fine. The score is the
+#: information at the last (shrunk by 2, smoothed): the lateralised features it rests on are
+#: large (lobes, ventricles, fissures), each brain's own folding is fine detail.
+LEVELS = ((4, 2), (2,))
 #: How the manifest describes the check.
 LEFT_RIGHT_CHECK = ("left_right_score: mutual information (nats) of the aligned scan with the template minus that "
                     "of its mirror image (mirrored about the template's mid-sagittal plane, aligned alike); "
