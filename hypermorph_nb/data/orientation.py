@@ -132,7 +132,8 @@ def mirror_matrix(reference: Reference) -> np.ndarray:
     return matrix
 
 
-def check_orientation(image: np.ndarray, reference: Reference, *, threshold: float = FLIP_THRESHOLD, seed: int = 0) -> OrientationCheck:
+def check_orientation(image: np.ndarray, reference: Reference, *, threshold: float = FLIP_THRESHOLD,
+                      seed: int = 0) -> OrientationCheck:
     """Whether a prepared scan fits the reference better as it is than mirrored left–right.
 
     Parameters
@@ -155,6 +156,17 @@ def check_orientation(image: np.ndarray, reference: Reference, *, threshold: flo
     ------
     ValueError
         When ``image`` is not on the reference's grid.
+
+    Examples
+    --------
+    A mirrored head is flagged in the module's example; a scan on another grid is refused:
+
+    >>> from hypermorph_nb.data.scans import Reference
+    >>> reference = Reference(image=np.ones((8, 8, 8), "float32"), affine=np.eye(4))
+    >>> check_orientation(np.ones((8, 8, 7)), reference)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    ValueError: the image has shape (8, 8, 7), but the reference's grid is (8, 8, 8); ...
     """
     image = np.asarray(image, dtype=np.float32)
     if image.shape != reference.shape:
