@@ -107,6 +107,8 @@ def test_a_cohort_writes_a_folder_per_pair_and_a_table_that_agrees_with_them(set
         assert float(row["dice"]) == pytest.approx(sidecar["dice"]["native"], abs=1e-5)
         assert 0.2 < float(row["dice"]) <= 1
         assert float(row["folding_percent"]) == pytest.approx(float(sidecar["folding_percent"]), abs=1e-5)
+        assert set(sidecar["left_right"]) == {"moving", "fixed"} and row["left_right_flag"] == ""
+        assert not any(check["left_right_flipped"] for check in sidecar["left_right"].values())
         assert 0 < float(row["seconds"]) < 120
     # a pair that fails in a later run into the same folder leaves none of its earlier files behind
     earlier = result.files["scan2"]
@@ -122,6 +124,25 @@ def test_a_cohort_writes_a_folder_per_pair_and_a_table_that_agrees_with_them(set
     for name in ("moved", "moved_labels", "transform"):
         assert np.array_equal(np.asarray(nibabel.load(getattr(single, name)).dataobj),
                               np.asarray(nibabel.load(getattr(result.files["scan1"], name)).dataobj))
+
+
+def test_a_flipped_scan_is_flagged_in_its_sidecar_the_table_and_a_warning(setup, tmp_path):
+    folder, model = setup
+    image = nibabel.load(folder / "scan1.nii.gz")
+    axis = int(np.argmax(np.abs(image.affine[0, :3])))               # the voxel axis that runs left-right
+    flipped = tmp_path / "flipped.nii.gz"
+    nibabel.save(nibabel.Nifti1Image(np.flip(np.asarray(image.dataobj), axis).copy(), image.affine), flipped)
+    with pytest.warns(UserWarning) as caught:
+        result = hnb.register_scans(model, [flipped], folder / "scan0.nii.gz", tmp_path / "out", lam=0.5)
+    said = [str(warning.message) for warning in caught if "flipped left-right" in str(warning.message)]
+    assert len(said) == 2                                            # the pair's, then the cohort's
+    assert said[0].startswith(f"{flipped}: its mirror image fits the template better")
+    assert said[1].startswith("1 of 1 pairs have a scan whose data are probably flipped left-right "
+                              "(flipped: moving; column left_right_flag")
+    assert [row["left_right_flag"] for row in _table(result.table)] == ["moving"]   # the unflipped: test above
+    checks = json.loads(result.files["flipped"].sidecar.read_text())["left_right"]
+    assert checks["moving"]["left_right_flipped"] and checks["moving"]["left_right_score"] < 0
+    assert not checks["fixed"]["left_right_flipped"] and checks["fixed"]["left_right_score"] > 0
 
 
 def test_an_atlas_to_each_subject_names_the_pairs_after_the_subjects(setup, tmp_path):

@@ -34,6 +34,7 @@ import SimpleITK as sitk
 from ..runtime.parallel import check_workers, run_each
 from .alignment import itk_affine
 from .dataset import Dataset
+from .orientation import LEFT_RIGHT_CHECK, flip_warning
 from .qc import save_qc_picture
 from .scan_lists import find_scans, read_scans
 from .scans import MIN_CORRELATION, MIN_MASK_DICE, PERCENTILES, Reference, judge, prepare_scan, score_against
@@ -111,7 +112,8 @@ def prepare_scans(inputs: str | os.PathLike | Sequence[str | os.PathLike], out_d
         Output folder (created): ``NAME.nii.gz`` per aligned scan and ``labels/NAME.nii.gz``
         (so ``load_folder(out_dir)`` reads them back), ``transforms/NAME.tfm`` (ITK, LPS) and
         ``transforms/NAME.npy`` (RAS 4×4), ``template/template.nii.gz`` (+ ``mask.nii.gz``),
-        ``manifest.json`` and the QC picture ``qc/qc.png``.
+        ``manifest.json`` (per scan its checks, ``left_right_score`` and ``left_right_flipped``
+        among them) and the QC picture ``qc/qc.png``.
     reference : int, path, model, ModelSpace or None
         What to align to: the index or path of one of the scans, a template file (NIfTI/MGZ;
         its mask from ``reference_mask`` or found beside it as for scans), None for a template
@@ -166,7 +168,9 @@ def prepare_scans(inputs: str | os.PathLike | Sequence[str | os.PathLike], out_d
     -----
     UserWarning
         Naming each scan left out because its alignment failed, each scan kept whose affine label
-        Dice lies far below the cohort's, each scan masked with the template's brain mask
+        Dice lies far below the cohort's, each scan whose mirror image fits the reference better
+        (its data probably flipped left–right: :mod:`.orientation`; flagged in the manifest's
+        ``left_right_flipped`` and in the QC picture; most scans flagged: the reference is), each scan masked with the template's brain mask
         because it had no mask of its own, and a cohort in which only some scans have label
         maps (then none are written: a Dataset has label maps for every image or for none).
 
@@ -231,10 +235,17 @@ def prepare_scans(inputs: str | os.PathLike | Sequence[str | os.PathLike], out_d
             warnings.warn(f"{result.path}: kept, but its affine label Dice {result.label_dice:.3f} lies far "
                           "below the cohort's; check its label map and its alignment in the QC picture",
                           UserWarning, stacklevel=2)
+        if result.status == "ok" and result.flipped:
+            warnings.warn(f"{result.path}: {flip_warning(result.left_right_score)}", UserWarning, stacklevel=2)
         if result.status == "ok" and result.mask_source == "template":
             warnings.warn(f"{result.path}: has no brain mask or label map; masked with the template's "
                           "brain mask after alignment (give it a mask for a tighter one)", UserWarning,
                           stacklevel=2)
+    flipped = [result for result in results if result.status == "ok" and result.flipped]
+    if len(flipped) >= 3 and 2 * len(flipped) > len(results):
+        warnings.warn(f"{len(flipped)} of {len(results)} scans fit the reference's mirror image better than it: "
+                      "the reference itself is probably flipped left-right; check it, or prepare with "
+                      "another reference (a correct scan, or reference=None)", UserWarning, stacklevel=2)
     return _write(out, results, final, spacing)
 
 
@@ -243,7 +254,8 @@ def _cohort_template(scans, start, *, percentiles, iterations, seed, rounds, wor
     reference = start
     for _ in range(rounds):
         results = run_each(functools.partial(prepare_scan, reference=reference, percentiles=percentiles,
-                                             iterations=iterations, affine_levels=ROUND_LEVELS, seed=seed),
+                                             iterations=iterations, affine_levels=ROUND_LEVELS, seed=seed,
+                                             orientation=False),
                            scans, workers=workers, executor=executor)
         judge(results)
         kept = [result for result in results if result.status == "ok"] or results[:1]
@@ -328,6 +340,7 @@ def _write(out, results, reference, spacing):
         "transform_convention": "RAS mm, grid (template) point -> scan point: prepared(p) = scan(T @ p); "
                                 "the .tfm files hold the same map in ITK's LPS",
         "labels_written": with_labels,
+        "left_right_check": LEFT_RIGHT_CHECK,
         "scans": [result.record() for result in results],
     }
     paths["manifest"] = str(out / "manifest.json")

@@ -4,7 +4,9 @@
 axial, coronal and sagittal mid-slices on the common grid with the outline of the template's
 brain mask in red, titled with its status, and below them the cohort's affine-only label Dice
 per scan, failed scans (left out) in red and outliers (kept, but far below the cohort's Dice)
-in orange. A scan that is misaligned shows its brain off the outline.
+in orange. A scan that is misaligned shows its brain off the outline. A scan whose data are
+probably flipped left–right (:mod:`.orientation`) is titled ``L-R FLIPPED?`` and its bar marked
+``flipped?``, in purple.
 
 Examples
 --------
@@ -78,9 +80,10 @@ def qc_figure(scans: Sequence[Any], reference: Any) -> Figure:
             if outline is not None:
                 axis.contour(outline, levels=[0.5], colors="red", linewidths=0.6)
         failed = scan.status != "ok"
-        mark = " FAILED" if failed else " outlier" if scan.outlier else ""
-        axis.set_title(f"{scan.name}{mark}", fontsize=7,
-                       color="red" if failed else "darkorange" if scan.outlier else "black")
+        flipped = not failed and scan.flipped
+        mark = " FAILED" if failed else (" outlier" if scan.outlier else "") + (" L-R FLIPPED?" if flipped else "")
+        axis.set_title(f"{scan.name}{mark}", fontsize=7, color="red" if failed else "purple" if flipped
+                       else "darkorange" if scan.outlier else "black")
         axis.set_axis_off()
     axis = figure.add_subplot(grid[rows, :])
     dice = np.array([np.nan if scan.label_dice is None else scan.label_dice for scan in scans])
@@ -96,13 +99,17 @@ def qc_figure(scans: Sequence[Any], reference: Any) -> Figure:
         axis.axhline(np.nanmedian(values[~failed]), color="gray", linestyle="--", linewidth=0.8,
                      label="median of the aligned scans")
         axis.legend(loc="lower right", fontsize=7)
-    for position in np.flatnonzero(failed | outlier):
-        axis.annotate("failed" if failed[position] else "outlier", (position, np.nan_to_num(values[position])),
-                      ha="center", va="bottom", fontsize=6, color="tab:red" if failed[position] else "tab:orange")
+    flipped = np.array([scan.flipped for scan in scans], dtype=bool) & ~failed
+    for position in np.flatnonzero(failed | outlier | flipped):
+        what, colour = (("failed", "tab:red") if failed[position] else ("flipped?", "tab:purple") if flipped[position]
+                        else ("outlier", "tab:orange"))
+        axis.annotate(what, (position, np.nan_to_num(values[position])), ha="center", va="bottom", fontsize=6,
+                      color=colour)
     axis.set_xticks(positions, [scan.name for scan in scans], rotation=90, fontsize=6)
     axis.set_ylabel(what, fontsize=8)
     axis.set_title(f"{len(scans) - failed.sum()} of {len(scans)} scans aligned; red: left out, "
-                   "orange: kept, Dice far below the cohort's", fontsize=9)
+                   "orange: kept, Dice far below the cohort's; purple: data probably flipped left-right",
+                   fontsize=9)
     return figure
 
 

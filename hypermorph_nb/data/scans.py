@@ -33,6 +33,7 @@ from ..checks.arrays import array_summary
 from ..metrics import mean_dice
 from .alignment import AFFINE_LEVELS, RIGID_LEVELS, align_affine, isotropic_grid, resample
 from .folders import read_labels
+from .orientation import check_orientation
 from .readers import NIBABEL_SUFFIXES, read_file, split_suffix
 
 #: Intensity percentiles (inside the brain or head) mapped to 0 and 1.
@@ -195,6 +196,10 @@ class PreparedScan:
     reason : str
     outlier : bool
         Kept, but its affine label Dice lies far below the cohort's (see :func:`judge`).
+    left_right_score : float or None
+        Its :func:`.orientation.check_orientation` score (None: not checked, e.g. the reference scan).
+    flipped : bool
+        Its mirror image fits the reference better: its data are probably flipped left–right.
     """
 
     name: str
@@ -212,6 +217,8 @@ class PreparedScan:
     status: str = "ok"
     reason: str = ""
     outlier: bool = False
+    left_right_score: float | None = None
+    flipped: bool = False
 
     def record(self) -> dict[str, Any]:
         """The manifest entry (JSON)."""
@@ -223,12 +230,13 @@ class PreparedScan:
                 "metric": number(self.metric), "correlation": number(self.correlation),
                 "mask_dice": number(self.mask_dice), "affine_label_dice": number(self.label_dice),
                 "intensity_window": [number(v) for v in self.window], "mask": self.mask_source,
-                "label_dice_outlier": self.outlier}
+                "label_dice_outlier": self.outlier, "left_right_score": number(self.left_right_score),
+                "left_right_flipped": self.flipped}
 
 
 def prepare_scan(scan: Scan, reference: Reference, *, percentiles: tuple[float, float] = PERCENTILES,
                  iterations: int = 100, affine_levels: tuple[int, ...] = AFFINE_LEVELS,
-                 seed: int = 0) -> PreparedScan:
+                 seed: int = 0, orientation: bool = True) -> PreparedScan:
     """Bring one scan onto the reference grid: align, resample, normalise, mask.
 
     Parameters
@@ -243,6 +251,9 @@ def prepare_scan(scan: Scan, reference: Reference, *, percentiles: tuple[float, 
         Shrink factors of the affine stage (the rigid one runs at shrink factors 4 and 2).
     seed : int
         Seed of the metric's sampling.
+    orientation : bool
+        Check that the scan is not flipped left–right (:func:`.orientation.check_orientation`;
+        two more alignments on the grid); False for a template-building round.
 
     Returns
     -------
@@ -274,6 +285,10 @@ def prepare_scan(scan: Scan, reference: Reference, *, percentiles: tuple[float, 
     result.transform, result.metric = found.matrix, found.metric
     onto_grid(result, scan, smoothed, reference)
     score_against(result, reference)
+    if orientation:
+        assert result.image is not None  # onto_grid resampled it
+        check = check_orientation(result.image, reference, seed=seed)
+        result.left_right_score, result.flipped = check.score, check.flipped
     return result
 
 

@@ -52,7 +52,8 @@ from .files import SIDECAR, RegistrationFiles
 
 #: Columns of ``results.csv``, one row per pair (empty cells: no label maps to score, no figure); a model
 #: conditioned on several hyperparameters adds one column per other hyperparameter after ``lam``.
-TABLE_COLUMNS = ("pair", "moving", "fixed", "lam", "dice", "folding_percent", "seconds", "status", "error")
+TABLE_COLUMNS = ("pair", "moving", "fixed", "lam", "dice", "folding_percent", "left_right_flag", "seconds", "status",
+                 "error")
 #: The table's file name in ``out_dir``.
 TABLE = "results.csv"
 #: Per-scan keywords of each side: a list (or folder) of them when that side is a list.
@@ -80,6 +81,9 @@ class PairResult:
         scans have label maps.
     folding_percent : float or None
         As the sidecar reports it, when it does.
+    left_right_flag : str
+        The scans of the pair whose data are probably flipped left–right (the sidecar's
+        ``left_right``): ``"moving"``, ``"fixed"``, ``"moving fixed"``, or ``""`` for none.
     seconds : float
         Time of the pair's registration, preparation and writing included.
     status : {'ok', 'failed'}
@@ -102,6 +106,7 @@ class PairResult:
     error: str = ""
     files: RegistrationFiles | None = None
     hyperparameters: dict[str, float] = dataclasses.field(default_factory=dict)
+    left_right_flag: str = ""
 
     def row(self) -> dict[str, str]:
         """The table's cells (:func:`table_columns`) as text."""
@@ -226,6 +231,13 @@ def register_cohort(model: Any, moving: Scans, fixed: Scans, out_dir: str | os.P
     if failed:
         warnings.warn(f"{len(failed)} of {len(results)} pairs failed ({', '.join(r.pair for r in failed[:5])}"
                       f"{', ...' if len(failed) > 5 else ''}); their errors are in {table}", UserWarning,
+                      stacklevel=3)
+    flipped = [result for result in results if result.left_right_flag]
+    if flipped:
+        warnings.warn(f"{len(flipped)} of {len(results)} pairs have a scan whose data are probably flipped "
+                      f"left-right ({', '.join(f'{r.pair}: {r.left_right_flag}' for r in flipped[:5])}"
+                      f"{', ...' if len(flipped) > 5 else ''}; column left_right_flag of {table}); check how "
+                      "those scans were converted, then flip their data or fix their headers", UserWarning,
                       stacklevel=3)
     return CohortRegistration(out_dir=out, table=table, pairs=results)
 
@@ -370,9 +382,10 @@ def _run_pair(model: Any, hyperparameters: dict[str, float], task: _Task) -> Pai
         seconds = time.perf_counter() - start
         _remove_earlier(pathlib.Path(task.out_dir))
         return dataclasses.replace(row, seconds=seconds, error=f"{type(error).__name__}: {error}")
+    flagged = [role for role, check in sidecar.get("left_right", {}).items() if check["left_right_flipped"]]
     return dataclasses.replace(row, dice=sidecar.get("dice", {}).get("native"),
                                folding_percent=sidecar.get("folding_percent"), seconds=time.perf_counter() - start,
-                               status="ok", files=files)
+                               status="ok", files=files, left_right_flag=" ".join(flagged))
 
 
 def _remove_earlier(folder: pathlib.Path) -> None:

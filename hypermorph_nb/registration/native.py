@@ -35,7 +35,9 @@ points):
   ``folding_percent`` is the share of the fixed scan's brain voxels with a determinant ≤ 0.
 
 Each scan's brain mask comes from its mask file, else its label map, else the model's template
-mask after alignment (said in a warning); the sidecar records which (``mask_sources``).
+mask after alignment (said in a warning); the sidecar records which (``mask_sources``). Each
+scan is checked for data flipped left–right (:mod:`hypermorph_nb.data.orientation`): the
+sidecar's ``left_right`` holds both scores and flags, and a flagged scan is said in a warning.
 
 Examples
 --------
@@ -67,7 +69,8 @@ from scipy import ndimage
 from ..checks.files import check_scan_arguments
 from ..checks.values import check_model_hyperparameters
 from ..data.alignment import RAS_TO_LPS, itk_affine, to_sitk
-from ..data.scans import Reference, Scan, judge, prepare_scan
+from ..data.orientation import flip_warning
+from ..data.scans import PreparedScan, Reference, Scan, judge, prepare_scan
 from ..metrics import jacobian_determinant, mean_dice
 from ..networks.models import ModelSpec, spec_of, vxm
 from .apply import invert_transform, polish_inverse
@@ -158,8 +161,9 @@ def register_scans(model: Any, moving: Scans, fixed: Scans,
         (``jacobian.nii.gz``), ``moving_affine`` and ``fixed_affine`` (``.tfm``),
         ``inverse_transform`` (with ``inverse=True``, else None) and ``sidecar``
         (``registration.json``: λ, the conventions, both affine transforms, the mask sources, the
-        folding %, the Dice scores when both label maps are given; for a model conditioned on
-        several hyperparameters, ``hyperparameters``: each one's value).
+        (``registration.json``: λ, the conventions, both affine transforms, the mask sources, the
+        left–right check of each scan, the folding %, the Dice scores when both label maps are
+        given; for a model conditioned on several hyperparameters, ``hyperparameters``: each one's value).
 
     Raises
     ------
@@ -209,7 +213,9 @@ def register_scans(model: Any, moving: Scans, fixed: Scans,
     reference = Reference.from_space(space)
     scans = [Scan.read(moving, labels=moving_labels, mask=moving_mask),
              Scan.read(fixed, labels=fixed_labels, mask=fixed_mask)]
-    prepared = [_bring(scan, reference, seed) for scan in scans]
+    brought = [_bring(scan, reference, seed) for scan in scans]
+    prepared = [(np.asarray(result.image), np.asarray(result.labels), np.asarray(result.transform))
+                for result in brought]
     sources = [_mask_source(scans[0], reference, "moving"), _mask_source(scans[1], reference, "fixed")]  # warns the caller
     if refine:
         _, field = refine_registration(model, prepared[0][0], prepared[1][0], lam=lam, iterations=refine,
@@ -227,6 +233,9 @@ def register_scans(model: Any, moving: Scans, fixed: Scans,
                "moving_affine_transform": prepared[0][2].tolist(),
                "fixed_affine_transform": prepared[1][2].tolist(), "affine_convention": AFFINE_CONVENTION,
                "mask_sources": {"moving": sources[0], "fixed": sources[1]},
+               "left_right": {role: {"left_right_score": result.record()["left_right_score"],
+                                     "left_right_flipped": result.flipped}
+                              for role, result in zip(("moving", "fixed"), brought)},
                "model_space": space.to_json()}
     if len(values) > 1:   # a model conditioned on several: every value (a λ-only sidecar is as before)
         sidecar["hyperparameters"] = values
@@ -350,15 +359,18 @@ def _integrated_inverse(model: Any, spec: ModelSpec, prepared: Sequence[tuple[np
     return np.asarray(upsample(integrate(-velocity)).numpy()[0])
 
 
-def _bring(scan: Scan, reference: Reference, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The scan's image, label map and transform in the model's space; an error if alignment failed."""
+def _bring(scan: Scan, reference: Reference, seed: int) -> PreparedScan:
+    """The scan in the model's space, checked (a warning if it looks flipped left–right); an error if
+    its alignment failed."""
     result = prepare_scan(scan, reference, seed=seed)
     judge([result])
     if result.status != "ok":
         raise ValueError(f"{scan.path}: its affine alignment to the model's template failed "
                          f"({result.reason}); check the scan's orientation, field of view and "
                          "contrast, or give its brain mask")
-    return np.asarray(result.image), np.asarray(result.labels), np.asarray(result.transform)
+    if result.flipped:
+        warnings.warn(f"{scan.path}: {flip_warning(result.left_right_score)}", UserWarning, stacklevel=3)
+    return result
 
 
 def _voxel_grid(shape: Sequence[int]) -> np.ndarray:
