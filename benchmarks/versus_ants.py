@@ -44,6 +44,8 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import numpy as np  # noqa: E402
 
+from common import write_results  # noqa: E402
+
 #: The pretrained model's split (``scripts/train_pretrained.py``).
 SPLIT_SEED, TRAIN_FRACTION = 0, 0.85
 MODEL = "pretrained:ixi-t1-2mm"
@@ -106,7 +108,6 @@ def main(argv: list[str] | None = None) -> None:
 
     tf.config.threading.set_intra_op_parallelism_threads(args.threads)
     import hypermorph_nb as hnb
-    from common import write_results
     from hypermorph_nb.metrics import jacobian_determinant, mean_dice
 
     load_before = os.getloadavg()
@@ -120,7 +121,8 @@ def main(argv: list[str] | None = None) -> None:
         hnb.register(model, images[0], images[1], lam=CARD_LAM, refine=refine)
 
     scores: dict[str, list[tuple[float, float, float, float]]] = {}
-    affine_dice, agreement = [], []
+    affine_dice: list[float] = []
+    agreement: list[float] = []
     with tempfile.TemporaryDirectory(prefix="versus-ants-") as work:
         for moving, fixed in pairs:
             labels, fixed_labels = held_out.labels[moving], held_out.labels[fixed]
@@ -147,23 +149,33 @@ def main(argv: list[str] | None = None) -> None:
                 scores.setdefault(name, []).append((mean_dice(warped, fixed_labels), 100 * float(folds[brain].mean()),
                                                     100 * float(folds.mean()), seconds))
                 print(f"pair {held_out.names[moving]} → {held_out.names[fixed]}: {name}: Dice "
-                      f"{scores[name][-1][0]:.4f}, {seconds:.1f} s", flush=True)
+                      f"{scores[name][-1][0]:.4f}, % folding (brain) {scores[name][-1][1]:.3f}, {seconds:.1f} s",
+                      flush=True)
+            # after each pair, so that a run stopped early keeps the pairs it finished
+            write_table(args, [held_out.names[i] for i in np.ravel(pairs)], scores, affine_dice, agreement,
+                        load_before[0])
 
+
+def write_table(args: argparse.Namespace, names: list[str], scores: dict[str, list[tuple[float, float, float, float]]],
+                affine_dice: list[float], agreement: list[float], load_before: float) -> None:
+    """The table of the pairs done so far (``names``: moving, fixed of every pair planned), printed and written."""
+    done = len(affine_dice)
     affine = float(np.mean(affine_dice))
     rows = [{"method": "affine only (no deformation)", "Dice": affine, "over affine": 0.0, "% folding (brain)": 0.0,
              "% folding (volume)": 0.0, "s / pair": 0.0, "Dice per pair": " ".join(f"{d:.3f}" for d in affine_dice)}]
     for name, values in scores.items():
-        values_array = np.asarray(values)
+        values_array = np.asarray(values[:done])
         dice, brain_folding, volume_folding, seconds = values_array.mean(0)
         rows.append({"method": name, "Dice": dice, "over affine": dice - affine, "% folding (brain)": brain_folding,
                      "% folding (volume)": volume_folding, "s / pair": seconds,
                      "Dice per pair": " ".join(f"{d:.3f}" for d in values_array[:, 0])})
-    load_after = os.getloadavg()
-    notes = (f"{len(pairs)} held-out pairs of `{MODEL}` (ixi3d, 80×96×80, 2 mm, affinely aligned): "
-             + ", ".join(f"{held_out.names[m]} → {held_out.names[f]}" for m, f in pairs)
+    planned = len(names) // 2
+    notes = (f"{done} {'' if done == planned else f'(of {planned} planned: the run was stopped) '}"
+             f"held-out pairs of `{MODEL}` (ixi3d, 80×96×80, 2 mm, affinely aligned): "
+             + ", ".join(f"{names[2 * i]} → {names[2 * i + 1]}" for i in range(done))
              + f". Threads: ITK_GLOBAL_DEFAULT_NUMBER_OF_THREADS={args.threads} for ANTs, TensorFlow intra-op "
              f"{args.threads}, on {len(os.sched_getaffinity(0))} cores; load average (1 min) "
-             f"{load_before[0]:.2f} at the start, {load_after[0]:.2f} at the end (other work on the same cores "
+             f"{load_before:.2f} at the start, {os.getloadavg()[0]:.2f} at the end (other work on the same cores "
              "slows every method; compare ratios within this run). λ: the model card's recommended "
              f"{CARD_LAM} (with refine), and {BEST_NETWORK_LAM}, the card's best network-alone Dice. Dice: mean over "
              "the structures present in both label maps, moving labels warped by nearest neighbour. % folding: "
