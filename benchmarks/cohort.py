@@ -151,9 +151,9 @@ TensorFlow and loads it, counted), except "the loaded and compiled model", which
 `workers=1` and the single calls run TensorFlow and ITK on every core of this process
 ({len(os.sched_getaffinity(0))}); each `workers=2` process and each Dask worker on 1 (`share_cores(1)`). Largest
 volume difference: over every written image, field and Jacobian, relative to its largest magnitude; label maps:
-the share of their voxels that differ. They are not 0 because SimpleITK's multi-threaded Mattes mutual
-information is not bit-reproducible (1 thread is; the workers run 1, `workers=1` {len(os.sched_getaffinity(0))}),
-and the affine optimizer carries such differences further for some scans. Load average (1 min): {load_start:.2f}
+the share of their voxels that differ. The alignment runs on one ITK thread everywhere
+(`ALIGNMENT_THREADS`), so differences come from TensorFlow's kernels summing in another order with another
+thread count. Load average (1 min): {load_start:.2f}
 at the start, {load_end:.2f} at the end; above 0 other processes shared the cores, which lowers the speed-ups.
 """
     name = "cohort_quick" if args.quick else f"cohort_{len(scans)}"
