@@ -161,6 +161,7 @@ def test_dragging_the_lambda_slider_changes_the_rendered_figure(jupyterlab):
     assert before != after, "dragging λ must change the rendered registration"
 
 
+@pytest.mark.slow   # a second JupyterLab page; the 2D drag test keeps the browser in the fast tier
 def test_3d_slice_slider_redraws_without_the_model_and_lambda_reruns_it(jupyterlab):
     import re
 

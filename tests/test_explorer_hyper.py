@@ -192,6 +192,7 @@ def test_refinement_keeps_every_value(explorer):
     assert explorer.refined == 0  # a refinement belongs to the values it was made at
 
 
+@pytest.mark.slow   # a 3D model compiled for the map; the 2D tests keep the explorer fast
 def test_volume_model_with_two_hyperparameters(model_calls):
     shape = (16, 16, 16)
     volumes = synthetic(3, shape)

@@ -50,6 +50,7 @@ def _sidecar(files):
     return json.loads(pathlib.Path(files.sidecar).read_text())
 
 
+@pytest.mark.slow   # three 3D registrations and an inverse; export and the refusals keep the fast tier
 def test_register_scans_a_cohort_and_the_command_take_and_record_both_values(setup, tmp_path, capsys):
     folder, model = setup
     moving, fixed = folder / "scan1.nii.gz", folder / "scan2.nii.gz"
@@ -177,6 +178,7 @@ def test_the_register_command_with_hyper_writes_what_export_registration_writes(
         _sidecar(files)["hyperparameters"] == {"lam": 0.3, "label_weight": 0.5}
 
 
+@pytest.mark.slow   # a training run through the command; hnb.train with hyper_sampling is tested fast
 def test_the_train_command_trains_a_model_over_lambda_and_gamma(tmp_path, capsys):
     argv = ["train", "--out", str(tmp_path), "--size", "32", "32", "--images", "4", "--epochs", "1",
             "--steps-per-epoch", "2", "--features", "[[4,4,4,4],[4,4,4,4,4,4,4]]",

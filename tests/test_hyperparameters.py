@@ -32,6 +32,7 @@ def test_a_lambda_only_model_of_0_2_loads_and_registers_exactly_as_before(condit
     np.testing.assert_allclose(flow, expected[f"{conditioning}_trained_flow"], atol=1e-5)
 
 
+@pytest.mark.slow   # five training steps of two models; loading the 0.2 fixture stays fast
 @pytest.mark.parametrize("conditioning", ["hypernetwork", "film"])
 def test_a_lambda_only_model_builds_and_trains_as_in_0_2(conditioning):
     """The same seed gives the 0.2 weights, and five training steps the 0.2 field (the fixture's)."""
@@ -76,8 +77,7 @@ def test_bad_hyperparameter_lists_are_refused(entries, message):
         hnb.build_hypermorph((32, 32), nb_features=SMALL, hyperparameters=entries)
 
 
-@pytest.mark.parametrize("conditioning, shape", [("hypernetwork", (32, 32)), ("film", (32, 32)),
-                                                 ("film", (16, 16, 16))])
+@pytest.mark.parametrize("conditioning, shape", [("hypernetwork", (32, 32)), ("film", (16, 16, 16))])
 def test_a_two_hyperparameter_model_trains_saves_loads_and_registers(conditioning, shape, tmp_path):
     gamma = Hyperparameter("label_weight", high=2.0, default=1.0, label="γ")
     model = hnb.build_hypermorph(shape, conditioning=conditioning, nb_features=SMALL, seed=0,
@@ -100,6 +100,7 @@ def test_a_two_hyperparameter_model_trains_saves_loads_and_registers(conditionin
         hnb.register(loaded, moving, fixed, lam=0.3)
 
 
+@pytest.mark.slow   # twenty training steps; the trained (λ, γ) models of the fast tests register with γ
 def test_gamma_reaches_the_field():
     """The second input is not ignored: two γ give two fields (the network is conditioned on it)."""
     model = hnb.build_hypermorph((32, 32), conditioning="film", nb_features=SMALL, seed=0, hyperparameters=BOTH)

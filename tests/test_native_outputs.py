@@ -116,7 +116,7 @@ def test_inverse_affines_and_jacobian_written_and_read_by_simpleitk(setup, tmp_p
     assert sidecar["folding_percent"] == pytest.approx(100 * np.mean(determinant <= 0)) == 0.0
 
 
-@pytest.mark.parametrize("method", ["velocity",
+@pytest.mark.parametrize("method", [pytest.param("velocity", marks=pytest.mark.slow),
                                     pytest.param("velocity, downsampled", marks=pytest.mark.slow),
                                     pytest.param("InvertDisplacementField", marks=pytest.mark.slow)])
 def test_the_inverse_undoes_a_varying_field_within_half_a_voxel(setup, tmp_path, method):

@@ -92,6 +92,7 @@ def test_the_check_itself_on_a_prepared_head_and_its_mirror_image(prepared):
         check_orientation(image[:-1], result.reference)
 
 
+@pytest.mark.slow   # a cohort of flipped scans; the flipped scan test stays fast
 def test_a_flipped_reference_is_named_when_most_scans_fit_its_mirror_image(heads, tmp_path):
     scans = [heads / f"{name}.nii.gz" for name in ("scan1_flipped", "scan0", "scan1", "scan2")]
     with warnings.catch_warnings(record=True) as caught:

@@ -149,6 +149,7 @@ def test_the_dataset_carries_its_template_into_the_model_space(prepared):
         Dataset(images=half.images, reference=np.zeros((4, 4, 4)))
 
 
+@pytest.mark.slow   # template rounds over posed scans; the other preparation tests stay fast
 def test_cohort_template_aligns_posed_scans_to_each_other(cohort, tmp_path):
     folder, poses = cohort
     result = prepare_scans(folder, tmp_path / "out", reference=None, template_rounds=1)

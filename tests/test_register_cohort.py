@@ -206,6 +206,7 @@ def test_prepare_scans_gives_the_same_result_on_processes_and_on_dask(setup, tmp
         hnb.prepare_scans(scans, tmp_path / "x", reference=0, workers=2, executor=ThreadPoolExecutor(1))
 
 
+@pytest.mark.slow   # the command over a cohort; the function's cohort test stays fast
 def test_register_command_with_several_moving_scans(setup, tmp_path, capsys):
     folder, model = setup
     hnb.save_model(model, tmp_path / "model")
