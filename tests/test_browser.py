@@ -130,6 +130,7 @@ def drag_to_left_end(page, slider, *, right=False):
     page.mouse.up()
 
 
+@pytest.mark.slow   # JupyterLab and Chromium; test_widgets checks the widget contract in the fast tier
 def test_dragging_the_lambda_slider_changes_the_rendered_figure(jupyterlab):
     from playwright.sync_api import expect, sync_playwright
 

@@ -77,7 +77,8 @@ def test_bad_hyperparameter_lists_are_refused(entries, message):
         hnb.build_hypermorph((32, 32), nb_features=SMALL, hyperparameters=entries)
 
 
-@pytest.mark.parametrize("conditioning, shape", [("hypernetwork", (32, 32)), ("film", (16, 16, 16))])
+@pytest.mark.parametrize("conditioning, shape", [("hypernetwork", (32, 32)),
+                                                 pytest.param("film", (16, 16, 16), marks=pytest.mark.slow)])
 def test_a_two_hyperparameter_model_trains_saves_loads_and_registers(conditioning, shape, tmp_path):
     gamma = Hyperparameter("label_weight", high=2.0, default=1.0, label="γ")
     model = hnb.build_hypermorph(shape, conditioning=conditioning, nb_features=SMALL, seed=0,

@@ -47,9 +47,22 @@ def setup(tmp_path_factory):
                              tmp_path_factory.mktemp("prepared"), reference=0, spacing=3.0)
     model = _trained_model(prepared.dataset)
     space = spec_of(model).space
-    return folder, model, {"velocity": _varying(space, diffeomorphic=True),
-                           "velocity, downsampled": _varying(space, diffeomorphic=True, downsample=2),
-                           "InvertDisplacementField": _varying(space, diffeomorphic=False)}
+    return folder, model, _Models(space)
+
+
+class _Models(dict):
+    """The varying models by inverse method, each built on first use (the slow tier uses them)."""
+
+    def __init__(self, space):
+        super().__init__()
+        self.space = space
+
+    def __missing__(self, method):
+        options = {"velocity": dict(diffeomorphic=True),
+                   "velocity, downsampled": dict(diffeomorphic=True, downsample=2),
+                   "InvertDisplacementField": dict(diffeomorphic=False)}[method]
+        model = self[method] = _varying(self.space, **options)
+        return model
 
 
 def _lps_points(image, mask):
@@ -148,6 +161,7 @@ def test_the_inverse_undoes_a_varying_field_within_half_a_voxel(setup, tmp_path,
     assert np.percentile(np.linalg.norm(by_itk - field, axis=1), 99) < 0.5 * spacing
 
 
+@pytest.mark.slow   # the command with an inverse; the function writes and reads it back in the fast tier
 def test_register_command_writes_the_inverse_and_takes_masks(setup, tmp_path, capsys):
     folder, model, _ = setup
     hnb.save_model(model, tmp_path / "model")

@@ -145,6 +145,7 @@ def test_a_flipped_scan_is_flagged_in_its_sidecar_the_table_and_a_warning(setup,
     assert not checks["fixed"]["left_right_flipped"] and checks["fixed"]["left_right_score"] > 0
 
 
+@pytest.mark.slow   # a second cohort; the cohort table test stays fast
 def test_an_atlas_to_each_subject_names_the_pairs_after_the_subjects(setup, tmp_path):
     folder, model = setup
     result = hnb.register_scans(model, folder / "scan0.nii.gz", folder, tmp_path / "out", lam=0.5,

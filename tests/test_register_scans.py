@@ -130,6 +130,7 @@ def test_both_file_writers_return_the_same_fields(synthetic_setup, tmp_path):
         native["inverse_transform"]
 
 
+@pytest.mark.slow   # 3D refinement; refine is tested fast in test_refine
 def test_refined_registration_is_written_through_the_same_transform(synthetic_setup, tmp_path):
     folder, model = synthetic_setup
     moving, fixed = folder / "scan3.nii.gz", folder / "scan4.nii.gz"
