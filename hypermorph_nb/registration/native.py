@@ -63,7 +63,6 @@ from typing import Any
 import nibabel
 import numpy as np
 import SimpleITK as sitk
-import tensorflow as tf
 from scipy import ndimage
 
 from ..checks.files import check_scan_arguments
@@ -72,12 +71,13 @@ from ..data.alignment import RAS_TO_LPS, itk_affine, to_sitk
 from ..data.orientation import flip_warning
 from ..data.scans import PreparedScan, Reference, Scan, judge, prepare_scan
 from ..metrics import jacobian_determinant, mean_dice
-from ..networks.models import ModelSpec, spec_of, vxm
-from .apply import invert_transform, polish_inverse
+from ..networks.models import spec_of
+from .apply import invert_transform
 from .cohort import CohortRegistration, Scans, is_cohort, one_pair, register_cohort
 from .files import SIDECAR, RegistrationFiles
 from .pairs import Registrar
 from .refine import refine_registration
+from .velocity_inverse import velocity_inverse
 
 #: How the written displacement field is to be read.
 CONVENTION = ("transform.nii.gz: ITK displacement field on the fixed scan's grid, LPS mm, "
@@ -304,7 +304,7 @@ def _inverse(model: Any, lam: float | None, refine: int, field: np.ndarray,
 
     A diffeomorphic model's velocity field, negated and integrated in the model's space as the
     model integrates its own, gives the inverse model field, refined there against the forward
-    field ``field`` (:func:`_refined_inverse`); the chain is then composed as the forward one with
+    field ``field`` (:func:`.velocity_inverse.velocity_inverse`); the chain is then composed as the forward one with
     the scans' roles exchanged. Otherwise (or after refinement, which
     keeps no velocity) the written field is inverted by :func:`invert_transform`.
     """
@@ -313,7 +313,7 @@ def _inverse(model: Any, lam: float | None, refine: int, field: np.ndarray,
     if spec.options.get("diffeomorphic", False) and not refine:
         sidecar["inverse_method"] = ("the model's velocity field, negated and integrated in the model's space, "
                                      "refined by fixed-point steps against its forward field")
-        inverse_field = _refined_inverse(_integrated_inverse(model, spec, prepared, lam, hyperparameters), field)
+        inverse_field = velocity_inverse(model, [image for image, _, _ in prepared], lam, hyperparameters, field)
         points = _pull_points(inverse_field, grid, prepared[1][2], prepared[0][2], scans[0].array.shape,
                               scans[0].affine)
         return _displacement(points, scans[0].affine), scans[0].affine
@@ -324,39 +324,6 @@ def _inverse(model: Any, lam: float | None, refine: int, field: np.ndarray,
         inverted = invert_transform(path, scans[0].path)
     assert isinstance(inverted, nibabel.Nifti1Image)   # no out: the image itself
     return np.asarray(inverted.dataobj)[..., 0, :], scans[0].affine
-
-
-def _refined_inverse(inverse: np.ndarray, flow: np.ndarray) -> np.ndarray:
-    """``inverse`` refined towards ``w(x) = -u(x + w(x))``, the inverse of ``x ↦ x + u(x)`` (grid voxels).
-
-    The fixed-point steps of :func:`~hypermorph_nb.registration.apply.polish_inverse` (as for an
-    inverted written field), on the grid's voxel points.
-    """
-    points = _voxel_grid(flow.shape[:3]).reshape(-1, 3).T
-
-    def forward(at: np.ndarray) -> np.ndarray:   # x + u(x) at voxel points (3, n)
-        pulled = np.stack([ndimage.map_coordinates(flow[..., axis], at, order=1, mode="nearest")
-                           for axis in range(3)])
-        return np.asarray(at + pulled)
-
-    refined = polish_inverse(forward, points, points + inverse.reshape(-1, 3).T)
-    return np.asarray((refined - points).T.reshape(inverse.shape))
-
-
-def _integrated_inverse(model: Any, spec: ModelSpec, prepared: Sequence[tuple[np.ndarray, np.ndarray, np.ndarray]],
-                        lam: float | None, hyperparameters: dict[str, float]) -> np.ndarray:
-    """The model's inverse displacement (voxels of its grid): its velocity negated and integrated where the
-    model integrates it (on the coarse grid of a ``downsample`` model, then upsampled as the model does)."""
-    inputs = [tf.constant(image[None, ..., None], tf.float32) for image, _, _ in prepared]
-    if spec.is_hypermorph:
-        inputs.append(tf.constant(Registrar.for_model(model).hyper_inputs(lam, batch=1, **hyperparameters)))
-    integrate = vxm.layers.VecInt(method="ss", int_steps=int(spec.options.get("int_steps", 7)))
-    if spec.downsample == 1:
-        return np.asarray(integrate(-model(inputs, training=False)[1]).numpy()[0])
-    # a downsampled model integrates on its coarse grid, then upsamples (networks.resolution): the same here
-    upsample = model.get_layer("upsample_field")
-    velocity = tf.keras.Model(model.inputs, upsample.input)(inputs, training=False)
-    return np.asarray(upsample(integrate(-velocity)).numpy()[0])
 
 
 def _bring(scan: Scan, reference: Reference, seed: int) -> PreparedScan:
