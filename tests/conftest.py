@@ -80,3 +80,16 @@ def record_model_lams(monkeypatch):
 
     monkeypatch.setattr(RegistrationStep, "__call__", spy)
     return seen
+
+
+@pytest.fixture(scope="session")
+def trained_on_prepared_scans(tmp_path_factory):
+    """``(folder, model)``: five posed raw scans with labels, and a tiny model trained on the first
+    three prepared at 3 mm, its flow layer set to a known shift (``raw_scans.trained_model``)."""
+    from raw_scans import trained_model, write_cohort
+
+    folder = tmp_path_factory.mktemp("raw")
+    write_cohort(folder, np.random.default_rng(2), count=5)
+    prepared = hnb.prepare_scans([folder / f"scan{index}.nii.gz" for index in range(3)],
+                                 tmp_path_factory.mktemp("prepared"), reference=0, spacing=3.0)
+    return folder, trained_model(prepared.dataset)

@@ -15,13 +15,11 @@ import pytest
 import SimpleITK as sitk
 
 import hypermorph_nb as hnb
-from hypermorph_nb import prepare_scans
 from hypermorph_nb.cli import main
 from hypermorph_nb.metrics import mean_dice
 from hypermorph_nb.networks.models import describe, spec_of
 from hypermorph_nb.registration import invert_transform
-from raw_scans import write_cohort
-from test_register_scans import TINY, _trained_model
+from raw_scans import TINY
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 FLIP = np.diag([-1.0, -1.0, 1.0])   # RAS <-> LPS
@@ -39,13 +37,9 @@ def _varying(space, *, diffeomorphic, downsample=1):
 
 
 @pytest.fixture(scope="module")
-def setup(tmp_path_factory):
-    """Posed synthetic scans; a tiny trained model with a known shift; varying models of its space."""
-    folder = tmp_path_factory.mktemp("raw")
-    write_cohort(folder, np.random.default_rng(2), count=5)
-    prepared = prepare_scans([folder / f"scan{index}.nii.gz" for index in range(3)],
-                             tmp_path_factory.mktemp("prepared"), reference=0, spacing=3.0)
-    model = _trained_model(prepared.dataset)
+def setup(trained_on_prepared_scans):
+    """Posed synthetic scans; a tiny trained model with a known shift (conftest); varying models of its space."""
+    folder, model = trained_on_prepared_scans
     space = spec_of(model).space
     return folder, model, _Models(space)
 

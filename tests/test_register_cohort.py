@@ -126,20 +126,25 @@ def test_a_cohort_writes_a_folder_per_pair_and_a_table_that_agrees_with_them(set
                               np.asarray(nibabel.load(getattr(result.files["scan1"], name)).dataobj))
 
 
-def test_a_flipped_scan_is_flagged_in_its_sidecar_the_table_and_a_warning(setup, tmp_path):
+def test_a_flipped_scan_and_a_bad_one_in_one_cohort_are_both_reported_and_tabled(setup, tmp_path):
     folder, model = setup
     image = nibabel.load(folder / "scan1.nii.gz")
     axis = int(np.argmax(np.abs(image.affine[0, :3])))               # the voxel axis that runs left-right
     flipped = tmp_path / "flipped.nii.gz"
     nibabel.save(nibabel.Nifti1Image(np.flip(np.asarray(image.dataobj), axis).copy(), image.affine), flipped)
+    noise = _noise(folder, tmp_path / "noise.nii.gz")                # readable, but no head in it
     with pytest.warns(UserWarning) as caught:
-        result = hnb.register_scans(model, [flipped], folder / "scan0.nii.gz", tmp_path / "out", lam=0.5)
+        result = hnb.register_scans(model, [flipped, noise], folder / "scan0.nii.gz", tmp_path / "out", lam=0.5)
     said = [str(warning.message) for warning in caught if "flipped left-right" in str(warning.message)]
     assert len(said) == 2                                            # the pair's, then the cohort's
     assert said[0].startswith(f"{flipped}: its mirror image fits the template better")
-    assert said[1].startswith("1 of 1 pairs have a scan whose data are probably flipped left-right "
+    assert said[1].startswith("1 of 2 pairs have a scan whose data are probably flipped left-right "
                               "(flipped: moving; column left_right_flag")
-    assert [row["left_right_flag"] for row in _table(result.table)] == ["moving"]   # the unflipped: test above
+    assert any(str(warning.message).startswith("1 of 2 pairs failed (noise)") for warning in caught)
+    rows = _table(result.table)
+    assert [(row["pair"], row["status"], row["left_right_flag"]) for row in rows] == [
+        ("flipped", "ok", "moving"), ("noise", "failed", "")]        # the unflipped: the table test above
+    assert "alignment to the model's template failed" in rows[1]["error"]
     checks = json.loads(result.files["flipped"].sidecar.read_text())["left_right"]
     assert checks["moving"]["left_right_flipped"] and checks["moving"]["left_right_score"] < 0
     assert not checks["fixed"]["left_right_flipped"] and checks["fixed"]["left_right_score"] > 0

@@ -15,28 +15,9 @@ from hypermorph_nb.metrics import mean_dice
 from hypermorph_nb.networks.models import spec_of
 from hypermorph_nb.registration import RegistrationFiles
 from hypermorph_nb.registration.pairs import Registrar
-from raw_scans import write_cohort
+from raw_scans import TINY, trained_model, write_cohort
 
 IXI_RAW = pathlib.Path(__file__).resolve().parents[2] / "shared" / "data" / "ixi_raw"
-TINY = dict(nb_features=[[4, 4, 4, 4], [4, 4, 4, 4, 4, 4, 4]], hyper_units=(4, 4))
-
-
-def _trained_model(dataset, *, shift=(2.0, -1.0, 1.0)):
-    """A tiny model trained for a few steps (so it knows its space), then given a known field.
-
-    A network trained for a few steps outputs sub-voxel noise, where the nearest-neighbour warp
-    in the model's space rounds the field away and stops being a reference for the native Dice.
-    The flow layer is set to output a constant displacement of ``shift`` voxels instead: a field
-    of a few voxels that every step of the chain must carry with its sign and axis order. Whole
-    voxels, so that the nearest-neighbour warp in the model's space is exact (a fractional field
-    is rounded there, which alone moves a 148-structure Dice by a few hundredths).
-    """
-    model = hnb.build_hypermorph(dataset.shape, seed=0, **TINY)
-    hnb.train(model, dataset, epochs=1, steps_per_epoch=4, learning_rate=1e-3, verbose=False, seed=0)
-    flow = next(layer for layer in model.submodules if getattr(layer, "name", "") == "hypermorph_flow")
-    kernel, _ = flow.get_weights()
-    flow.set_weights([np.zeros_like(kernel), np.asarray(shift, np.float32)])
-    return model
 
 
 def _model_space_dice(model, moving, fixed, lam):
@@ -83,14 +64,10 @@ def _check_written(paths, moving, fixed, moving_labels, fixed_labels, model, lam
     assert native < sidecar["dice"]["affine_only_model_space"] - 0.05
 
 
-@pytest.fixture(scope="module")
-def synthetic_setup(tmp_path_factory):
-    """Three posed synthetic scans prepared at 3 mm, a tiny model trained on them, two more raw scans."""
-    folder = tmp_path_factory.mktemp("raw")
-    write_cohort(folder, np.random.default_rng(2), count=5)
-    scans = [folder / f"scan{index}.nii.gz" for index in range(5)]
-    prepared = prepare_scans(scans[:3], tmp_path_factory.mktemp("prepared"), reference=0, spacing=3.0)
-    return folder, _trained_model(prepared.dataset)
+@pytest.fixture
+def synthetic_setup(trained_on_prepared_scans):
+    """Five posed synthetic scans, a tiny model trained on the first three prepared at 3 mm (conftest)."""
+    return trained_on_prepared_scans
 
 
 def test_a_model_trained_on_prepared_scans_registers_raw_scans_in_their_own_space(synthetic_setup, tmp_path):
@@ -192,7 +169,7 @@ def test_a_model_without_a_space_is_refused_with_how_to_give_it_one(tmp_path):
 def test_ixi_raw_pairs_score_the_same_dice_in_native_and_model_space(tmp_path):
     scans = sorted(IXI_RAW.glob("*.nii.gz"))
     prepared = prepare_scans(scans[:2], tmp_path / "prepared", reference=0)
-    model = _trained_model(prepared.dataset)
+    model = trained_model(prepared.dataset)
     for moving, fixed in ((scans[4], scans[5]), (scans[6], scans[3])):
         labels = IXI_RAW / "labels" / moving.name, IXI_RAW / "labels" / fixed.name
         paths = hnb.register_scans(model, moving, fixed, tmp_path / moving.name, lam=0.5,
