@@ -18,6 +18,7 @@ oversampled (a quarter of pairs at γ = 1, a quarter at 0, the rest uniform):
     python scripts/train_pretrained.py --label-weight --name ixi-t1-2mm-lg --work runs/pretrained-lg
 """
 import argparse
+import dataclasses
 import hashlib
 import os
 import pathlib
@@ -33,7 +34,7 @@ from hypermorph_nb.data.sampling import LambdaSampling
 from hypermorph_nb.data.sources import find_shared_ixi3d
 from hypermorph_nb.metrics import folding_fraction, mean_dice
 from hypermorph_nb.networks.description import ModelSpace
-from hypermorph_nb.networks.hyperparameters import Hyperparameter
+from hypermorph_nb.networks.hyperparameters import KNOWN
 from hypermorph_nb.networks.models import describe, spec_of
 from hypermorph_nb.networks.resolution import coarse_shape
 from hypermorph_nb.training.run import DEFAULT_LABEL_STRUCTURES
@@ -50,7 +51,7 @@ REFINE = 50
 REFINE_LAMS = (0.3, 0.5, 0.7)
 MAX_FOLDING_PERCENT = 0.5
 #: γ of a (λ, γ) model: the label term's weight over [0, 1], 1 (the shipped model's weight) by default
-GAMMA = Hyperparameter("label_weight", 0.0, 1.0, 1.0, "γ")
+GAMMA = dataclasses.replace(KNOWN["label_weight"], default=1.0)
 GAMMA_SAMPLING = LambdaSampling("oversample", oversample_rate=0.5)
 
 
