@@ -23,6 +23,7 @@ from numpy.typing import ArrayLike
 from ..checks.pairs import resolve_pairs
 from ..networks.hyperparameters import Hyperparameter
 from ..networks.models import spec_of
+from ..registration.pairs import Registrar
 from .results import label_index, quiet_nan_warnings
 from .sweeps import dataset_and_registrar, label_presence, labels_of, score_settings
 
@@ -214,20 +215,39 @@ def hyper_sweep(model: tf.keras.Model, data: Dataset | np.ndarray, grid: Mapping
     labels = labels_of(data, None)
     names = tuple(h.name for h in hypers)
     points = [dict(zip(names, (float(v) for v in values))) for values in itertools.product(*axes)]
-    settings = [(point["lam"], {k: v for k, v in point.items() if k != "lam"}) for point in points]
-    scores = score_settings(registrar, data, pairs, labels, settings, batch_size=batch_size,
-                            progress=progress, desc="hyperparameter sweep")
+    presence = label_presence(data, pairs, labels) if data.has_labels else None
+    dice, folding, mse = score_points(registrar, data, pairs, labels, points, presence, batch_size=batch_size,
+                                      progress=progress, desc="hyperparameter sweep")
     shape = tuple(len(axis) for axis in axes)
 
-    def per_point(values: np.ndarray) -> np.ndarray:
-        return values.reshape(*shape, len(pairs), *values.shape[1:])
+    def on_grid(values: np.ndarray) -> np.ndarray:
+        return values.reshape(*shape, *values.shape[1:])
 
-    dice = None
-    if scores.dice is not None:
-        dice = np.where(label_presence(data, pairs, labels), per_point(scores.dice), np.nan)
-    return HyperSweepResult(names=names, values=axes, labels=labels, pairs=pairs, dice=dice,
-                            folding=per_point(scores.folding), mse=per_point(scores.mse),
+    return HyperSweepResult(names=names, values=axes, labels=labels, pairs=pairs,
+                            dice=None if dice is None else on_grid(dice), folding=on_grid(folding), mse=on_grid(mse),
                             label_names=data.label_names, axis_labels=tuple(h.label for h in hypers))
+
+
+def score_points(registrar: Registrar, data: Dataset, pairs: np.ndarray, labels: np.ndarray,
+                 points: Sequence[Mapping[str, float]], presence: np.ndarray | None, *,
+                 batch_size: int | None, progress: bool | str, desc: str
+                 ) -> tuple[np.ndarray | None, np.ndarray, np.ndarray]:
+    """Register every pair at each point (``{'lam': ..., other: ...}``) and score it, point by point.
+
+    ``presence`` is :func:`.sweeps.label_presence` of the pairs (None without label maps),
+    computed once by the caller however many times it scores. Returns ``(dice, folding, mse)``:
+    ``(points, P, S)`` Dice, NaN where a structure is missing from a pair (None without label
+    maps), and ``(points, P)`` folding and MSE.
+    """
+    settings = [(point["lam"], {k: v for k, v in point.items() if k != "lam"}) for point in points]
+    scores = score_settings(registrar, data, pairs, labels, settings, batch_size=batch_size,
+                            progress=progress, desc=desc)
+
+    def per_point(values: np.ndarray) -> np.ndarray:
+        return values.reshape(len(points), len(pairs), *values.shape[1:])
+
+    dice = None if scores.dice is None or presence is None else np.where(presence, per_point(scores.dice), np.nan)
+    return dice, per_point(scores.folding), per_point(scores.mse)
 
 
 def check_grid(hypers: Sequence[Hyperparameter], grid: Mapping[str, ArrayLike]) -> tuple[np.ndarray, ...]:

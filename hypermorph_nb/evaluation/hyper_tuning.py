@@ -24,9 +24,9 @@ from numpy.typing import ArrayLike
 from ..checks.arrays import check_count
 from ..checks.pairs import resolve_pairs
 from ..networks.models import spec_of
-from .hyper_sweeps import HyperSweepResult, hyper_sweep
+from .hyper_sweeps import HyperSweepResult, hyper_sweep, score_points
 from .results import label_index, quiet_nan_warnings
-from .sweeps import dataset_and_registrar, label_presence, labels_of, score_settings
+from .sweeps import dataset_and_registrar, label_presence, labels_of
 
 if TYPE_CHECKING:
     import tensorflow as tf
@@ -159,12 +159,9 @@ def optimize_hyperparameters(model: tf.keras.Model, data: Dataset | np.ndarray, 
         return {name: float(point[name]) for name in names}
 
     def score(units: np.ndarray) -> np.ndarray:
-        points = [values_at(unit) for unit in units]
-        settings = [(p["lam"], {k: v for k, v in p.items() if k != "lam"}) for p in points]
-        scores = score_settings(registrar, data, pairs, labels, settings, batch_size=batch_size,
-                                progress=progress, desc="hyperparameter search")
-        assert scores.dice is not None  # the data has label maps
-        dice = np.where(presence, scores.dice.reshape(len(points), len(pairs), -1), np.nan)
+        dice, _, _ = score_points(registrar, data, pairs, labels, [values_at(unit) for unit in units], presence,
+                                  batch_size=batch_size, progress=progress, desc="hyperparameter search")
+        assert dice is not None  # the data has label maps
         with quiet_nan_warnings():
             per_pair = np.nanmean(dice, axis=-1) if column is None else dice[..., column]
             return np.asarray(np.nanmean(per_pair, axis=-1))
